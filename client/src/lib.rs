@@ -1,0 +1,1 @@
+//! The cpantuf client library.

@@ -1,0 +1,2 @@
+//! The TUF engine of cpantuf (design overview filled in with the engine).
+#![deny(missing_docs)]

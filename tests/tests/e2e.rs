@@ -1,0 +1,1 @@
+//! End-to-end tests (filled by later issues).
