@@ -1,0 +1,333 @@
+//! Which delegated roles may speak for a target path (spec 4.5
+//! DELEGATIONS, 5.7.2).
+//!
+//! * `paths`: shell-style glob patterns, matched segment by segment: since
+//!   spec 1.0.20 a `*` does not match `/`, and a pattern only matches a path
+//!   with the same number of `/`-separated segments. Within a segment `*`
+//!   matches any run of characters, `?` one character, and `[...]` /
+//!   `[!...]` a class, like Python's `fnmatch` that python-tuf uses.
+//! * `path_hash_prefixes`: the hex sha256 of the target path starts with one
+//!   of the prefixes.
+//! * succinct hash bins (TAP 15): the first `bit_length` bits of the sha256
+//!   select exactly one bin role.
+
+use crate::metadata::{DelegatedRole, Delegations, SuccinctRoles};
+use sha2::{Digest, Sha256};
+
+/// Whether `target` matches the delegation pattern `pattern`.
+pub fn path_matches(pattern: &str, target: &str) -> bool {
+    let mut p = pattern.split('/');
+    let mut t = target.split('/');
+    loop {
+        match (p.next(), t.next()) {
+            (None, None) => return true,
+            (Some(ps), Some(ts)) => {
+                if !segment_matches(ps.as_bytes(), ts.as_bytes()) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// fnmatch for one segment, iterative with single-star backtracking
+/// (linear-ish; no exponential blow-up on hostile patterns).
+fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
+    let pat: Vec<Tok> = tokenize(pattern);
+    let txt: Vec<char> = String::from_utf8_lossy(text).chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < txt.len() {
+        match pat.get(pi) {
+            Some(Tok::Star) => {
+                star = Some((pi, ti));
+                pi += 1;
+                continue;
+            }
+            Some(tok) if tok.matches(txt[ti]) => {
+                pi += 1;
+                ti += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((sp, st)) => {
+                pi = sp + 1;
+                ti = st + 1;
+                star = Some((sp, st + 1));
+            }
+            None => return false,
+        }
+    }
+    pat[pi..].iter().all(|t| matches!(t, Tok::Star))
+}
+
+enum Tok {
+    Star,
+    Any,
+    Lit(char),
+    Class {
+        negated: bool,
+        items: Vec<(char, char)>,
+    },
+}
+
+impl Tok {
+    fn matches(&self, c: char) -> bool {
+        match self {
+            Tok::Star => true,
+            Tok::Any => true,
+            Tok::Lit(l) => *l == c,
+            Tok::Class { negated, items } => {
+                items.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+            }
+        }
+    }
+}
+
+fn tokenize(pattern: &[u8]) -> Vec<Tok> {
+    let chars: Vec<char> = String::from_utf8_lossy(pattern).chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '*' => {
+                if !matches!(out.last(), Some(Tok::Star)) {
+                    out.push(Tok::Star);
+                }
+                i += 1;
+            }
+            '?' => {
+                out.push(Tok::Any);
+                i += 1;
+            }
+            '[' => {
+                // Python fnmatch: "[!" negates, a "]" right after the opening
+                // (or after "!") is literal; no closing "]" means a literal "[".
+                let mut j = i + 1;
+                let negated = chars.get(j) == Some(&'!');
+                if negated {
+                    j += 1;
+                }
+                let body_start = j;
+                if chars.get(j) == Some(&']') {
+                    j += 1;
+                }
+                while j < chars.len() && chars[j] != ']' {
+                    j += 1;
+                }
+                if j >= chars.len() {
+                    out.push(Tok::Lit('['));
+                    i += 1;
+                    continue;
+                }
+                let body = &chars[body_start..j];
+                let mut items = Vec::new();
+                let mut k = 0;
+                while k < body.len() {
+                    if k + 2 < body.len() && body[k + 1] == '-' {
+                        items.push((body[k], body[k + 2]));
+                        k += 3;
+                    } else {
+                        items.push((body[k], body[k]));
+                        k += 1;
+                    }
+                }
+                out.push(Tok::Class { negated, items });
+                i = j + 1;
+            }
+            c => {
+                out.push(Tok::Lit(c));
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Hex sha256 of a target path, as used by `path_hash_prefixes`.
+pub fn target_path_hash(target: &str) -> String {
+    hex::encode(Sha256::digest(target.as_bytes()))
+}
+
+impl DelegatedRole {
+    /// Whether this delegation covers `target` (spec 5.7.2).
+    pub fn covers(&self, target: &str) -> bool {
+        if let Some(paths) = &self.paths {
+            return paths.iter().any(|p| path_matches(p, target));
+        }
+        if let Some(prefixes) = &self.path_hash_prefixes {
+            let h = target_path_hash(target);
+            return prefixes.iter().any(|p| h.starts_with(p.as_str()));
+        }
+        false
+    }
+}
+
+impl SuccinctRoles {
+    /// Number of hex digits in a bin suffix.
+    fn suffix_len(&self) -> usize {
+        let bins_minus_one = (1u64 << self.bit_length) - 1;
+        format!("{bins_minus_one:x}").len()
+    }
+
+    /// The one bin role that may sign `target`.
+    pub fn role_for_target(&self, target: &str) -> String {
+        let digest = Sha256::digest(target.as_bytes());
+        let first = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+        let bin = u64::from(first) >> (32 - self.bit_length);
+        format!(
+            "{}-{:0width$x}",
+            self.name_prefix,
+            bin,
+            width = self.suffix_len()
+        )
+    }
+
+    /// Whether `name` is one of the bins.
+    pub fn is_bin(&self, name: &str) -> bool {
+        let Some(suffix) = name
+            .strip_prefix(self.name_prefix.as_str())
+            .and_then(|s| s.strip_prefix('-'))
+        else {
+            return false;
+        };
+        suffix.len() == self.suffix_len()
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && u64::from_str_radix(suffix, 16).is_ok_and(|n| n < (1u64 << self.bit_length))
+    }
+}
+
+/// A delegated role that covers a target, in search order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The delegated role's name.
+    pub name: String,
+    /// Whether the search must stop after this role.
+    pub terminating: bool,
+}
+
+impl Delegations {
+    /// The child roles that may sign `target`, in delegation order, cut after
+    /// the first terminating one (spec 5.7.2.2: a terminating delegation
+    /// that matches ends the search of the remaining delegations).
+    pub fn roles_for_target(&self, target: &str) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        if let Some(roles) = &self.roles {
+            for role in roles {
+                if role.covers(target) {
+                    out.push(Candidate {
+                        name: role.name.clone(),
+                        terminating: role.terminating,
+                    });
+                    if role.terminating {
+                        break;
+                    }
+                }
+            }
+        } else if let Some(s) = &self.succinct_roles {
+            out.push(Candidate {
+                name: s.role_for_target(target),
+                terminating: false,
+            });
+        }
+        out
+    }
+
+    /// The keys and threshold this delegator gives role `name`, if it
+    /// delegates to it at all.
+    pub fn authority_for(&self, name: &str) -> Option<crate::verify::Authority<'_>> {
+        if let Some(roles) = &self.roles {
+            return roles
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| crate::verify::Authority {
+                    keys: &self.keys,
+                    keyids: &r.keyids,
+                    threshold: r.threshold,
+                });
+        }
+        self.succinct_roles
+            .as_ref()
+            .filter(|s| s.is_bin(name))
+            .map(|s| crate::verify::Authority {
+                keys: &self.keys,
+                keyids: &s.keyids,
+                threshold: s.threshold,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_does_not_cross_slash() {
+        assert!(path_matches(
+            "authors/id/E/ET/ETHER/*",
+            "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz"
+        ));
+        assert!(!path_matches(
+            "authors/id/E/ET/ETHER/*",
+            "authors/id/E/ET/ETHER/sub/x.tar.gz"
+        ));
+        assert!(path_matches(
+            "authors/id/E/ET/ETHER/*/*",
+            "authors/id/E/ET/ETHER/sub/x.tar.gz"
+        ));
+        assert!(!path_matches("*", "a/b"));
+        assert!(path_matches("*", "anything"));
+        assert!(path_matches("*/*", "a/b"));
+        assert!(!path_matches("a/*", "a"));
+        assert!(path_matches("a/*", "a/"));
+    }
+
+    #[test]
+    fn fnmatch_classes_and_question_mark() {
+        assert!(path_matches("file?.txt", "file1.txt"));
+        assert!(!path_matches("file?.txt", "file10.txt"));
+        assert!(path_matches("v[0-9].tgz", "v7.tgz"));
+        assert!(!path_matches("v[!0-9].tgz", "v7.tgz"));
+        assert!(path_matches("v[!0-9].tgz", "vx.tgz"));
+        assert!(path_matches("[]]", "]"));
+        assert!(path_matches("a[b", "a[b"));
+        assert!(path_matches("*.tar.gz", "Moo-2.005005.tar.gz"));
+        assert!(!path_matches("*.tar.gz", "Moo-2.005005.zip"));
+        assert!(path_matches("Mo*o*.tar.gz", "Moo-2.005005.tar.gz"));
+    }
+
+    #[test]
+    fn hostile_patterns_stay_fast() {
+        let pat = "*a*a*a*a*a*a*a*a*a*a*a*b";
+        let text = "a".repeat(5000);
+        assert!(!path_matches(pat, &text));
+    }
+
+    #[test]
+    fn succinct_bins_match_python_tuf() {
+        // python-tuf: SuccinctRoles(bit_length=8, name_prefix="bin").get_role_for_target
+        let s = SuccinctRoles {
+            keyids: vec![],
+            threshold: std::num::NonZeroU64::MIN,
+            bit_length: 8,
+            name_prefix: "bin".into(),
+        };
+        let h = target_path_hash("target");
+        let expected = format!("bin-{}", &h[..2]);
+        assert_eq!(s.role_for_target("target"), expected);
+        assert!(s.is_bin(&expected));
+        assert!(!s.is_bin("bin-100"));
+        assert!(!s.is_bin("bin-0"));
+        assert!(!s.is_bin("other-00"));
+        let s1 = SuccinctRoles {
+            bit_length: 1,
+            ..s.clone()
+        };
+        assert!(s1.is_bin("bin-1") && !s1.is_bin("bin-2"));
+    }
+}

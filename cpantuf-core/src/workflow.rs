@@ -1,0 +1,324 @@
+//! The TUF client workflow (spec 5.3 – 5.7) as a sans-IO driver.
+//!
+//! [`refresh`] and [`find_target`] decide *what* to load and in which order;
+//! a [`MetadataSource`] supplied by the caller does the I/O (HTTP, a local
+//! store, or a test simulator). All checks happen in
+//! [`crate::trusted::TrustedSet`]; this module only sequences them, the way
+//! python-tuf's `Updater` sequences its `TrustedMetadataSet`:
+//!
+//! 1. root: versions N+1, N+2, ... until the repository answers "not found",
+//!    at most [`Limits::max_root_rotations`] (5.3);
+//! 2. timestamp: the local copy first (as rollback reference), then the
+//!    remote one (5.4);
+//! 3. snapshot: the local copy if it is still the final one, else the remote
+//!    one at the version the timestamp names (5.5);
+//! 4. targets: likewise, at the version the snapshot names (5.6);
+//! 5. delegated targets, searched depth-first in delegation order with
+//!    terminating delegations cutting the search, at most
+//!    [`Limits::max_delegations`] roles visited (5.7).
+
+use crate::metadata::TargetFile;
+use crate::trusted::{TimestampUpdate, TrustedSet, UpdateError};
+use std::collections::HashSet;
+use std::fmt;
+
+/// Size caps and search bounds (python-tuf's `UpdaterConfig` defaults, with
+/// a larger snapshot cap for CPAN's ~15,000 roles).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Most root versions fetched in one update.
+    pub max_root_rotations: u64,
+    /// Most targets roles visited in one target search.
+    pub max_delegations: usize,
+    /// Byte cap for root.json.
+    pub root_max_length: u64,
+    /// Byte cap for timestamp.json.
+    pub timestamp_max_length: u64,
+    /// Byte cap for snapshot.json when timestamp gives no length.
+    pub snapshot_max_length: u64,
+    /// Byte cap for a targets role when snapshot gives no length.
+    pub targets_max_length: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_root_rotations: 256,
+            max_delegations: 32,
+            root_max_length: 512_000,
+            timestamp_max_length: 16_384,
+            snapshot_max_length: 4_000_000,
+            targets_max_length: 8_000_000,
+        }
+    }
+}
+
+/// What went wrong fetching bytes.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The server answered 403 or 404.
+    NotFound,
+    /// Another HTTP status.
+    Status(u16),
+    /// The response was larger than allowed (endless data).
+    TooLarge {
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// The server was too slow (slow retrieval).
+    Timeout(String),
+    /// Connection, TLS, or local I/O failure.
+    Transport(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::NotFound => f.write_str("not found (HTTP 404/403)"),
+            FetchError::Status(s) => write!(f, "HTTP status {s}"),
+            FetchError::TooLarge { limit } => {
+                write!(
+                    f,
+                    "response exceeds {limit} bytes: endless-data attack refused"
+                )
+            }
+            FetchError::Timeout(why) => {
+                write!(f, "too slow: {why} (slow-retrieval attack or dead mirror)")
+            }
+            FetchError::Transport(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FetchError::Transport(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+/// Where metadata bytes come from and go to. Role names are passed as
+/// declared; implementations encode them for URLs and file names with
+/// [`encode_role_name`].
+pub trait MetadataSource {
+    /// The locally stored copy of `role`, if any (unverified bytes: they are
+    /// verified again before use).
+    fn load_local(&mut self, role: &str) -> Option<Vec<u8>>;
+    /// Fetches `role` (version-prefixed when `version` is given, as
+    /// consistent snapshots require), refusing more than `max_len` bytes.
+    fn fetch(
+        &mut self,
+        role: &str,
+        version: Option<u64>,
+        max_len: u64,
+    ) -> Result<Vec<u8>, FetchError>;
+    /// Stores verified bytes of `role`, atomically.
+    fn persist(&mut self, role: &str, bytes: &[u8]) -> std::io::Result<()>;
+    /// Called when a local copy was not usable as final, with the reason
+    /// (for logs).
+    fn local_rejected(&mut self, _role: &str, _why: &UpdateError) {}
+}
+
+/// Percent-encodes a role name for use in a URL path segment or a file
+/// name, as Python's `urllib.parse.quote(name, safe="")` does (python-tuf
+/// and the conformance suite use that encoding): `/` and `..` can never
+/// escape a directory.
+pub fn encode_role_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn fetch_err(what: &str) -> impl FnOnce(FetchError) -> UpdateError + '_ {
+    move |source| UpdateError::Fetch {
+        what: what.to_owned(),
+        source,
+    }
+}
+
+fn persist<S: MetadataSource>(src: &mut S, role: &str, bytes: &[u8]) -> Result<(), UpdateError> {
+    src.persist(role, bytes)
+        .map_err(|source| UpdateError::Store {
+            what: format!("{role}.json"),
+            source,
+        })
+}
+
+/// Updates root, timestamp, snapshot and top-level targets (spec 5.3–5.6).
+pub fn refresh<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+) -> Result<(), UpdateError> {
+    // 5.3: walk root versions one at a time.
+    let first = trusted.root().version.get() + 1;
+    for version in first..first.saturating_add(limits.max_root_rotations) {
+        match src.fetch("root", Some(version), limits.root_max_length) {
+            Ok(bytes) => {
+                trusted.update_root(&bytes)?;
+                persist(src, "root", &bytes)?;
+            }
+            // 5.3.3: "not found" means the trusted root is the newest.
+            Err(FetchError::NotFound) => break,
+            Err(e) => return Err(fetch_err(&format!("{version}.root.json"))(e)),
+        }
+    }
+
+    // 5.4: timestamp, the local copy first as rollback reference.
+    if let Some(local) = src.load_local("timestamp") {
+        if let Err(e) = trusted.update_timestamp(&local) {
+            src.local_rejected("timestamp", &e);
+        }
+    }
+    let bytes = src
+        .fetch("timestamp", None, limits.timestamp_max_length)
+        .map_err(fetch_err("timestamp.json"))?;
+    if trusted.update_timestamp(&bytes)? == TimestampUpdate::Updated {
+        persist(src, "timestamp", &bytes)?;
+    }
+
+    // 5.5: snapshot; a local copy that is still final needs no download.
+    if let Some(local) = src.load_local("snapshot") {
+        match trusted.update_snapshot(&local, true) {
+            Ok(()) => return load_targets(trusted, src, limits, "targets", "root"),
+            Err(e) => src.local_rejected("snapshot", &e),
+        }
+    }
+    let ts = trusted
+        .timestamp()
+        .ok_or(UpdateError::OutOfOrder("timestamp missing after update"))?;
+    let meta = ts.snapshot_meta();
+    let cap = meta.length.unwrap_or(limits.snapshot_max_length);
+    let version = trusted
+        .root()
+        .consistent_snapshot
+        .then_some(meta.version.get());
+    let bytes = src
+        .fetch("snapshot", version, cap)
+        .map_err(fetch_err("snapshot.json"))?;
+    trusted.update_snapshot(&bytes, false)?;
+    persist(src, "snapshot", &bytes)?;
+
+    // 5.6: top-level targets.
+    load_targets(trusted, src, limits, "targets", "root")
+}
+
+/// Loads one targets role as delegated by `delegator` (spec 5.6 / 5.7).
+fn load_targets<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+    role: &str,
+    delegator: &str,
+) -> Result<(), UpdateError> {
+    if trusted.has_targets(role) {
+        return trusted.reverify_cached(role, delegator);
+    }
+    if let Some(local) = src.load_local(role) {
+        match trusted.update_targets(&local, role, delegator) {
+            Ok(()) => return Ok(()),
+            Err(e) => src.local_rejected(role, &e),
+        }
+    }
+    let snap = trusted
+        .snapshot()
+        .ok_or(UpdateError::OutOfOrder("snapshot missing before targets"))?;
+    let meta = snap
+        .meta
+        .get(&format!("{role}.json"))
+        .ok_or_else(|| UpdateError::MissingMeta {
+            role: role.into(),
+            why: "delegated, but not listed in the snapshot: refused".into(),
+        })?;
+    let cap = meta.length.unwrap_or(limits.targets_max_length);
+    let version = trusted
+        .root()
+        .consistent_snapshot
+        .then_some(meta.version.get());
+    let what = format!("{}.json", encode_role_name(role));
+    let bytes = src.fetch(role, version, cap).map_err(fetch_err(&what))?;
+    trusted.update_targets(&bytes, role, delegator)?;
+    persist(src, role, &bytes)
+}
+
+/// A target found by the search, with the role that signed it.
+#[derive(Clone, Debug)]
+pub struct FoundTarget {
+    /// The target path.
+    pub path: String,
+    /// Length and hashes to verify the download against.
+    pub info: TargetFile,
+    /// The role whose metadata lists it.
+    pub role: String,
+}
+
+/// Spec 5.7: finds `target` by a pre-order depth-first search of the
+/// delegation graph from the top-level targets role. Returns `None` when no
+/// role that may speak for the path lists it. [`refresh`] must have run.
+pub fn find_target<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+    target: &str,
+) -> Result<Option<FoundTarget>, UpdateError> {
+    let mut stack: Vec<(String, String)> = vec![("targets".into(), "root".into())];
+    let mut visited: HashSet<String> = HashSet::new();
+    // 5.7.1: bounded number of roles visited (python-tuf counts the same way).
+    while visited.len() <= limits.max_delegations {
+        let Some((role, delegator)) = stack.pop() else {
+            break;
+        };
+        if visited.contains(&role) {
+            continue; // cycles
+        }
+        load_targets(trusted, src, limits, &role, &delegator)?;
+        let md = trusted
+            .targets(&role)
+            .ok_or(UpdateError::OutOfOrder("role missing after load"))?;
+        if let Some(info) = md.targets.get(target) {
+            return Ok(Some(FoundTarget {
+                path: target.to_owned(),
+                info: info.clone(),
+                role,
+            }));
+        }
+        let children = md
+            .delegations
+            .as_ref()
+            .map(|d| d.roles_for_target(target))
+            .unwrap_or_default();
+        visited.insert(role.clone());
+        // 5.7.2.2: a matching terminating delegation ends the search of
+        // everything not below it.
+        if children.last().is_some_and(|c| c.terminating) {
+            stack.clear();
+        }
+        for child in children.into_iter().rev() {
+            stack.push((child.name, role.clone()));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_are_encoded_like_python_quote() {
+        assert_eq!(encode_role_name("targets"), "targets");
+        assert_eq!(encode_role_name("/delegatedrole"), "%2Fdelegatedrole");
+        assert_eq!(encode_role_name("../delegatedrole"), "..%2Fdelegatedrole");
+        assert_eq!(encode_role_name("?"), "%3F");
+        assert_eq!(encode_role_name("#"), "%23");
+        assert_eq!(encode_role_name("a b~é"), "a%20b~%C3%A9");
+    }
+}
