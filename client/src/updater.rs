@@ -1,0 +1,307 @@
+//! The updater: drives the core's TUF workflow over HTTP and a local store,
+//! and downloads targets so that only verified bytes reach their
+//! destination.
+//!
+//! It contains no verification logic of its own: every check is in
+//! `cpantuf_core` (trusted, verify, target). What it adds is I/O: URLs,
+//! files, locks and limits.
+
+use crate::fetcher::{FetchConfig, Fetcher, FetcherSetupError};
+use crate::store::{sync_dir, MetadataStore};
+use chrono::Utc;
+use cpantuf_core::target::StreamVerifier;
+use cpantuf_core::trusted::{TrustedSet, UpdateError};
+use cpantuf_core::workflow::{
+    self, encode_role_name, FetchError, FoundTarget, Limits, MetadataSource,
+};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Everything an updater needs.
+#[derive(Clone, Debug)]
+pub struct UpdaterConfig {
+    /// Directory of trusted metadata (must contain `root.json`).
+    pub metadata_dir: PathBuf,
+    /// Base URL of the repository's metadata, ending in `/`.
+    pub metadata_url: String,
+    /// Base URL of the repository's targets, ending in `/`.
+    pub targets_url: String,
+    /// Size caps and search bounds.
+    pub limits: Limits,
+    /// Network limits and TLS trust.
+    pub fetch: FetchConfig,
+}
+
+/// Why an updater operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The metadata directory has no trusted root.
+    #[error("no trusted root at {0}: initialise the client first (cpantuf init)")]
+    NotInitialised(PathBuf),
+    /// The TUF workflow refused something or could not fetch it.
+    #[error(transparent)]
+    Update(#[from] UpdateError),
+    /// No role that may sign this path lists it.
+    #[error("{0}: not found in any role allowed to sign it")]
+    TargetNotFound(String),
+    /// The network setup is wrong (CA file).
+    #[error(transparent)]
+    Setup(#[from] FetcherSetupError),
+    /// Local file system trouble.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClientError {
+    let what = what.into();
+    move |source| ClientError::Io { what, source }
+}
+
+/// A TUF client for one repository.
+pub struct Updater {
+    store: MetadataStore,
+    metadata_url: String,
+    targets_url: String,
+    fetcher: Fetcher,
+    limits: Limits,
+    trusted: Option<TrustedSet>,
+    _lock: fs::File,
+}
+
+struct Source<'a> {
+    store: &'a MetadataStore,
+    fetcher: &'a Fetcher,
+    base: &'a str,
+}
+
+impl MetadataSource for Source<'_> {
+    fn load_local(&mut self, role: &str) -> Option<Vec<u8>> {
+        self.store.load(role)
+    }
+    fn fetch(
+        &mut self,
+        role: &str,
+        version: Option<u64>,
+        max_len: u64,
+    ) -> Result<Vec<u8>, FetchError> {
+        let name = encode_role_name(role);
+        let url = match version {
+            Some(v) => format!("{}{v}.{name}.json", self.base),
+            None => format!("{}{name}.json", self.base),
+        };
+        tracing::debug!(%url, max_len, "fetching metadata");
+        self.fetcher.fetch_bytes(&url, max_len)
+    }
+    fn persist(&mut self, role: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.store.persist(role, bytes)
+    }
+    fn local_rejected(&mut self, role: &str, why: &UpdateError) {
+        tracing::debug!(role, %why, "local copy not usable as final");
+    }
+}
+
+fn with_slash(mut s: String) -> String {
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    s
+}
+
+/// Percent-encodes each `/`-separated segment of a target path for a URL.
+fn url_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            let mut out = String::new();
+            for b in seg.bytes() {
+                if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+                    out.push(b as char);
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+impl Updater {
+    /// Opens the store (taking its lock) and prepares the fetcher. No
+    /// network request is made.
+    pub fn new(config: UpdaterConfig) -> Result<Self, ClientError> {
+        let store = MetadataStore::new(&config.metadata_dir);
+        if !store.path_of("root").is_file() {
+            return Err(ClientError::NotInitialised(config.metadata_dir));
+        }
+        let lock = store
+            .lock()
+            .map_err(io_err(format!("locking {}", config.metadata_dir.display())))?;
+        Ok(Updater {
+            store,
+            metadata_url: with_slash(config.metadata_url),
+            targets_url: with_slash(config.targets_url),
+            fetcher: Fetcher::new(config.fetch)?,
+            limits: config.limits,
+            trusted: None,
+            _lock: lock,
+        })
+    }
+
+    /// Runs the top-level TUF workflow (root, timestamp, snapshot,
+    /// targets) with one reference time.
+    pub fn refresh(&mut self) -> Result<(), ClientError> {
+        let root = self
+            .store
+            .load("root")
+            .ok_or_else(|| ClientError::NotInitialised(self.store.dir().to_owned()))?;
+        let mut trusted = TrustedSet::new(&root, Utc::now())?;
+        let mut src = Source {
+            store: &self.store,
+            fetcher: &self.fetcher,
+            base: &self.metadata_url,
+        };
+        // On error `trusted` is dropped: nothing half-updated survives, and
+        // the store only ever received verified bytes.
+        workflow::refresh(&mut trusted, &mut src, &self.limits)?;
+        self.trusted = Some(trusted);
+        Ok(())
+    }
+
+    /// The trusted metadata of the last successful refresh.
+    pub fn trusted(&self) -> Option<&TrustedSet> {
+        self.trusted.as_ref()
+    }
+
+    /// Finds `target` through the delegation graph, refreshing first if
+    /// this updater has not yet.
+    pub fn target_info(&mut self, target: &str) -> Result<FoundTarget, ClientError> {
+        if self.trusted.is_none() {
+            self.refresh()?;
+        }
+        let trusted = self.trusted.as_mut().expect("refreshed above");
+        let mut src = Source {
+            store: &self.store,
+            fetcher: &self.fetcher,
+            base: &self.metadata_url,
+        };
+        workflow::find_target(trusted, &mut src, &self.limits, target)?
+            .ok_or_else(|| ClientError::TargetNotFound(target.to_owned()))
+    }
+
+    /// Whether `local` already holds exactly the bytes `found` describes.
+    pub fn is_cached(found: &FoundTarget, local: &Path) -> bool {
+        let Ok(bytes) = fs::read(local) else {
+            return false;
+        };
+        StreamVerifier::for_target(&found.path, &found.info)
+            .and_then(|v| v.check_all(&bytes))
+            .is_ok()
+    }
+
+    /// The URL a target is fetched from: with consistent snapshots,
+    /// `dir/HASH.name` (spec 5.7.3), else the plain path.
+    pub fn target_url(&self, found: &FoundTarget) -> String {
+        let consistent = self
+            .trusted
+            .as_ref()
+            .is_some_and(|t| t.root().consistent_snapshot);
+        let path = if consistent {
+            let hash = found
+                .info
+                .hashes
+                .get("sha256")
+                .or_else(|| found.info.hashes.values().next())
+                .cloned()
+                .unwrap_or_default();
+            match found.path.rsplit_once('/') {
+                Some((dir, base)) => format!("{dir}/{hash}.{base}"),
+                None => format!("{hash}.{}", found.path),
+            }
+        } else {
+            found.path.clone()
+        };
+        format!("{}{}", self.targets_url, url_path(&path))
+    }
+
+    /// Downloads `found` to `dest`: into a temporary file beside the
+    /// metadata store while hashing, then, once length and every hash
+    /// match, renamed into place. On any failure `dest` is untouched.
+    pub fn download_target(&self, found: &FoundTarget, dest: &Path) -> Result<(), ClientError> {
+        let url = self.target_url(found);
+        let mut verifier =
+            StreamVerifier::for_target(&found.path, &found.info).map_err(UpdateError::from)?;
+        let dest_dir = dest.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dest_dir).map_err(io_err(format!("creating {}", dest_dir.display())))?;
+        // The partial file lives in the destination directory's file system
+        // only if it is the store's; otherwise a hidden sibling directory of
+        // the store is used and the verified file is copied across.
+        let work = self.store.dir().join(".downloads");
+        fs::create_dir_all(&work).map_err(io_err(format!("creating {}", work.display())))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".part-")
+            .tempfile_in(&work)
+            .map_err(io_err("creating a temporary download file"))?;
+        let mut hash_err = None;
+        let fetched = self
+            .fetcher
+            .fetch_to_file(&url, found.info.length, tmp.path(), |chunk| {
+                verifier.update(chunk).map_err(|e| {
+                    hash_err = Some(e);
+                    FetchError::TooLarge {
+                        limit: found.info.length,
+                    }
+                })
+            });
+        if let Some(e) = hash_err {
+            return Err(UpdateError::from(e).into());
+        }
+        fetched.map_err(|source| UpdateError::Fetch {
+            what: url.clone(),
+            source,
+        })?;
+        verifier.finish().map_err(UpdateError::from)?;
+        match tmp.persist(dest) {
+            Ok(_) => {}
+            Err(e) if e.error.raw_os_error() == Some(18) => {
+                // EXDEV: copy the *verified* file next to dest, then rename.
+                let staged = tempfile::Builder::new()
+                    .prefix(".part-")
+                    .tempfile_in(dest_dir)
+                    .map_err(io_err("staging the verified file"))?;
+                fs::copy(e.file.path(), staged.path())
+                    .map_err(io_err("copying the verified file"))?;
+                staged.persist(dest).map_err(|e| ClientError::Io {
+                    what: format!("moving into {}", dest.display()),
+                    source: e.error,
+                })?;
+            }
+            Err(e) => {
+                return Err(ClientError::Io {
+                    what: format!("moving into {}", dest.display()),
+                    source: e.error,
+                })
+            }
+        }
+        sync_dir(dest_dir).map_err(io_err(format!("syncing {}", dest_dir.display())))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_path_encodes_each_segment() {
+        assert_eq!(url_path("a b/c?d/e%f"), "a%20b/c%3Fd/e%25f");
+        assert_eq!(
+            url_path("authors/id/H/HA/HAARG/Moo-2.0.tar.gz"),
+            "authors/id/H/HA/HAARG/Moo-2.0.tar.gz"
+        );
+    }
+}
