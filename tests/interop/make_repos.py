@@ -160,6 +160,9 @@ class Scenario:
     downloads: list[dict] = field(default_factory=list)
     refresh_expect: str = "ok"
     refresh_why: str | None = None
+    # prefix of the reason python-tuf's ngclient gives (as printed by
+    # ngclient_check.py); informational for other clients
+    refresh_refusal: str | None = None
     meta_hashes: bool = True
     timestamp_expires: datetime = FAR_FUTURE
     snapshot_version: int = 1
@@ -173,8 +176,11 @@ class Scenario:
     def ok(self, target: str) -> None:
         self.downloads.append({"target": target, "expect": "ok"})
 
-    def fail(self, target: str, why: str) -> None:
-        self.downloads.append({"target": target, "expect": "fail", "why": why})
+    def fail(self, target: str, why: str, refusal: str | None = None) -> None:
+        d = {"target": target, "expect": "fail", "why": why}
+        if refusal:
+            d["ngclient_refusal"] = refusal
+        self.downloads.append(d)
 
 
 def serialize(md: Metadata) -> bytes:
@@ -282,6 +288,10 @@ def write_scenario(sc: Scenario, outdir: str) -> None:
         d = dict(d)
         if d["expect"] == "ok":
             d["sha256"] = sha256_hex(sc.files[d["target"]])
+        elif sc.refresh_expect == "fail":
+            d.setdefault("ngclient_refusal", sc.refresh_refusal)
+        if d["expect"] == "fail":
+            assert d.get("ngclient_refusal"), f"{sc.name}: {d['target']}: fail without ngclient_refusal"
         downloads.append(d)
     doc = {
         "name": sc.name,
@@ -290,6 +300,8 @@ def write_scenario(sc: Scenario, outdir: str) -> None:
     }
     if sc.refresh_why:
         doc["refresh_why"] = sc.refresh_why
+    if sc.refresh_refusal:
+        doc["refresh_ngclient_refusal"] = sc.refresh_refusal
     if sc.refresh_expect == "ok":
         doc["trusted_root_version"] = max(r.version for r, _ in sc.roots)
     doc["downloads"] = downloads
@@ -306,6 +318,7 @@ MIRRORED_BY = "MIRRORED.BY"
 CPANM = "authors/id/M/MI/MIYAGAWA/App-cpanminus-1.7047.tar.gz"
 PLACK = "authors/id/M/MI/MIYAGAWA/Plack-1.0050.tar.gz"
 NOT_LISTED = "authors/id/N/NO/NOBODY/Not-Listed-0.01.tar.gz"
+NOT_FOUND = "TargetNotFound"
 
 
 def make_root(
@@ -377,7 +390,7 @@ def sc_ed25519_basic() -> Scenario:
     for p in (MIRRORED_BY, PACKAGES, MOO):
         add_target(t, sc, p)
         sc.ok(p)
-    sc.fail(NOT_LISTED, "target is not listed in any targets metadata")
+    sc.fail(NOT_LISTED, "target is not listed in any targets metadata", NOT_FOUND)
     return sc
 
 
@@ -445,7 +458,7 @@ def sc_nested_delegations() -> Scenario:
     sc.ok(MOO)
     sc.ok(PACKAGES)
     sc.fail("authors/id/E/ET/ETHER/Not-Listed-0.01.tar.gz",
-            "delegated to 'ether' but listed by no role")
+            "delegated to 'ether' but listed by no role", NOT_FOUND)
     return sc
 
 
@@ -475,7 +488,7 @@ def sc_terminating_delegation() -> Scenario:
         terminating=True,
     )
     sc.fail(PLACK, "only 'miyagawa-backup' lists it, and it comes after the terminating "
-                   "'miyagawa-primary' whose paths match, so the search must stop there")
+                   "'miyagawa-primary' whose paths match, so the search must stop there", NOT_FOUND)
     return sc
 
 
@@ -525,8 +538,8 @@ def sc_hashed_bins() -> Scenario:
     wrong_bin = (bin_of(misplaced) + 1) % 8
     add_target(bins[wrong_bin], sc, misplaced)
     sc.fail(misplaced, f"listed only by bin-{wrong_bin}, whose path_hash_prefixes do not "
-                       f"cover the path's hash (it belongs to bin-{bin_of(misplaced)})")
-    sc.fail(NOT_LISTED, "its bin exists but does not list it")
+                       f"cover the path's hash (it belongs to bin-{bin_of(misplaced)})", NOT_FOUND)
+    sc.fail(NOT_LISTED, "its bin exists but does not list it", NOT_FOUND)
     return sc
 
 
@@ -578,7 +591,8 @@ def sc_tampered_target() -> Scenario:
 
     sc.target_hooks[MOO] = flip
     sc.ok(PACKAGES)
-    sc.fail(MOO, "published bytes do not match the sha256 in targets metadata")
+    sc.fail(MOO, "published bytes do not match the sha256 in targets metadata",
+            "LengthOrHashMismatchError: Observed hash")
     return sc
 
 
@@ -604,6 +618,7 @@ def sc_bad_snapshot_signature() -> Scenario:
     sc.hooks["snapshot"] = _sig_hook("snapshot")
     sc.refresh_expect = "fail"
     sc.refresh_why = "snapshot signature does not verify with the snapshot key from root"
+    sc.refresh_refusal = "UnsignedMetadataError: snapshot was signed by 0/1 keys"
     return sc
 
 
@@ -627,6 +642,7 @@ def sc_targets_signed_by_wrong_key() -> Scenario:
     sc.targets_roles[0].resign = resign
     sc.refresh_expect = "fail"
     sc.refresh_why = "targets signature does not verify with the targets key from root"
+    sc.refresh_refusal = "UnsignedMetadataError: targets was signed by 0/1 keys"
     return sc
 
 
@@ -643,8 +659,8 @@ def sc_delegated_role_signs_outside_its_paths() -> Scenario:
     add_target(h, sc, MOOSE)
     add_target(h, sc, PACKAGES)
     sc.ok(MOO)
-    sc.fail(MOOSE, "listed only by 'haarg', which is not trusted for authors/id/E/ET/ETHER/*")
-    sc.fail(PACKAGES, "listed only by 'haarg', which is not trusted for modules/*")
+    sc.fail(MOOSE, "listed only by 'haarg', which is not trusted for authors/id/E/ET/ETHER/*", NOT_FOUND)
+    sc.fail(PACKAGES, "listed only by 'haarg', which is not trusted for modules/*", NOT_FOUND)
     return sc
 
 
@@ -660,6 +676,7 @@ def sc_expired_timestamp() -> Scenario:
     sc.timestamp_expires = LONG_AGO
     sc.refresh_expect = "fail"
     sc.refresh_why = "timestamp metadata is expired"
+    sc.refresh_refusal = "ExpiredMetadataError: timestamp.json is expired"
     return sc
 
 
@@ -680,6 +697,7 @@ def sc_rollback_of_root_rotation_missing_old_signature() -> Scenario:
         sc.fail(p, "refresh must fail: 2.root.json is not signed by the trusted v1 root key")
     sc.refresh_expect = "fail"
     sc.refresh_why = "2.root.json lacks a threshold of signatures from the v1 root keys"
+    sc.refresh_refusal = "UnsignedMetadataError: root was signed by 0/1 keys"
     return sc
 
 
@@ -696,8 +714,10 @@ def sc_length_mismatch_in_targets() -> Scenario:
         tf = t.targets[p]
         t.targets[p] = TargetFile(tf.length + delta, dict(tf.hashes), p)
     sc.ok(MIRRORED_BY)
-    sc.fail(MOO, "metadata length is one byte more than the file")
-    sc.fail(PACKAGES, "metadata length is one byte less than the file")
+    sc.fail(MOO, "metadata length is one byte more than the file",
+            "LengthOrHashMismatchError: Observed length")
+    sc.fail(PACKAGES, "metadata length is one byte less than the file",
+            "DownloadLengthMismatchError")
     return sc
 
 
