@@ -92,6 +92,12 @@ done
 perl -MLWP::UserAgent -MIO::Socket::SSL -MNet::SSLeay -MHTTP::Tiny -e \
   'exit(HTTP::Tiny->can_ssl ? 0 : 1)' 2>/dev/null \
   || die "perl https support (LWP, IO::Socket::SSL, Net::SSLeay, HTTP::Tiny->can_ssl) is not usable"
+# Not fatal (this script never removes packages), but say it loudly: with Moo
+# already in the system perl, "cpanm installed Moo" tests prove nothing.
+if perl -MMoo -e 1 2>/dev/null; then
+  log "WARNING: Moo is already installed in the system perl ($(perl -MMoo -e 'print $INC{"Moo.pm"}'));"
+  log "WARNING: install tests that expect cpanm to install Moo are meaningless on this machine"
+fi
 
 # --------------------------------------------------------------------------
 # 2. Python venv for the python-tuf interop tests

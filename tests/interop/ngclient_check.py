@@ -11,8 +11,10 @@
 
 Each --target is paired with the --expect that follows it (the i-th --target
 with the i-th --expect).  With --scenario, the targets, expectations, expected
-sha256 digests, refresh expectation and trusted root version come from
-scenario.json, --root defaults to the initial_root.json beside it, and
+sha256 digests, refresh expectation, trusted root version and the expected
+refusal reasons (ngclient_refusal, refresh_ngclient_refusal: prefixes of the
+"<ExceptionClass>: <message>" text) come from scenario.json, and all of them
+are checked; --root defaults to the initial_root.json beside it.
 --base-url U means --metadata-url U/metadata/ --targets-url U/targets/.
 
 Output (stdout), one line each, in this order:
