@@ -169,6 +169,9 @@ class Scenario:
     timestamp_version: int = 1
     # post-signing byte mutation of a metadata file, by role name
     hooks: dict[str, Hook] = field(default_factory=dict)
+    # replace a targets-role file AFTER snapshot recorded its length/hash
+    # (the published file then differs from what snapshot vouches for)
+    after_meta_hooks: dict[str, Hook] = field(default_factory=dict)
     # post-signing mutation of a published target file, by target path
     target_hooks: dict[str, Hook] = field(default_factory=dict)
 
@@ -246,8 +249,10 @@ def write_scenario(sc: Scenario, outdir: str) -> None:
         if tr.resign:
             tr.resign(md)
         data = finish(tr.name, md)
-        put(os.path.join(mdir, f"{tr.signed.version}.{tr.name}.json"), data)
         snapshot.meta[f"{tr.name}.json"] = metafile(tr.signed.version, data, sc.meta_hashes)
+        if tr.name in sc.after_meta_hooks:
+            data = sc.after_meta_hooks[tr.name](data)
+        put(os.path.join(mdir, f"{tr.signed.version}.{tr.name}.json"), data)
 
     md = Metadata(snapshot)
     for s in sc.snapshot_signers:
@@ -355,20 +360,26 @@ def delegate(
     parent: Targets,
     sc: Scenario,
     name: str,
-    key: CryptoSigner,
+    key: CryptoSigner | list[CryptoSigner],
     *,
     paths: list[str] | None = None,
     path_hash_prefixes: list[str] | None = None,
     terminating: bool = False,
+    threshold: int = 1,
+    signers: list[CryptoSigner] | None = None,
 ) -> Targets:
-    """Delegate from `parent` to a new role `name`; returns the child's Targets."""
+    """Delegate from `parent` to a new role `name` trusting `key` (one or a
+    list) with `threshold`; the child is signed by `signers` (default: all
+    its keys). Returns the child's Targets."""
+    keys = key if isinstance(key, list) else [key]
     if parent.delegations is None:
         parent.delegations = Delegations(keys={}, roles={})
-    role = DelegatedRole(name, [], 1, terminating, paths, path_hash_prefixes)
+    role = DelegatedRole(name, [], threshold, terminating, paths, path_hash_prefixes)
     parent.delegations.roles[name] = role
-    parent.add_key(key.public_key, name)
+    for k in keys:
+        parent.add_key(k.public_key, name)
     child = Targets(version=1, expires=FAR_FUTURE)
-    sc.targets_roles.append(TargetsRole(name, child, [key]))
+    sc.targets_roles.append(TargetsRole(name, child, signers if signers is not None else keys))
     return child
 
 
@@ -721,6 +732,61 @@ def sc_length_mismatch_in_targets() -> Scenario:
     return sc
 
 
+def sc_delegated_threshold_not_met() -> Scenario:
+    sc, keys, t = standard(
+        "delegated_threshold_not_met",
+        "targets delegates authors/id/E/ET/ETHER/* to 'ether' with threshold 2 of 2 "
+        "keys (ed25519 + ecdsa), but 1.ether.json carries only the ed25519 key's "
+        "signature. Moose (listed only by 'ether') must fail; 02packages (top-level) "
+        "must download.",
+    )
+    add_target(t, sc, PACKAGES)
+    k1 = make_key(sc.name, "ether-1", "ed25519")
+    k2 = make_key(sc.name, "ether-2", "ecdsa")
+    e = delegate(t, sc, "ether", [k1, k2], paths=["authors/id/E/ET/ETHER/*"],
+                 threshold=2, signers=[k1])
+    add_target(e, sc, MOOSE)
+    sc.ok(PACKAGES)
+    sc.fail(MOOSE, "'ether' metadata has 1 of the 2 required signatures",
+            "UnsignedMetadataError: ether was signed by 1/2 keys")
+    return sc
+
+
+def sc_snapshot_hash_mismatch_for_targets() -> Scenario:
+    sc, keys, t = standard(
+        "snapshot_hash_mismatch_for_targets",
+        "The published 1.targets.json is validly signed by the targets key but is "
+        "not the file snapshot vouches for: snapshot's length/sha256 for targets.json "
+        "describe a different (also validly signed) targets file of the same length "
+        "and version, which points Moo at other bytes. Refresh must fail.",
+    )
+    for p in (PACKAGES, MOO):
+        add_target(t, sc, p)
+        sc.fail(p, "refresh must fail: targets.json does not match snapshot's length/hash")
+    # What gets published: the same role and version, validly signed, but
+    # pointing Moo at different bytes of the same length (published too, so a
+    # client that accepted the substituted file would deliver them). Same
+    # file length, so only the hash in snapshot can catch the substitution.
+    evil = bytearray(sc.files[MOO])
+    evil[len(evil) // 2] ^= 0x01
+    swapped = copy.deepcopy(t)
+    swapped.targets[MOO] = TargetFile.from_data(MOO, bytes(evil), ["sha256"])
+    md = Metadata(swapped)
+    md.sign(keys["targets"])
+    swapped_bytes = serialize(md)
+    sc.extra_published.append((MOO, bytes(evil)))
+
+    def swap(data: bytes) -> bytes:
+        assert len(data) == len(swapped_bytes), "substituted targets.json must keep the length"
+        return swapped_bytes
+
+    sc.after_meta_hooks["targets"] = swap
+    sc.refresh_expect = "fail"
+    sc.refresh_why = "targets.json's length/sha256 differ from those in snapshot"
+    sc.refresh_refusal = "LengthOrHashMismatchError: Observed hash"
+    return sc
+
+
 SCENARIOS: list[Callable[[], Scenario]] = [
     sc_ed25519_basic,
     sc_ecdsa_keys,
@@ -737,6 +803,8 @@ SCENARIOS: list[Callable[[], Scenario]] = [
     sc_expired_timestamp,
     sc_rollback_of_root_rotation_missing_old_signature,
     sc_length_mismatch_in_targets,
+    sc_delegated_threshold_not_met,
+    sc_snapshot_hash_mismatch_for_targets,
 ]
 
 
