@@ -109,6 +109,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "--serve":
+        sys.dont_write_bytecode = True  # keep tests/interop free of __pycache__
         sys.path.insert(0, HERE)
         from serve_dir import serve_main  # noqa: PLC0415
         return serve_main(argv[1:])
