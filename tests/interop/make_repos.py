@@ -607,7 +607,8 @@ def sc_tampered_target() -> Scenario:
     return sc
 
 
-def _sig_hook(role: str) -> Hook:
+def _sig_hook() -> Hook:
+    """Alter one hex digit of every signature in a metadata file."""
     def hook(data: bytes) -> bytes:
         doc = json.loads(data)
         for sig in doc["signatures"]:
@@ -626,7 +627,7 @@ def sc_bad_snapshot_signature() -> Scenario:
     for p in (PACKAGES, MOO):
         add_target(t, sc, p)
         sc.fail(p, "refresh must fail: snapshot signature does not verify")
-    sc.hooks["snapshot"] = _sig_hook("snapshot")
+    sc.hooks["snapshot"] = _sig_hook()
     sc.refresh_expect = "fail"
     sc.refresh_why = "snapshot signature does not verify with the snapshot key from root"
     sc.refresh_refusal = "UnsignedMetadataError: snapshot was signed by 0/1 keys"
