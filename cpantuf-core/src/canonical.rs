@@ -124,6 +124,194 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// What a canonical-form scan learned about a document.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CanonicalScan {
+    /// The string value of the top-level `_type` key, if any.
+    pub type_field: Option<String>,
+}
+
+/// Checks, in one pass and without building a tree, whether `raw` (which
+/// must already be well-formed JSON, e.g. a `serde_json::value::RawValue`)
+/// is byte-for-byte what [`encode`] would produce for it: no whitespace,
+/// object keys strictly increasing (so also no duplicates), strings with
+/// only `\"` and `\\` escapes, integers in canonical form and 64-bit range.
+///
+/// Returns `None` when it is not canonical; the caller then re-encodes.
+/// When it returns `Some`, verifying a signature over `raw` is the same as
+/// verifying it over `encode(parse(raw))`, which lets large metadata skip the
+/// generic tree entirely.
+pub fn scan_canonical(raw: &[u8]) -> Option<CanonicalScan> {
+    let mut s = Scanner {
+        b: raw,
+        i: 0,
+        type_field: None,
+    };
+    s.value(0)?;
+    (s.i == raw.len()).then_some(CanonicalScan {
+        type_field: s.type_field,
+    })
+}
+
+/// Splits a metadata file written entirely in canonical form,
+/// `{"signatures":[...],"signed":{...}}`, into the byte ranges of the
+/// signatures list and of the signed object, scanning only the (small)
+/// signatures list. The signed range still has to pass [`scan_canonical`]
+/// before it is used; until then it is only a candidate.
+pub fn split_canonical_envelope(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    const HEAD: &[u8] = b"{\"signatures\":";
+    const MID: &[u8] = b",\"signed\":";
+    let rest = bytes.strip_prefix(HEAD)?;
+    let mut s = Scanner {
+        b: rest,
+        i: 0,
+        type_field: None,
+    };
+    if s.peek()? != b'[' {
+        return None;
+    }
+    s.value(1)?;
+    let sigs = &rest[..s.i];
+    let signed = rest[s.i..].strip_prefix(MID)?.strip_suffix(b"}")?;
+    Some((sigs, signed))
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+    type_field: Option<String>,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+    fn lit(&mut self, word: &[u8]) -> Option<()> {
+        self.b
+            .get(self.i..self.i + word.len())
+            .filter(|w| *w == word)?;
+        self.i += word.len();
+        Some(())
+    }
+    fn value(&mut self, depth: usize) -> Option<()> {
+        if depth > 128 {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => self.object(depth),
+            b'[' => {
+                self.i += 1;
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    if self.eat(b',').is_none() {
+                        return self.eat(b']');
+                    }
+                }
+            }
+            b'"' => self.string().map(|_| ()),
+            b't' => self.lit(b"true"),
+            b'f' => self.lit(b"false"),
+            b'n' => self.lit(b"null"),
+            _ => self.number(),
+        }
+    }
+    /// A string; returns its raw content (escapes still in place).
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            match self.peek()? {
+                b'"' => break,
+                b'\\' => {
+                    // Canonical form escapes only quote and backslash.
+                    match self.b.get(self.i + 1)? {
+                        b'"' | b'\\' => self.i += 2,
+                        _ => return None,
+                    }
+                }
+                c if c < 0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+        let raw = &self.b[start..self.i];
+        self.i += 1;
+        Some(raw)
+    }
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        let neg = self.eat(b'-').is_some();
+        let digits_start = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        let digits = &self.b[digits_start..self.i];
+        if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+            return None;
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None; // floats are not canonical (and not allowed)
+        }
+        let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
+        if neg {
+            let v: i64 = text.parse().ok()?;
+            (v != 0).then_some(()) // "-0" encodes as "0"
+        } else {
+            text.parse::<u64>().ok().map(|_| ())
+        }
+    }
+    fn object(&mut self, depth: usize) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        let mut prev: Option<std::borrow::Cow<'a, [u8]>> = None;
+        loop {
+            let raw_key = self.string()?;
+            let key = unescape(raw_key);
+            if let Some(p) = &prev {
+                if key.as_ref() <= p.as_ref() {
+                    return None; // unsorted or duplicate
+                }
+            }
+            self.eat(b':')?;
+            if depth == 0 && key.as_ref() == b"_type" && self.peek() == Some(b'"') {
+                let v = self.string()?;
+                self.type_field = Some(String::from_utf8_lossy(&unescape(v)).into_owned());
+            } else {
+                self.value(depth + 1)?;
+            }
+            prev = Some(key);
+            if self.eat(b',').is_none() {
+                return self.eat(b'}');
+            }
+        }
+    }
+}
+
+fn unescape(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !raw.contains(&b'\\') {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut it = raw.iter();
+    while let Some(&c) = it.next() {
+        if c == b'\\' {
+            if let Some(&n) = it.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A `DeserializeSeed` that builds a `serde_json::Value` but refuses
 /// duplicate keys in any object.
 struct StrictValue;
@@ -250,6 +438,40 @@ mod tests {
         assert!(parse(br#"{"a":1,"a":2}"#).is_err());
         let err = parse(br#"{"x":{"signed":1,"signed":2}}"#).unwrap_err();
         assert!(err.to_string().contains("duplicate object key"), "{err}");
+    }
+
+    #[test]
+    fn scan_agrees_with_the_encoder() {
+        for doc in [
+            r#"{"a":1,"b":[true,false,null,"x\\y\"z"],"c":{"_type":"inner"}}"#,
+            r#"{"_type":"root","x":-5,"y":18446744073709551615}"#,
+            "{}",
+            "[]",
+        ] {
+            let v = parse(doc.as_bytes()).unwrap();
+            assert_eq!(encode(&v).unwrap(), doc.as_bytes(), "{doc} is canonical");
+            assert!(scan_canonical(doc.as_bytes()).is_some(), "{doc}");
+        }
+        let scan = scan_canonical(br#"{"_type":"root","x":{"_type":"no"}}"#).unwrap();
+        assert_eq!(scan.type_field.as_deref(), Some("root"));
+        for doc in [
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":1}"#,
+            r#"{"a": 1}"#,
+            r#"{"a":1.0}"#,
+            r#"{"a":1e2}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":01}"#,
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"\n"}"#,
+            r#"{"a":99999999999999999999}"#,
+            "[1, 2]",
+        ] {
+            assert!(
+                scan_canonical(doc.as_bytes()).is_none(),
+                "{doc} is not canonical"
+            );
+        }
     }
 
     #[test]

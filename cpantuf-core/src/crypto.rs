@@ -16,7 +16,7 @@
 use crate::canonical;
 use crate::metadata::{Key, KeyId};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// Why one signature did not verify.
@@ -212,12 +212,12 @@ impl Ed25519Signer {
 
 /// The TUF form of an ed25519 public key.
 pub fn ed25519_public_key(vk: &ed25519_dalek::VerifyingKey) -> Key {
-    let mut keyval = Map::new();
-    keyval.insert("public".into(), Value::String(hex::encode(vk.to_bytes())));
     Key {
         keytype: "ed25519".into(),
         scheme: "ed25519".into(),
-        keyval,
+        keyval: crate::metadata::KeyVal {
+            public: Some(hex::encode(vk.to_bytes())),
+        },
     }
 }
 

@@ -17,13 +17,17 @@
 use crate::canonical::{self, JsonError};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::num::NonZeroU64;
 
 /// The four top-level role names, in the order the client loads them.
 pub const TOP_LEVEL_ROLES: [&str; 4] = ["root", "timestamp", "snapshot", "targets"];
+
+/// Above this size the canonical-form scan and the typed parse of a
+/// document run on two threads.
+const PARALLEL_PARSE_BYTES: usize = 256 * 1024;
 
 /// The spec version this implementation writes.
 pub const SPEC_VERSION: &str = "1.0.31";
@@ -53,14 +57,24 @@ pub struct Key {
     pub keytype: String,
     /// `ed25519`, `ecdsa-sha2-nistp256`, `rsassa-pss-sha256`, ...
     pub scheme: String,
-    /// Key material; `public` holds the public key.
-    pub keyval: Map<String, Value>,
+    /// Key material.
+    pub keyval: KeyVal,
+}
+
+/// The `keyval` object of a key. Only `public` is read; other fields are
+/// not needed by a verifier (they stay covered by the signature through the
+/// canonical bytes of the document).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyVal {
+    /// The public key (hex for ed25519, PEM for ECDSA and RSA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<String>,
 }
 
 impl Key {
     /// The `keyval.public` string, if present.
     pub fn public(&self) -> Option<&str> {
-        self.keyval.get("public").and_then(Value::as_str)
+        self.keyval.public.as_deref()
     }
 }
 
@@ -431,9 +445,86 @@ pub struct Envelope<T> {
 
 impl<T: RoleMeta + for<'de> Deserialize<'de>> Envelope<T> {
     /// Parses and validates a document of role type `T`.
+    ///
+    /// Fast path: when the bytes of `signed` are already in canonical form
+    /// (cpantuf's signer writes them that way), they are checked in one scan
+    /// and deserialised straight into `T`; the signature is then verified
+    /// over exactly those bytes. Otherwise (pretty-printed metadata, e.g.
+    /// from python-tuf) `signed` is parsed strictly and re-encoded. Both
+    /// paths refuse duplicate keys and yield the same canonical bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MetadataError> {
-        let value = canonical::parse(bytes)?;
-        Self::from_value(value)
+        if let Some((sigs, signed)) = canonical::split_canonical_envelope(bytes) {
+            if let Some(env) = Self::from_canonical_parts(sigs, signed)? {
+                return Ok(env);
+            }
+        }
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow)]
+            signed: &'a serde_json::value::RawValue,
+            signatures: Vec<Signature>,
+        }
+        let raw: Raw<'_> = serde_json::from_slice(bytes).map_err(|e| {
+            if e.is_data() {
+                MetadataError::Envelope(e.to_string())
+            } else {
+                MetadataError::Json(JsonError::Syntax(e.to_string()))
+            }
+        })?;
+        let signed_raw = raw.signed.get().as_bytes();
+        if let Some(env) = Self::from_canonical_parts_with(raw.signatures.clone(), signed_raw)? {
+            return Ok(env);
+        }
+        let signed = canonical::parse(signed_raw)?;
+        Self::from_parts(signed, raw.signatures)
+    }
+
+    /// The whole file is canonical: parse the signatures, then the signed
+    /// object. `Ok(None)` means "not canonical after all, take the slow path".
+    fn from_canonical_parts(sigs: &[u8], signed: &[u8]) -> Result<Option<Self>, MetadataError> {
+        let Ok(signatures) = serde_json::from_slice::<Vec<Signature>>(sigs) else {
+            return Ok(None);
+        };
+        Self::from_canonical_parts_with(signatures, signed)
+    }
+
+    fn from_canonical_parts_with(
+        signatures: Vec<Signature>,
+        signed_raw: &[u8],
+    ) -> Result<Option<Self>, MetadataError> {
+        let typed_parse = || -> Result<T, MetadataError> {
+            serde_json::from_slice(signed_raw).map_err(|e| MetadataError::Invalid {
+                role: T::TYPE,
+                reason: e.to_string(),
+            })
+        };
+        // Large documents (a CPAN-scale targets or snapshot): scan for
+        // canonical form on a second thread while the typed parse runs
+        // speculatively; the typed value is used only if the scan passes.
+        let (scan, speculative) = if signed_raw.len() > PARALLEL_PARSE_BYTES {
+            std::thread::scope(|sc| {
+                let scan = sc.spawn(|| canonical::scan_canonical(signed_raw));
+                let typed = typed_parse();
+                (scan.join().unwrap_or(None), Some(typed))
+            })
+        } else {
+            (canonical::scan_canonical(signed_raw), None)
+        };
+        let Some(scan) = scan else {
+            return Ok(None);
+        };
+        let found = scan.type_field.unwrap_or_default();
+        if found != T::TYPE {
+            return Err(MetadataError::WrongType {
+                expected: T::TYPE,
+                found,
+            });
+        }
+        let typed = match speculative {
+            Some(t) => t?,
+            None => typed_parse()?,
+        };
+        Self::finish(typed, signed_raw.to_vec(), signatures).map(Some)
     }
 
     /// Parses and validates an already-parsed document.
@@ -449,16 +540,10 @@ impl<T: RoleMeta + for<'de> Deserialize<'de>> Envelope<T> {
             .ok_or_else(|| MetadataError::Envelope("no \"signatures\" list".into()))?;
         let signatures: Vec<Signature> = Vec::<Signature>::deserialize(&signatures)
             .map_err(|e| MetadataError::Envelope(format!("bad signatures list: {e}")))?;
-        let mut seen = BTreeSet::new();
-        for s in &signatures {
-            // Spec 4.2: "the keyid MUST be unique in the signatures array".
-            if !seen.insert(&s.keyid) {
-                return Err(MetadataError::Envelope(format!(
-                    "more than one signature for key id {}",
-                    s.keyid
-                )));
-            }
-        }
+        Self::from_parts(signed, signatures)
+    }
+
+    fn from_parts(signed: Value, signatures: Vec<Signature>) -> Result<Self, MetadataError> {
         let found = signed.get("_type").and_then(Value::as_str).unwrap_or("");
         if found != T::TYPE {
             return Err(MetadataError::WrongType {
@@ -471,6 +556,24 @@ impl<T: RoleMeta + for<'de> Deserialize<'de>> Envelope<T> {
             role: T::TYPE,
             reason: e.to_string(),
         })?;
+        Self::finish(typed, canonical_signed, signatures)
+    }
+
+    fn finish(
+        typed: T,
+        canonical_signed: Vec<u8>,
+        signatures: Vec<Signature>,
+    ) -> Result<Self, MetadataError> {
+        let mut seen = BTreeSet::new();
+        for s in &signatures {
+            // Spec 4.2: "the keyid MUST be unique in the signatures array".
+            if !seen.insert(&s.keyid) {
+                return Err(MetadataError::Envelope(format!(
+                    "more than one signature for key id {}",
+                    s.keyid
+                )));
+            }
+        }
         typed.validate().map_err(|reason| MetadataError::Invalid {
             role: T::TYPE,
             reason,
@@ -548,6 +651,21 @@ mod tests {
         assert_eq!(env.unverified().snapshot_meta().version.get(), 7);
         let canon = String::from_utf8(env.canonical_signed().to_vec()).unwrap();
         assert!(canon.contains(r#""x-extra":{"b":1}"#), "{canon}");
+    }
+
+    #[test]
+    fn canonical_and_pretty_documents_give_the_same_signed_bytes() {
+        let pretty = Envelope::<Timestamp>::from_bytes(TS.as_bytes()).unwrap();
+        let compact = format!(
+            "{{\"signatures\":[],\"signed\":{}}}",
+            String::from_utf8(pretty.canonical_signed().to_vec()).unwrap()
+        );
+        let fast = Envelope::<Timestamp>::from_bytes(compact.as_bytes()).unwrap();
+        assert_eq!(fast.canonical_signed(), pretty.canonical_signed());
+        assert_eq!(fast.unverified().version, pretty.unverified().version);
+        // A duplicate key inside signed is refused on either path.
+        let dup = compact.replace("\"version\":3", "\"version\":3,\"version\":4");
+        assert!(Envelope::<Timestamp>::from_bytes(dup.as_bytes()).is_err());
     }
 
     #[test]
