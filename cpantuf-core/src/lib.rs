@@ -21,12 +21,15 @@
 //!   delegation search, over a caller-supplied [`workflow::MetadataSource`].
 //! * [`delegation`]: path patterns, hash prefixes and succinct hash bins.
 //! * [`target`]: streaming length and hash checks for downloads.
+//! * [`cpan`]: CPAN knowledge only here: PAUSE ids, mirror paths, which
+//!   role owns which path, and the PAUSE index file formats.
 //!
 //! Every check cites the step of the TUF specification it implements in a
 //! comment ("5.4.3.1: ..."); deliberate deviations say "Off-spec:".
 #![deny(missing_docs)]
 
 pub mod canonical;
+pub mod cpan;
 pub mod crypto;
 pub mod delegation;
 pub mod metadata;
