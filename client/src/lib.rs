@@ -2,11 +2,15 @@
 //!
 //! The I/O half of the TUF client: an HTTP(S) [`fetcher`] with the limits
 //! that defeat endless-data and slow-retrieval attacks, a crash-safe
-//! [`store`] of trusted metadata, and the [`updater`] that drives
-//! `cpantuf_core`'s workflow with them. Verification itself lives in
-//! `cpantuf_core` only.
+//! [`store`] of trusted metadata, the [`updater`] that drives
+//! `cpantuf_core`'s workflow with them, a CPAN user's [`session`] (mirrors
+//! with failover, verified cache, module resolution through the verified
+//! index) and the [`local_mirror`] that unmodified cpanm / CPAN.pm / cpm use.
+//! Verification itself lives in `cpantuf_core` only.
 #![deny(missing_docs)]
 
 pub mod fetcher;
+pub mod local_mirror;
+pub mod session;
 pub mod store;
 pub mod updater;

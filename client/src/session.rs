@@ -1,0 +1,357 @@
+//! A CPAN user's client: configured mirrors with failover, the trusted
+//! metadata store, and a cache of verified files laid out like a CPAN
+//! mirror. Used by every `cpantuf` subcommand and by the local verifying
+//! mirror.
+//!
+//! Layout of the client home (`~/.cpantuf` or `CPANTUF_HOME`):
+//!
+//! ```text
+//! config.json      mirrors and TLS settings (written by `cpantuf init`)
+//! metadata/        trusted TUF metadata (exact bytes, atomically replaced)
+//! cache/           verified files at their CPAN paths (authors/id/..., modules/...)
+//! ```
+//!
+//! A mirror is a base URL under which the CPAN tree is served, with the TUF
+//! metadata in `tuf/`. When a mirror fails (network, or data that fails
+//! verification), the next one is tried and the failure is reported naming
+//! the mirror; trusted state never takes anything from the failed attempt.
+
+use crate::fetcher::FetchConfig;
+use crate::updater::{ClientError, Updater, UpdaterConfig};
+use cpantuf_core::cpan::packages::Packages;
+use cpantuf_core::cpan::{CpanPath, CpanRole, DistPath, PauseId};
+use cpantuf_core::workflow::{FoundTarget, Limits};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The TUF target path of the package index.
+pub const PACKAGES_PATH: &str = "modules/02packages.details.txt.gz";
+/// The TUF target path of the author list.
+pub const MAILRC_PATH: &str = "authors/01mailrc.txt.gz";
+/// The TUF target path of the module list stub.
+pub const MODLIST_PATH: &str = "modules/03modlist.data.gz";
+
+/// Persistent client settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Mirror base URLs, tried in order.
+    pub mirrors: Vec<String>,
+    /// CA certificates to trust instead of the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The client home has no configuration.
+    #[error("{0} is not initialised: run `cpantuf init MIRROR_URL --root root.json` first")]
+    NotInitialised(PathBuf),
+    /// Every mirror failed; each failure is listed.
+    #[error("every mirror failed:\n{}", .0.iter().map(|(m, e)| format!("  {m}: {e}")).collect::<Vec<_>>().join("\n"))]
+    AllMirrorsFailed(Vec<(String, ClientError)>),
+    /// A module is not in the verified package index.
+    #[error("module {0} is not in the verified 02packages index")]
+    UnknownModule(String),
+    /// The verified index itself could not be parsed.
+    #[error("verified 02packages could not be parsed: {0}")]
+    BadIndex(String),
+    /// A path is not a valid CPAN path.
+    #[error("{0}")]
+    BadPath(String),
+    /// Local file trouble.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A module resolved through the verified index.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The package name.
+    pub package: String,
+    /// Its version, `undef` when none.
+    pub version: String,
+    /// The distribution that provides it.
+    pub dist: DistPath,
+    /// The TUF role that signs the distribution file.
+    pub signed_by: String,
+}
+
+/// An open client home.
+pub struct Session {
+    home: PathBuf,
+    config: Config,
+    limits: Limits,
+    fetch: FetchConfig,
+    current: Option<(usize, Updater)>,
+    /// Called with a warning when a mirror is skipped.
+    pub on_warning: Box<dyn FnMut(&str) + Send>,
+}
+
+/// The default client home: `$CPANTUF_HOME`, else `~/.cpantuf`.
+pub fn default_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("CPANTUF_HOME") {
+        return PathBuf::from(h);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cpantuf")
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SessionError {
+    let what = what.into();
+    move |source| SessionError::Io { what, source }
+}
+
+/// Normalises a mirror URL to end in `/`.
+pub fn mirror_base(url: &str) -> String {
+    let mut s = url.trim().to_owned();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    s
+}
+
+impl Session {
+    /// Opens an initialised client home.
+    pub fn open(home: &Path, fetch: FetchConfig) -> Result<Self, SessionError> {
+        let cfg_path = home.join("config.json");
+        let bytes =
+            std::fs::read(&cfg_path).map_err(|_| SessionError::NotInitialised(home.to_owned()))?;
+        let config: Config = serde_json::from_slice(&bytes).map_err(|e| SessionError::Io {
+            what: format!("reading {}", cfg_path.display()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        let mut fetch = fetch;
+        if fetch.ca_cert.is_none() {
+            fetch.ca_cert = config.ca_cert.clone();
+        }
+        Ok(Session {
+            home: home.to_owned(),
+            config,
+            limits: Limits::default(),
+            fetch,
+            current: None,
+            on_warning: Box::new(|w| tracing::warn!("{w}")),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The trusted metadata directory.
+    pub fn metadata_dir(&self) -> PathBuf {
+        self.home.join("metadata")
+    }
+
+    /// Where a verified file is cached.
+    pub fn cache_path(&self, target: &CpanPath) -> PathBuf {
+        let mut p = self.home.join("cache");
+        for seg in target.segments() {
+            p.push(seg);
+        }
+        p
+    }
+
+    fn updater_for(&self, mirror: &str) -> Result<Updater, ClientError> {
+        let base = mirror_base(mirror);
+        Updater::new(UpdaterConfig {
+            metadata_dir: self.metadata_dir(),
+            metadata_url: format!("{base}tuf/"),
+            targets_url: base,
+            limits: self.limits.clone(),
+            fetch: self.fetch.clone(),
+        })
+    }
+
+    /// Runs `op` against the current mirror, refreshing first; on failure,
+    /// warns and moves to the next mirror (with a fresh refresh).
+    fn with_mirrors<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Updater) -> Result<T, ClientError>,
+    ) -> Result<T, SessionError> {
+        let mut failures = Vec::new();
+        let start = self.current.as_ref().map_or(0, |(i, _)| *i);
+        for i in start..self.config.mirrors.len() {
+            let mirror = self.config.mirrors[i].clone();
+            let attempt = (|| {
+                if self.current.as_ref().is_none_or(|(j, _)| *j != i) {
+                    self.current = None; // releases the store lock first
+                    let mut up = self.updater_for(&mirror)?;
+                    up.refresh()?;
+                    self.current = Some((i, up));
+                }
+                op(&mut self.current.as_mut().expect("set above").1)
+            })();
+            match attempt {
+                Ok(v) => return Ok(v),
+                Err(ClientError::TargetNotFound(t)) => {
+                    // Not found in signed metadata: another mirror serving the
+                    // same signed metadata cannot change that.
+                    return Err(SessionError::AllMirrorsFailed(vec![(
+                        mirror,
+                        ClientError::TargetNotFound(t),
+                    )]));
+                }
+                Err(e) => {
+                    (self.on_warning)(&format!("mirror {mirror} skipped: {e}"));
+                    self.current = None;
+                    failures.push((mirror, e));
+                }
+            }
+        }
+        Err(SessionError::AllMirrorsFailed(failures))
+    }
+
+    /// Refreshes the top-level metadata from the first mirror that works.
+    pub fn refresh(&mut self) -> Result<(), SessionError> {
+        self.current = None;
+        self.with_mirrors(|_| Ok(()))
+    }
+
+    /// Versions of the trusted top-level roles, for display.
+    pub fn trusted_versions(&self) -> Option<[(String, u64); 4]> {
+        let (_, up) = self.current.as_ref()?;
+        let t = up.trusted()?;
+        Some([
+            ("root".into(), t.root().version.get()),
+            ("timestamp".into(), t.timestamp()?.version.get()),
+            ("snapshot".into(), t.snapshot()?.version.get()),
+            ("targets".into(), t.targets("targets")?.version.get()),
+        ])
+    }
+
+    /// Makes sure the cache holds the verified current version of `target`
+    /// and returns its path and signed info. Unchanged files are not
+    /// downloaded again.
+    pub fn verified(&mut self, target: &CpanPath) -> Result<(PathBuf, FoundTarget), SessionError> {
+        let dest = self.cache_path(target);
+        let found = self.with_mirrors(|up| {
+            let found = up.target_info(target.as_str())?;
+            if !Updater::is_cached(&found, &dest) {
+                tracing::info!(target = target.as_str(), role = %found.role, "downloading");
+                up.download_target(&found, &dest)?;
+            }
+            Ok(found)
+        })?;
+        Ok((dest, found))
+    }
+
+    /// The verified package index.
+    pub fn packages(&mut self) -> Result<Packages, SessionError> {
+        let path = CpanPath::new(PACKAGES_PATH).expect("constant path is valid");
+        let (file, _) = self.verified(&path)?;
+        let f = std::fs::File::open(&file).map_err(io(format!("opening {}", file.display())))?;
+        Packages::read_gz(f).map_err(|e| SessionError::BadIndex(e.to_string()))
+    }
+
+    /// Resolves a module name through the verified index, and names the
+    /// role that signs its distribution.
+    pub fn resolve(&mut self, module: &str) -> Result<Resolved, SessionError> {
+        let index = self.packages()?;
+        let entry = index
+            .lookup(module)
+            .ok_or_else(|| SessionError::UnknownModule(module.to_owned()))?
+            .clone();
+        let target = entry.dist.cpan_path().clone();
+        let found = self.with_mirrors(|up| up.target_info(target.as_str()))?;
+        Ok(Resolved {
+            package: entry.package.as_str().to_owned(),
+            version: entry
+                .version
+                .as_ref()
+                .map_or("undef".into(), |v| v.as_str().to_owned()),
+            dist: entry.dist.clone(),
+            signed_by: found.role,
+        })
+    }
+
+    /// A `CHECKSUMS` file for an author directory, generated from the
+    /// verified metadata of the author's role (CPAN.pm checks the sha256 of
+    /// every tarball against it). Lists every file the role signs directly
+    /// in that directory.
+    pub fn checksums(&mut self, author: &PauseId, dir: &CpanPath) -> Result<Vec<u8>, SessionError> {
+        // Searching for a (non-existent) name in the directory loads the
+        // roles along the delegation path, ending with the author's role.
+        let role = CpanRole::Author(author.clone()).name();
+        let prefix = format!("{}/", dir.as_str());
+        let entries = self.with_mirrors(|up| {
+            let probe_file = format!("{prefix}.cpantuf-role-probe");
+            match up.target_info(&probe_file) {
+                Ok(_) | Err(ClientError::TargetNotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            let trusted = up.trusted().expect("refreshed");
+            let mut out = Vec::new();
+            if let Some(md) = trusted.targets(&role) {
+                for (path, info) in &md.targets {
+                    if let Some(name) = path.strip_prefix(&prefix) {
+                        if !name.contains('/') {
+                            out.push((name.to_owned(), info.clone()));
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(render_checksums(&entries))
+    }
+}
+
+fn perl_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Renders a PAUSE-style CHECKSUMS (a Perl data structure; unsigned, since
+/// the trust comes from TUF, and the client generates it locally).
+pub fn render_checksums(entries: &[(String, cpantuf_core::metadata::TargetFile)]) -> Vec<u8> {
+    let mut s =
+        String::from("# CHECKSUMS generated by cpantuf from TUF-verified metadata\n$cksum = {\n");
+    for (name, info) in entries {
+        s.push_str(&format!("  {} => {{\n", perl_quote(name)));
+        if let Some(h) = info.hashes.get("sha256") {
+            s.push_str(&format!("    'sha256' => {},\n", perl_quote(h)));
+        }
+        s.push_str(&format!("    'size' => {}\n  }},\n", info.length));
+    }
+    s.push_str("};\n");
+    s.into_bytes()
+}
+
+/// Writes the client configuration and the pinned initial root.
+pub fn initialise(home: &Path, config: &Config, root_bytes: &[u8]) -> Result<(), SessionError> {
+    // The root must be a self-signed root document before it is trusted.
+    cpantuf_core::trusted::TrustedSet::new(root_bytes, chrono::Utc::now()).map_err(|e| {
+        SessionError::Io {
+            what: "checking the initial root".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        }
+    })?;
+    let md = home.join("metadata");
+    std::fs::create_dir_all(&md).map_err(io(format!("creating {}", md.display())))?;
+    // A new trust anchor starts from nothing: metadata trusted under an
+    // earlier root must not serve as a reference for this one.
+    for entry in std::fs::read_dir(&md)
+        .map_err(io("listing the metadata directory"))?
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|e| e == "json") {
+            std::fs::remove_file(entry.path()).map_err(io("clearing old metadata"))?;
+        }
+    }
+    std::fs::create_dir_all(home.join("cache")).map_err(io("creating the cache"))?;
+    crate::store::write_atomic(&md.join("root.json"), root_bytes)
+        .map_err(io("storing root.json"))?;
+    let cfg = serde_json::to_vec_pretty(config).expect("config serialises");
+    crate::store::write_atomic(&home.join("config.json"), &cfg)
+        .map_err(io("writing config.json"))?;
+    Ok(())
+}
