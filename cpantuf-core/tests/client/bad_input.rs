@@ -138,29 +138,36 @@ impl NewVersion {
 
     /// Serves `bytes` as the new version and runs the update: refresh, and
     /// for the delegated role the target search.
-    fn run(&self, bytes: Vec<u8>) -> Result<Sim, (UpdateError, Sim)> {
+    fn run(&self, bytes: Vec<u8>) -> (Sim, Result<(), UpdateError>) {
         let mut sim = self.sim.clone();
         sim.repo.files.insert(self.file.clone(), bytes);
-        match sim.find(TARGET) {
-            Ok(found) => {
-                let role = found.map(|f| f.role);
-                assert_eq!(
-                    role.as_deref(),
-                    Some(AUTHOR),
-                    "target not found after update"
-                );
-                Ok(sim)
-            }
-            Err(e) => Err((e, sim)),
+        let res = sim.find(TARGET).map(|found| {
+            let role = found.map(|f| f.role);
+            assert_eq!(
+                role.as_deref(),
+                Some(AUTHOR),
+                "target not found after update"
+            );
+        });
+        (sim, res)
+    }
+
+    /// Like [`Self::run`], expecting success.
+    #[track_caller]
+    fn accept(&self, what: &str, bytes: Vec<u8>) -> Sim {
+        let (sim, res) = self.run(bytes);
+        if let Err(e) = res {
+            panic!("{what}: {} refused: {e}", self.file);
         }
+        sim
     }
 
     /// Like [`Self::run`], expecting a refusal; checks the store.
     #[track_caller]
     fn refuse(&self, what: &str, bytes: Vec<u8>) -> UpdateError {
         match self.run(bytes) {
-            Ok(_) => panic!("{what}: bad {} accepted", self.file),
-            Err((e, sim)) => {
+            (_, Ok(())) => panic!("{what}: bad {} accepted", self.file),
+            (sim, Err(e)) => {
                 if sim.local != self.want {
                     eprintln!("{what}: {e}");
                 }
@@ -178,9 +185,7 @@ fn for_every_role(mut check: impl FnMut(Role, &NewVersion)) {
         let nv = new_version(&base, role);
         // Sanity: the genuine new version is accepted.
         let genuine = nv.sim.repo.file(&nv.file);
-        let sim = nv
-            .run(genuine.clone())
-            .unwrap_or_else(|(e, _)| panic!("{role:?}: {e}"));
+        let sim = nv.accept(&format!("{role:?} genuine"), genuine.clone());
         assert_eq!(sim.local[role.name()], genuine);
         check(role, &nv);
     }
@@ -220,8 +225,7 @@ fn malformed_json_trailing_garbage_empty_and_binary_input_refused() {
         // Trailing whitespace is insignificant JSON: still the same document.
         let mut ws = genuine.clone();
         ws.extend_from_slice(b" \n\t");
-        nv.run(ws)
-            .unwrap_or_else(|(e, _)| panic!("{role:?} trailing whitespace: {e}"));
+        nv.accept(&format!("{role:?} trailing whitespace"), ws);
     });
 }
 
@@ -230,31 +234,28 @@ fn non_canonical_but_valid_json_is_accepted_when_correctly_signed() {
     for_every_role(|role, nv| {
         let pretty = sign_value(&nv.signed, &nv.signers, true);
         assert!(canonical::scan_canonical(&pretty).is_none());
-        let sim = nv
-            .run(pretty.clone())
-            .unwrap_or_else(|(e, _)| panic!("{role:?} pretty: {e}"));
+        let sim = nv.accept(&format!("{role:?} pretty"), pretty.clone());
         assert_eq!(
             sim.local[role.name()],
             pretty,
             "{role:?}: stored as received"
         );
-        // Escapes canonical form would not use (\u0041 for A, \/ for /)
+        // An escape canonical form would not use (\u0065 for e)
         // decode to the same document, so the signature still holds.
         let text = nv.canonical_text();
         let escaped = text.replacen("\"expires\"", "\"\\u0065xpires\"", 1);
         assert_ne!(escaped, text);
         assert!(
             matches!(
-                nv.run(nv.signed_text(&escaped)),
-                Err((UpdateError::Signature(_), _))
+                nv.run(nv.signed_text(&escaped)).1,
+                Err(UpdateError::Signature(_))
             ),
             "{role:?}: signature over non-canonical text must not verify"
         );
         let sig_over_canonical = envelope_over(text.as_bytes(), &nv.signers);
         let body = std::str::from_utf8(&sig_over_canonical).unwrap();
         let body = body.replacen("\"expires\"", "\"\\u0065xpires\"", 1);
-        nv.run(body.into_bytes())
-            .unwrap_or_else(|(e, _)| panic!("{role:?} escaped key: {e}"));
+        nv.accept(&format!("{role:?} escaped key"), body.into_bytes());
     });
 }
 
@@ -333,8 +334,10 @@ fn huge_float_negative_and_zero_versions_refused() {
             );
         }
         // Unknown fields with integers are fine (and signed).
-        nv.run(nv.append_field("[1,-1,18446744073709551615,{\"a\":null}]"))
-            .unwrap_or_else(|(e, _)| panic!("{role:?} unknown field: {e}"));
+        nv.accept(
+            &format!("{role:?} unknown field"),
+            nv.append_field("[1,-1,18446744073709551615,{\"a\":null}]"),
+        );
     });
 }
 
@@ -691,10 +694,12 @@ fn random_mutations_never_panic_and_only_signature_neutral_ones_pass() {
             }
             t
         };
+        // A refused update leaves the set as it was, so one set serves until
+        // a mutation is accepted.
+        let mut t = prepared();
         for _ in 0..2_000 {
             let mut bytes = genuine.clone();
             mutate(&mut rng, &mut bytes);
-            let mut t = prepared();
             let got: Option<Vec<u8>> = match role {
                 Role::Root => t
                     .update_root(&bytes)
@@ -730,6 +735,7 @@ fn random_mutations_never_panic_and_only_signature_neutral_ones_pass() {
             };
             if let Some(canon) = got {
                 accepted += 1;
+                t = prepared();
                 assert_eq!(
                     canon,
                     want,
