@@ -200,6 +200,13 @@ fn freeze_attack_expired_timestamp() {
     sim.now = now() + Duration::days(1) - Duration::seconds(1);
     sim.refresh().unwrap();
     sim.assert_store(&before);
+
+    // A newer timestamp that is already expired is not persisted either.
+    sim.now = now();
+    sim.repo.timestamp.expires = now() - Duration::seconds(1);
+    sim.repo.update_timestamp();
+    expect_err!(sim.refresh(), UpdateError::Expired { role, .. } if role == "timestamp");
+    sim.assert_store(&before);
 }
 
 #[test]
@@ -994,4 +1001,124 @@ fn cached_role_is_reverified_against_current_delegator() {
     let mut t = sim.refresh().unwrap();
     sim.find_in(&mut t, "a/file").unwrap().unwrap();
     assert_eq!(sim.find_in(&mut t, "b/evil").unwrap().unwrap().role, "C");
+}
+
+// ------------------------------------------------- repository variations
+
+#[test]
+fn pretty_printed_repository_goes_through_the_slow_path_and_still_refuses_attacks() {
+    let mut repo = Repo::new();
+    repo.pretty = true;
+    repo.publish_root();
+    repo.delegate("targets", "role-a", &["*"], false);
+    repo.add_target("role-a", "pkg.tar.gz", b"pkg");
+    repo.publish_all();
+    let mut sim = Sim::with_repo(repo);
+    assert!(
+        cpantuf_core::canonical::split_canonical_envelope(&sim.repo.file("timestamp.json"))
+            .is_none()
+    );
+    assert_eq!(sim.find("pkg.tar.gz").unwrap().unwrap().role, "role-a");
+    assert_eq!(
+        sim.requests,
+        [
+            "2.root.json",
+            "timestamp.json",
+            "1.snapshot.json",
+            "1.targets.json",
+            "1.role-a.json"
+        ]
+    );
+    // Stored as received, and re-read from the store on the next update.
+    assert_eq!(sim.local["role-a"], sim.repo.file("1.role-a.json"));
+    sim.find("pkg.tar.gz").unwrap().unwrap();
+    assert_eq!(sim.requests, ["2.root.json", "timestamp.json"]);
+    assert!(sim.local_rejected.is_empty());
+
+    let before = sim.store();
+    let old = sim.repo.file("timestamp.json");
+    sim.repo.update_targets("role-a");
+    sim.find("pkg.tar.gz").unwrap().unwrap();
+    assert_eq!(sim.local_version("role-a"), Some(2));
+    let after = sim.store();
+    assert_ne!(before, after);
+    sim.repo.files.insert("timestamp.json".into(), old);
+    expect_err!(
+        sim.refresh(),
+        UpdateError::Rollback { role, trusted: 2, new: 1 } if role == "timestamp"
+    );
+    sim.assert_store(&after);
+}
+
+#[test]
+fn non_consistent_snapshot_repository_fetches_unversioned_names() {
+    let mut repo = Repo::new();
+    repo.root.consistent_snapshot = false;
+    repo.publish_root();
+    repo.delegate("targets", "role/a", &["*"], false);
+    repo.add_target("role/a", "pkg.tar.gz", b"pkg");
+    repo.publish_all();
+    let mut sim = Sim::with_repo(repo);
+    assert_eq!(sim.find("pkg.tar.gz").unwrap().unwrap().role, "role/a");
+    assert_eq!(
+        sim.requests,
+        [
+            "2.root.json",
+            "timestamp.json",
+            "snapshot.json",
+            "targets.json",
+            "role%2Fa.json"
+        ]
+    );
+    // Mix-and-match is what version checks are for when names carry none.
+    sim.repo.update_targets("targets");
+    let old = sim.repo.file("1.targets.json");
+    sim.repo.files.insert("targets.json".into(), old);
+    let before = sim.store();
+    expect_err!(
+        sim.refresh(),
+        UpdateError::VersionMismatch { role, expected: 2, got: 1 } if role == "targets"
+    );
+    let want = with_new(
+        &sim,
+        &before,
+        &[
+            ("timestamp", "timestamp.json"),
+            ("snapshot", "snapshot.json"),
+        ],
+    );
+    sim.assert_store(&want);
+}
+
+#[test]
+fn mix_and_match_targets_hash_in_snapshot_mismatch() {
+    let mut repo = Repo::new();
+    repo.meta_hashes = true;
+    repo.delegate("targets", "role-a", &["*"], false);
+    repo.add_target("role-a", "pkg.tar.gz", b"pkg");
+    repo.publish_all();
+    let mut sim = Sim::with_repo(repo);
+    sim.find("pkg.tar.gz").unwrap().unwrap();
+    let before = sim.store();
+
+    // role-a v2 is published; a mirror serves a different role-a v2, signed
+    // by role-a's key (say, an older draft), that the snapshot does not hash.
+    sim.repo.update_targets("role-a");
+    let mut draft = sim.repo.targets["role-a"].clone();
+    draft.targets.clear();
+    let draft = sim.repo.sign("role-a", &draft);
+    sim.repo.files.insert("2.role-a.json".into(), draft);
+    expect_err!(
+        sim.find("pkg.tar.gz"),
+        UpdateError::Hash(HashError::Mismatch { what, .. }) if what == "role-a.json"
+    );
+    let want = with_new(
+        &sim,
+        &before,
+        &[
+            ("timestamp", "timestamp.json"),
+            ("snapshot", "2.snapshot.json"),
+        ],
+    );
+    sim.assert_store(&want);
 }
