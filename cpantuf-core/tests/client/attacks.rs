@@ -1122,3 +1122,31 @@ fn mix_and_match_targets_hash_in_snapshot_mismatch() {
     );
     sim.assert_store(&want);
 }
+
+#[test]
+#[ignore = "bug: workflow::refresh and TrustedSet::update_root compute `trusted root version + 1` unchecked; a trusted root at version u64::MAX panics on overflow (debug) or wraps (release: fetches 0.root.json)"]
+fn root_at_maximum_version_does_not_overflow() {
+    let mut repo = Repo::new();
+    repo.root.version = nz(u64::MAX);
+    repo.publish_root();
+    let mut sim = Sim::with_repo(repo);
+    sim.local.insert(
+        "root".into(),
+        sim.repo.file(&format!("{}.root.json", u64::MAX)),
+    );
+    // The state machine: any offered root is the wrong version.
+    let mut t = sim.trusted().unwrap();
+    expect_err!(
+        t.update_root(&sim.repo.file("1.root.json")),
+        UpdateError::RootVersion {
+            trusted: u64::MAX,
+            got: 1
+        }
+    );
+    // The workflow: no root can follow; the update goes on with this one.
+    sim.refresh().unwrap();
+    assert_eq!(
+        sim.requests,
+        ["timestamp.json", "1.snapshot.json", "1.targets.json"]
+    );
+}
