@@ -124,7 +124,7 @@ impl NewVersion {
     /// The canonical text with the first `from` replaced by `to`, signed.
     fn replace(&self, from: &str, to: &str) -> Vec<u8> {
         let text = self.canonical_text();
-        assert!(text.contains(from), "{from} not in {text}");
+        assert!(text.contains(from), "{from} not in the document");
         self.signed_text(&text.replacen(from, to, 1))
     }
 
@@ -785,4 +785,119 @@ fn invalid_utf8_inside_signed_refused() {
         }
     });
     assert!(accepted.is_empty(), "accepted: {accepted:#?}");
+}
+
+#[test]
+fn metadata_signed_by_another_roles_key_refused() {
+    for_every_role(|role, nv| {
+        for other in ["root", "timestamp", "snapshot", "targets", AUTHOR] {
+            if other == role.name() {
+                continue;
+            }
+            let signers = nv.sim.repo.signers[other].clone();
+            let bytes = sign_value(&nv.signed, &signers, false);
+            let e = nv.refuse(other, bytes);
+            assert!(
+                matches!(&e, UpdateError::Signature(t) if t.valid == 0),
+                "{role:?} signed by {other}: {e:?}"
+            );
+            // Claiming the right key id does not help either.
+            let forged: Vec<(KeyId, u8)> = nv
+                .signers
+                .iter()
+                .map(|(id, _)| (id.clone(), signers[0].1))
+                .collect();
+            let e = nv.refuse(other, sign_value(&nv.signed, &forged, false));
+            assert!(
+                matches!(&e, UpdateError::Signature(t) if t.valid == 0),
+                "{role:?} signed by {other} under the right key id: {e:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn delegation_to_a_top_level_role_name_refused() {
+    let base = base();
+    let nv = new_version(&base, Role::Targets);
+    for name in ["root", "timestamp", "snapshot", "targets"] {
+        let mut doc = nv.signed.clone();
+        doc["delegations"]["roles"][0]["name"] = json!(name);
+        let e = nv.refuse(name, sign_value(&doc, &nv.signers, false));
+        assert_metadata_err(Role::Targets, name, &e);
+    }
+    // And a role delegated twice under one name.
+    let mut doc = nv.signed.clone();
+    let first = doc["delegations"]["roles"][0].clone();
+    doc["delegations"]["roles"]
+        .as_array_mut()
+        .unwrap()
+        .push(first);
+    let e = nv.refuse("twice", sign_value(&doc, &nv.signers, false));
+    assert_metadata_err(Role::Targets, "twice", &e);
+}
+
+#[test]
+fn large_metadata_parallel_parse_path_refuses_what_the_small_path_refuses() {
+    // A delegated role over 256 KiB takes the two-thread parse.
+    let mut repo = Repo::new();
+    repo.delegate("targets", AUTHOR, &["authors/id/A/AU/AUTHOR/*"], true);
+    for i in 0..2_500 {
+        repo.add_target(
+            AUTHOR,
+            &format!("authors/id/A/AU/AUTHOR/Pkg-{i}.tar.gz"),
+            b"x",
+        );
+    }
+    repo.add_target(AUTHOR, TARGET, b"pkg");
+    repo.publish_all();
+    let mut sim = Sim::with_repo(repo);
+    sim.find(TARGET).unwrap().unwrap();
+    let nv = new_version(&sim, Role::Delegated);
+    let genuine = nv.sim.repo.file(&nv.file);
+    assert!(genuine.len() > 256 * 1024, "{} bytes", genuine.len());
+    nv.accept("large genuine", genuine.clone());
+    nv.accept("large pretty", sign_value(&nv.signed, &nv.signers, true));
+
+    let entry = format!(
+        "\"authors/id/A/AU/AUTHOR/Pkg-0.tar.gz\":{{\"hashes\":{{\"sha256\":\"{}\"}},\"length\":1}}",
+        cpantuf_core::target::sha256_hex(b"x")
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // The same target listed twice, the second with another length.
+        (
+            "duplicate target",
+            nv.replace(
+                &entry,
+                &format!("{entry},{}", entry.replace("\"length\":1", "\"length\":2")),
+            ),
+        ),
+        (
+            "float length",
+            nv.replace("\"length\":1}", "\"length\":1.0}"),
+        ),
+        (
+            "string length",
+            nv.replace("\"length\":1}", "\"length\":\"1\"}"),
+        ),
+        (
+            "negative length",
+            nv.replace("\"length\":1}", "\"length\":-1}"),
+        ),
+        (
+            "wrong _type",
+            nv.replace("\"_type\":\"targets\"", "\"_type\":\"snapshot\""),
+        ),
+        ("float at the end", nv.append_field("0.5")),
+    ];
+    for (what, bytes) in cases {
+        assert!(bytes.len() > 256 * 1024);
+        let e = nv.refuse(what, bytes);
+        assert_metadata_err(Role::Delegated, what, &e);
+    }
+    // One byte of signed content changed: the signature no longer holds.
+    let s = String::from_utf8(genuine).unwrap();
+    let s = s.replacen("\"length\":1}", "\"length\":9}", 1);
+    let e = nv.refuse("tampered", s.into_bytes());
+    assert!(matches!(e, UpdateError::Signature(_)), "{e:?}");
 }
