@@ -1150,3 +1150,66 @@ fn root_at_maximum_version_does_not_overflow() {
         ["timestamp.json", "1.snapshot.json", "1.targets.json"]
     );
 }
+
+#[test]
+fn wrong_bin_target_in_succinct_hash_bins_is_not_found() {
+    use cpantuf_core::metadata::{Delegations, SuccinctRoles};
+    let mut sim = Sim::new();
+    let seed = sim.repo.fresh_seed();
+    let (id, k) = key(seed);
+    let bins = SuccinctRoles {
+        keyids: vec![id.clone()],
+        threshold: nz(1),
+        bit_length: 2,
+        name_prefix: "bin".into(),
+    };
+    let good = "authors/id/G/GO/GOOD/Good-1.0.tar.gz";
+    let good_bin = bins.role_for_target(good);
+    // A path whose bin differs from `good`'s.
+    let evil = (0..)
+        .map(|i| format!("authors/id/E/EV/EVIL/Evil-{i}.tar.gz"))
+        .find(|p| bins.role_for_target(p) != good_bin)
+        .unwrap();
+    sim.repo.targets.get_mut("targets").unwrap().delegations = Some(Delegations {
+        keys: BTreeMap::from([(id.clone(), k)]),
+        roles: None,
+        succinct_roles: Some(bins),
+    });
+    for b in 0..4 {
+        let name = format!("bin-{b}");
+        sim.repo
+            .targets
+            .insert(name.clone(), sim.repo.targets["targets"].clone());
+        let md = sim.repo.targets.get_mut(&name).unwrap();
+        md.delegations = None;
+        sim.repo.signers.insert(name, vec![(id.clone(), seed)]);
+    }
+    sim.repo.add_target(&good_bin, good, b"good");
+    // The key of all bins signs `evil` into `good`'s bin.
+    sim.repo.add_target(&good_bin, &evil, b"evil");
+    sim.repo.publish_all();
+    sim.repo.update_targets("targets");
+
+    let mut t = sim.refresh().unwrap();
+    sim.requests.clear();
+    assert_eq!(sim.find_in(&mut t, good).unwrap().unwrap().role, good_bin);
+    assert_eq!(sim.requests, [format!("1.{good_bin}.json")]);
+    sim.requests.clear();
+    assert!(sim.find_in(&mut t, &evil).unwrap().is_none());
+    assert_eq!(sim.requests.len(), 1);
+    assert_ne!(sim.requests[0], format!("1.{good_bin}.json"));
+
+    // A role outside the bins is not delegated, even if the snapshot lists it.
+    let mut md = sim.repo.targets["bin-0"].clone();
+    md.targets.clear();
+    let bytes = sim.repo.sign("bin-0", &md);
+    sim.repo.targets.insert("bin-4".into(), md);
+    sim.repo.signers.insert("bin-4".into(), vec![(id, seed)]);
+    sim.repo.publish_targets("bin-4");
+    sim.repo.update_snapshot();
+    let mut t = sim.refresh().unwrap();
+    expect_err!(
+        t.update_targets(&bytes, "bin-4", "targets"),
+        UpdateError::NotDelegated { role, delegator } if role == "bin-4" && delegator == "targets"
+    );
+}

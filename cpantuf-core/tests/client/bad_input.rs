@@ -901,3 +901,101 @@ fn large_metadata_parallel_parse_path_refuses_what_the_small_path_refuses() {
     let e = nv.refuse("tampered", s.into_bytes());
     assert!(matches!(e, UpdateError::Signature(_)), "{e:?}");
 }
+
+#[test]
+fn metadata_rule_violations_refused() {
+    let base = base();
+    // (role, what, edit of the signed object)
+    type Edit = fn(&mut Value);
+    let cases: Vec<(Role, &str, Edit)> = vec![
+        (Role::Root, "threshold 0", |d| {
+            d["roles"]["root"]["threshold"] = json!(0)
+        }),
+        (Role::Root, "duplicate keyid", |d| {
+            let id = d["roles"]["timestamp"]["keyids"][0].clone();
+            d["roles"]["timestamp"]["keyids"] = json!([id.clone(), id]);
+        }),
+        (Role::Root, "role missing", |d| {
+            d["roles"].as_object_mut().unwrap().remove("snapshot");
+        }),
+        (Role::Root, "extra role", |d| {
+            let r = d["roles"]["root"].clone();
+            d["roles"]["mirror"] = r;
+        }),
+        (Role::Root, "no keys", |d| {
+            d.as_object_mut().unwrap().remove("keys");
+        }),
+        (Role::Timestamp, "no snapshot.json", |d| {
+            let m = d["meta"]["snapshot.json"].clone();
+            d["meta"] = json!({ "snapshot": m });
+        }),
+        (Role::Timestamp, "empty hashes", |d| {
+            d["meta"]["snapshot.json"]["hashes"] = json!({});
+        }),
+        (Role::Timestamp, "expires with offset", |d| {
+            d["expires"] = json!("2031-06-01T12:00:00+00:00");
+        }),
+        (Role::Timestamp, "expires with fraction", |d| {
+            d["expires"] = json!("2031-06-01T12:00:00.5Z");
+        }),
+        (Role::Timestamp, "expires date only", |d| {
+            d["expires"] = json!("2031-06-01")
+        }),
+        (Role::Timestamp, "no version", |d| {
+            d.as_object_mut().unwrap().remove("version");
+        }),
+        (Role::Snapshot, "meta version 0", |d| {
+            d["meta"]["targets.json"]["version"] = json!(0);
+        }),
+        (Role::Snapshot, "meta negative length", |d| {
+            d["meta"]["targets.json"]["length"] = json!(-1);
+        }),
+        (Role::Targets, "both paths and hash prefixes", |d| {
+            d["delegations"]["roles"][0]["path_hash_prefixes"] = json!(["ab"]);
+        }),
+        (Role::Targets, "neither paths nor hash prefixes", |d| {
+            d["delegations"]["roles"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("paths");
+        }),
+        (Role::Targets, "roles and succinct_roles", |d| {
+            d["delegations"]["succinct_roles"] = json!({
+                "keyids": [], "threshold": 1, "bit_length": 8, "name_prefix": "bin"
+            });
+        }),
+        (Role::Targets, "neither roles nor succinct_roles", |d| {
+            d["delegations"].as_object_mut().unwrap().remove("roles");
+        }),
+        (Role::Targets, "delegated threshold 0", |d| {
+            d["delegations"]["roles"][0]["threshold"] = json!(0);
+        }),
+        (Role::Delegated, "target without hashes", |d| {
+            d["targets"][TARGET]["hashes"] = json!({});
+        }),
+        (Role::Delegated, "target without length", |d| {
+            d["targets"][TARGET]
+                .as_object_mut()
+                .unwrap()
+                .remove("length");
+        }),
+    ];
+    for (role, what, edit) in cases {
+        let nv = new_version(&base, role);
+        let mut doc = nv.signed.clone();
+        edit(&mut doc);
+        assert_ne!(doc, nv.signed, "{what}: no change");
+        let e = nv.refuse(what, sign_value(&doc, &nv.signers, false));
+        assert_metadata_err(role, what, &e);
+    }
+    // Succinct bins outside 1..=32 bits.
+    for bits in [0, 33] {
+        let nv = new_version(&base, Role::Targets);
+        let mut doc = nv.signed.clone();
+        doc["delegations"] = json!({"keys": {}, "succinct_roles": {
+            "keyids": [], "threshold": 1, "bit_length": bits, "name_prefix": "bin"
+        }});
+        let e = nv.refuse("bit_length", sign_value(&doc, &nv.signers, false));
+        assert_metadata_err(Role::Targets, "bit_length", &e);
+    }
+}
