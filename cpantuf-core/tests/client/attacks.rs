@@ -24,6 +24,7 @@ fn refreshed() -> Sim {
     let mut sim = Sim::new();
     sim.refresh().unwrap();
     assert_eq!(sim.requests, V1_REFRESH);
+    assert_eq!(sim.not_found, ["2.root.json"]);
     sim
 }
 
@@ -857,6 +858,7 @@ fn root_rotation_chain_one_version_at_a_time() {
             "timestamp.json",
         ]
     );
+    assert_eq!(sim.not_found, ["5.root.json"]);
     assert_eq!(sim.local["root"], sim.repo.file("4.root.json"));
     // A client that trusts only v1 cannot skip to v4's keys.
     assert_eq!(sim.repo.root.roles["root"].keyids.len(), 1);

@@ -390,6 +390,8 @@ pub struct Sim {
     pub local: BTreeMap<String, Vec<u8>>,
     /// Every `fetch`, as the file name asked for.
     pub requests: Vec<String>,
+    /// The requests that were answered "not found".
+    pub not_found: Vec<String>,
     /// Roles whose local copy the workflow reported as unusable.
     pub local_rejected: Vec<String>,
     /// Reference time of the next update.
@@ -413,6 +415,7 @@ impl Sim {
             repo,
             local: BTreeMap::from([("root".to_string(), root)]),
             requests: Vec::new(),
+            not_found: Vec::new(),
             local_rejected: Vec::new(),
             now: now(),
             limits: Limits::default(),
@@ -428,6 +431,7 @@ impl Sim {
     /// Runs `workflow::refresh` (clearing the request log first).
     pub fn refresh(&mut self) -> Result<TrustedSet, UpdateError> {
         self.requests.clear();
+        self.not_found.clear();
         self.local_rejected.clear();
         let mut t = self.trusted()?;
         let limits = self.limits.clone();
@@ -509,7 +513,10 @@ impl workflow::MetadataSource for Sim {
             None => format!("{enc}.json"),
         };
         self.requests.push(name.clone());
-        let bytes = self.repo.files.get(&name).ok_or(FetchError::NotFound)?;
+        let Some(bytes) = self.repo.files.get(&name) else {
+            self.not_found.push(name);
+            return Err(FetchError::NotFound);
+        };
         if self.honour_caps && bytes.len() as u64 > max_len {
             return Err(FetchError::TooLarge { limit: max_len });
         }
