@@ -260,8 +260,15 @@ fn freeze_attack_expired_delegated_role() {
 
 #[test]
 fn freeze_attack_expired_final_root() {
-    // An expired intermediate root is fine ...
+    // The trusted root itself expired and no newer one is published.
     let mut sim = refreshed();
+    let before = sim.store();
+    sim.now = crate::sim::later();
+    expect_err!(sim.refresh(), UpdateError::Expired { role, .. } if role == "root");
+    sim.assert_store(&before);
+    sim.now = now();
+
+    // An expired intermediate root is fine ...
     sim.repo.root.expires = now() - Duration::days(1);
     sim.repo.bump_root(); // v2, expired
     sim.repo.root.expires = now() + Duration::days(30);
