@@ -240,6 +240,9 @@ impl<'a> Scanner<'a> {
             }
         }
         let raw = &self.b[start..self.i];
+        // The fast path skips serde_json's validation of strings the typed
+        // parse ignores: check UTF-8 here so both paths agree.
+        std::str::from_utf8(raw).ok()?;
         self.i += 1;
         Some(raw)
     }

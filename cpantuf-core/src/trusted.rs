@@ -64,7 +64,7 @@ pub enum UpdateError {
         got: u64,
     },
     /// A new root is not exactly one version above the trusted one.
-    #[error("root version {got} does not follow trusted version {trusted} (expected {})", .trusted + 1)]
+    #[error("root version {got} does not follow trusted version {trusted}: roots must go up one version at a time")]
     RootVersion {
         /// Trusted root version.
         trusted: u64,
@@ -251,7 +251,7 @@ impl TrustedSet {
         // 5.3.5: ... exactly one version above it (rollback and skips refused) ...
         let trusted = self.root.version.get();
         let got = new.signed.version.get();
-        if got != trusted + 1 {
+        if trusted.checked_add(1) != Some(got) {
             return Err(UpdateError::RootVersion { trusted, got });
         }
         // 5.3.4: ... and by a threshold of its own keys.

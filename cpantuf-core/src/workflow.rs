@@ -159,8 +159,15 @@ pub fn refresh<S: MetadataSource>(
     limits: &Limits,
 ) -> Result<(), UpdateError> {
     // 5.3: walk root versions one at a time.
-    let first = trusted.root().version.get() + 1;
-    for version in first..first.saturating_add(limits.max_root_rotations) {
+    // A root at u64::MAX has no successor: the loop is then empty.
+    let first = trusted.root().version.get().saturating_add(1);
+    let last = first.saturating_add(limits.max_root_rotations);
+    let versions = if trusted.root().version.get() == u64::MAX {
+        0..0
+    } else {
+        first..last
+    };
+    for version in versions {
         match src.fetch("root", Some(version), limits.root_max_length) {
             Ok(bytes) => {
                 trusted.update_root(&bytes)?;
