@@ -27,8 +27,13 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+    let mut filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // rustls warns for every client that sends an IP address as SNI (wrk, some scripts):
+    // harmless, and one line per connection would drown the log. `--log rustls=warn` restores it.
+    if !filter.to_string().contains("rustls") {
+        filter = filter.add_directive("rustls=error".parse().expect("static directive"));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
+use super::root::CacheLimits;
+
 /// Options of `cpantuf-mirror serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -80,6 +82,14 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     pub default_max_age: Duration,
 
+    /// Memory for the bytes of small files (see `--file-cache-max-file`), in bytes; 0 disables.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub file_cache_bytes: usize,
+
+    /// Largest file whose bytes are kept in memory.
+    #[arg(long, value_name = "BYTES", default_value_t = 128 * 1024)]
+    pub file_cache_max_file: u64,
+
     /// Memory for gzip-compressed copies of metadata files, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub gzip_cache_bytes: usize,
@@ -118,6 +128,7 @@ pub struct Config {
     pub reload_interval: Duration,
     pub cache: CachePolicy,
     pub gzip_cache_bytes: usize,
+    pub file_cache: CacheLimits,
 }
 
 /// Per-connection limits, enforced in the connection layer.
@@ -204,6 +215,10 @@ impl TryFrom<Args> for Config {
                 default_max_age: a.default_max_age,
             },
             gzip_cache_bytes: a.gzip_cache_bytes,
+            file_cache: CacheLimits {
+                budget: a.file_cache_bytes,
+                max_file: a.file_cache_max_file,
+            },
         })
     }
 }

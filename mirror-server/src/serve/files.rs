@@ -6,12 +6,8 @@
 //! Parsing and matching of the conditional and range headers is the `headers` crate's; this
 //! module only applies them in the order RFC 9110 §13.2.2 prescribes.
 
-use std::fs::File;
-use std::io::Read as _;
 use std::ops::Bound;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use headers::{
     ETag, HeaderMapExt as _, IfMatch, IfModifiedSince, IfNoneMatch, IfRange, IfUnmodifiedSince,
     LastModified, Range,
@@ -21,10 +17,11 @@ use http::{Method, Response, StatusCode};
 
 use super::body::Body;
 use super::config::CachePolicy;
+use super::entity::{FileEntity, FileKey};
 use super::gzip::GzipCache;
 use super::root::RequestPath;
 
-/// Files up to this size are read whole with one `read`; larger ones are streamed.
+/// Gzip copies of files up to this size are made on the request's thread.
 const SMALL_FILE_BYTES: u64 = 128 * 1024;
 /// Largest metadata file compressed for `Content-Encoding: gzip`.
 const MAX_GZIP_SOURCE_BYTES: u64 = 32 * 1024 * 1024;
@@ -112,71 +109,21 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// What the response needs to know about one opened file.
-pub struct FileEntity {
-    pub file: File,
-    pub len: u64,
-    pub modified: SystemTime,
-    /// Stable identity of these bytes, for the gzip cache: (device, inode, length, mtime ns).
-    pub key: (u64, u64, u64, i128),
-}
-
-impl FileEntity {
-    /// Wraps an opened regular file.
-    pub fn new(file: File, meta: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt as _;
-        let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-        FileEntity {
-            file,
-            len: meta.len(),
-            modified,
-            key: (meta.dev(), meta.ino(), meta.len(), mtime_ns),
-        }
-    }
-
-    /// Strong validator: changes whenever the length or the modification time does. Equal for
-    /// the same file in two mirror states when the sync preserves modification times.
-    fn etag(&self, gzip: bool) -> String {
-        let (_, _, len, mtime_ns) = self.key;
-        let suffix = if gzip { "-gz" } else { "" };
-        format!("\"{len:x}-{mtime_ns:x}{suffix}\"")
-    }
-
-    fn read_all(&mut self) -> std::io::Result<Bytes> {
-        let mut buf = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
-        (&self.file).take(self.len).read_to_end(&mut buf)?;
-        if buf.len() as u64 != self.len {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "file shrank while being read",
-            ));
-        }
-        Ok(Bytes::from(buf))
-    }
-}
-
-/// The representation chosen for a request: identity bytes from the file, or a gzip copy.
-enum Representation {
-    File(FileEntity),
-    Bytes(Bytes),
-}
-
 /// Builds the response for GET or HEAD of an opened file.
 pub async fn respond(
     method: &Method,
     req: &HeaderMap,
     path: &RequestPath,
-    mut entity: FileEntity,
+    entity: FileEntity,
     policy: &CachePolicy,
     gzip: &GzipCache,
 ) -> std::io::Result<Response<Body>> {
     let name = path.file_name();
-    let compressible =
-        is_metadata(name) && (MIN_GZIP_SOURCE_BYTES..=MAX_GZIP_SOURCE_BYTES).contains(&entity.len);
+    let compressible = is_metadata(name)
+        && (MIN_GZIP_SOURCE_BYTES..=MAX_GZIP_SOURCE_BYTES).contains(&entity.len());
     let use_gzip = compressible && accepts_gzip(req);
 
-    let modified = entity.modified;
+    let modified = entity.modified();
     let etag_str = entity.etag(use_gzip);
     let etag: ETag = etag_str.parse().expect("well-formed entity tag");
 
@@ -216,22 +163,20 @@ pub async fn respond(
         return Ok(with_head(StatusCode::NOT_MODIFIED, head, Body::empty()));
     }
 
-    let repr = if use_gzip {
-        if entity.len <= SMALL_FILE_BYTES {
-            let plain = entity.read_all()?;
-            Representation::Bytes(gzip.get_or_compress_now(entity.key, plain)?)
+    // The selected representation: the file itself, or its gzip copy.
+    let entity = if use_gzip {
+        let key = entity.key;
+        let compressed = if entity.len() <= SMALL_FILE_BYTES {
+            gzip.get_or_compress_now(key, entity.read_all()?)?
         } else {
-            let key = entity.key;
-            let compressed = gzip.get_or_compress(key, move || entity.read_all()).await?;
-            Representation::Bytes(compressed)
-        }
+            gzip.get_or_compress(key, move || entity.read_all()).await?
+        };
+        let len = compressed.len() as u64;
+        FileEntity::memory(compressed, FileKey { len, ..key })
     } else {
-        Representation::File(entity)
+        entity
     };
-    let total = match &repr {
-        Representation::File(f) => f.len,
-        Representation::Bytes(b) => b.len() as u64,
-    };
+    let total = entity.len();
     head.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(name)),
@@ -279,14 +224,7 @@ pub async fn respond(
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        match repr {
-            Representation::Bytes(b) => Body::full(b.slice(span.start as usize..span.end as usize)),
-            Representation::File(mut f) if f.len <= SMALL_FILE_BYTES => {
-                let all = f.read_all()?;
-                Body::full(all.slice(span.start as usize..span.end as usize))
-            }
-            Representation::File(f) => Body::file(f.file, span.start, len),
-        }
+        entity.into_body(span)
     };
     Ok(with_head(status, head, body))
 }

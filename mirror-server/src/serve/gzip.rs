@@ -13,8 +13,7 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-/// Identity of one version of one file: (device, inode, length, mtime in ns).
-pub type FileKey = (u64, u64, u64, i128);
+use super::entity::FileKey;
 
 /// The cache; see the module docs.
 pub struct GzipCache {
@@ -97,16 +96,21 @@ mod tests {
     use super::*;
     use std::io::Read as _;
 
+    fn key(ino: u64) -> FileKey {
+        FileKey {
+            dev: 0,
+            ino,
+            len: 0,
+            mtime_ns: 0,
+        }
+    }
+
     #[test]
     fn compressed_copies_round_trip_and_are_reused() {
         let cache = GzipCache::new(1 << 20);
         let plain = Bytes::from("{\"signed\": {}}".repeat(100));
-        let a = cache
-            .get_or_compress_now((1, 2, 3, 4), plain.clone())
-            .unwrap();
-        let b = cache
-            .get_or_compress_now((1, 2, 3, 4), Bytes::new())
-            .unwrap();
+        let a = cache.get_or_compress_now(key(4), plain.clone()).unwrap();
+        let b = cache.get_or_compress_now(key(4), Bytes::new()).unwrap();
         assert_eq!(a, b, "the second call is a hit and ignores its input");
         let mut out = String::new();
         flate2::read::GzDecoder::new(&a[..])
@@ -120,7 +124,7 @@ mod tests {
         let cache = GzipCache::new(64);
         for i in 0..100u64 {
             let plain = Bytes::from(format!("{i:0>40}"));
-            cache.get_or_compress_now((0, i, 0, 0), plain).unwrap();
+            cache.get_or_compress_now(key(i), plain).unwrap();
             assert!(cache.inner.lock().unwrap().bytes <= 64);
         }
     }

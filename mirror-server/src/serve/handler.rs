@@ -12,7 +12,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use super::access_log::{AccessLog, Entry};
 use super::body::Body;
 use super::config::CachePolicy;
-use super::files::{self, FileEntity};
+use super::files;
 use super::gzip::GzipCache;
 use super::metrics::Metrics;
 use super::root::{OpenError, PathError, RequestPath, Root};
@@ -71,8 +71,8 @@ async fn mirror<B>(ctx: &Ctx, req: &Request<B>) -> Response<Body> {
         Err(PathError::Hidden) => return status_text(StatusCode::NOT_FOUND, method),
         Err(_) => return status_text(StatusCode::BAD_REQUEST, method),
     };
-    let (file, meta) = match ctx.root.current().open_file(&path) {
-        Ok(f) => f,
+    let entity = match ctx.root.current().open_file(&path) {
+        Ok(e) => e,
         Err(OpenError::NotFound) => return status_text(StatusCode::NOT_FOUND, method),
         Err(OpenError::Forbidden) => return status_text(StatusCode::FORBIDDEN, method),
         Err(OpenError::Io(e)) => {
@@ -80,7 +80,6 @@ async fn mirror<B>(ctx: &Ctx, req: &Request<B>) -> Response<Body> {
             return status_text(StatusCode::INTERNAL_SERVER_ERROR, method);
         }
     };
-    let entity = FileEntity::new(file, &meta);
     match files::respond(method, req.headers(), &path, entity, &ctx.cache, &ctx.gzip).await {
         Ok(res) => res,
         Err(e) => {

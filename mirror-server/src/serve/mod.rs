@@ -16,6 +16,7 @@ mod access_log;
 mod body;
 mod config;
 mod conn;
+mod entity;
 mod files;
 mod gzip;
 mod handler;
@@ -49,7 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let root = root::Root::open(&config.root)?;
+    let root = root::Root::open(&config.root, config.file_cache)?;
     let certs = match &config.tls {
         Some(files) => Some(Arc::new(tls::CertStore::load(&files.cert, &files.key)?)),
         None => None,

@@ -16,7 +16,9 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+
+use super::entity::{FileEntity, FileKey, SmallFileCache};
 
 /// Longest request path accepted, after decoding.
 const MAX_PATH_BYTES: usize = 4096;
@@ -133,14 +135,14 @@ pub enum OpenError {
 
 /// One opened root directory: every lookup of a request is made relative to it, so a request
 /// sees one mirror state even if the root symlink is switched while it runs.
-#[derive(Debug)]
 pub struct RootDir {
     fd: OwnedFd,
     id: (u64, u64),
+    cache: SmallFileCache,
 }
 
 impl RootDir {
-    fn open(path: &Path) -> io::Result<Self> {
+    fn open(path: &Path, cache: CacheLimits) -> io::Result<Self> {
         let fd = rustix::fs::open(
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -150,6 +152,7 @@ impl RootDir {
         Ok(RootDir {
             fd,
             id: (st.st_dev, st.st_ino),
+            cache: SmallFileCache::new(cache.budget, cache.max_file),
         })
     }
 
@@ -164,14 +167,26 @@ impl RootDir {
         .is_ok()
     }
 
-    /// Opens the regular file at `path` below this root.
-    pub fn open_file(&self, path: &RequestPath) -> Result<(File, std::fs::Metadata), OpenError> {
-        if path.as_str().is_empty() {
+    /// The regular file at `path` below this root: from the small-file cache if it is still
+    /// the same file there, else opened through the confined lookup (and cached if small).
+    pub fn open_file(&self, path: &RequestPath) -> Result<FileEntity, OpenError> {
+        let rel = path.as_str();
+        if rel.is_empty() {
             return Err(OpenError::NotFound);
+        }
+        if let Some(hit) = self.cache.get(rel) {
+            let (key, bytes) = &*hit;
+            // Unconfined stat, but only compared with an identity found by a confined open.
+            let now = rustix::fs::statat(&self.fd, rel, AtFlags::empty())
+                .ok()
+                .and_then(|st| FileKey::of(&st));
+            if now == Some(*key) {
+                return Ok(FileEntity::memory(bytes.clone(), *key));
+            }
         }
         let fd = rustix::fs::openat2(
             &self.fd,
-            path.as_str(),
+            rel,
             // NONBLOCK: opening a FIFO planted in the tree must not hang a worker thread.
             OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
             Mode::empty(),
@@ -184,34 +199,46 @@ impl RootDir {
             | rustix::io::Errno::NAMETOOLONG => OpenError::NotFound,
             // EXDEV: the kernel refused a lookup that would have left the root.
             rustix::io::Errno::XDEV => {
-                tracing::warn!(path = path.as_str(), "refused a lookup escaping the root");
+                tracing::warn!(path = rel, "refused a lookup escaping the root");
                 OpenError::NotFound
             }
             rustix::io::Errno::ACCESS | rustix::io::Errno::PERM => OpenError::Forbidden,
             other => OpenError::Io(other.into()),
         })?;
-        let file = File::from(fd);
-        let meta = file.metadata().map_err(OpenError::Io)?;
-        if !meta.is_file() {
-            return Err(OpenError::NotFound);
+        let st = rustix::fs::fstat(&fd).map_err(|e| OpenError::Io(e.into()))?;
+        let key = FileKey::of(&st).ok_or(OpenError::NotFound)?;
+        let entity = FileEntity::file(File::from(fd), key);
+        if !self.cache.admits(key.len) {
+            return Ok(entity);
         }
-        Ok((file, meta))
+        let bytes = entity.read_all().map_err(OpenError::Io)?;
+        self.cache.insert(rel, key, bytes.clone());
+        Ok(FileEntity::memory(bytes, key))
     }
 }
 
 /// The `--root` path and the directory it currently names.
-#[derive(Debug)]
 pub struct Root {
     path: PathBuf,
+    cache: CacheLimits,
     current: RwLock<Arc<RootDir>>,
+}
+
+/// Size limits of each root directory's small-file cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheLimits {
+    /// Bytes held at most.
+    pub budget: usize,
+    /// Largest file kept.
+    pub max_file: u64,
 }
 
 impl Root {
     /// Opens the root, and checks that this kernel confines lookups with `openat2`.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    pub fn open(path: &Path, cache: CacheLimits) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let dir =
-            RootDir::open(path).with_context(|| format!("opening root {}", path.display()))?;
+        let dir = RootDir::open(path, cache)
+            .with_context(|| format!("opening root {}", path.display()))?;
         match rustix::fs::openat2(
             &dir.fd,
             ".",
@@ -227,6 +254,7 @@ impl Root {
         }
         Ok(Root {
             path: path.to_owned(),
+            cache,
             current: RwLock::new(Arc::new(dir)),
         })
     }
@@ -242,7 +270,9 @@ impl Root {
         if (st.st_dev, st.st_ino) == self.current().id {
             return Ok(false);
         }
-        let dir = RootDir::open(&self.path)?;
+        // The new directory starts with an empty cache; the old one goes when its last
+        // request does.
+        let dir = RootDir::open(&self.path, self.cache)?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(dir);
         Ok(true)
     }
@@ -256,6 +286,11 @@ impl Root {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMITS: CacheLimits = CacheLimits {
+        budget: 1 << 20,
+        max_file: 1024,
+    };
 
     fn ok(raw: &str) -> String {
         RequestPath::parse(raw).unwrap().as_str().to_owned()
@@ -326,7 +361,7 @@ mod tests {
         std::os::unix::fs::symlink("../../secret", root.join("authors/escape")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
         std::os::unix::fs::symlink("ok.txt", root.join("authors/inside")).unwrap();
-        let dir = Root::open(&root).unwrap().current();
+        let dir = Root::open(&root, LIMITS).unwrap().current();
         let open = |p: &str| dir.open_file(&RequestPath::parse(p).unwrap());
         assert!(open("/authors/ok.txt").is_ok());
         assert!(
@@ -340,6 +375,11 @@ mod tests {
             "directories are not files"
         );
         assert!(matches!(open("/"), Err(OpenError::NotFound)));
+        // ok.txt is now cached; replaced by a link out of the root, it must not be served,
+        // neither from the cache nor through the link.
+        std::fs::remove_file(root.join("authors/ok.txt")).unwrap();
+        std::os::unix::fs::symlink("../../secret", root.join("authors/ok.txt")).unwrap();
+        assert!(matches!(open("/authors/ok.txt"), Err(OpenError::NotFound)));
     }
 
     #[test]
@@ -351,13 +391,13 @@ mod tests {
         }
         let link = tmp.path().join("current");
         std::os::unix::fs::symlink("a", &link).unwrap();
-        let root = Root::open(&link).unwrap();
+        let root = Root::open(&link, LIMITS).unwrap();
         let read = |root: &Root| {
-            let (f, _) = root
+            let e = root
                 .current()
                 .open_file(&RequestPath::parse("/timestamp.json").unwrap())
                 .unwrap();
-            std::io::read_to_string(f).unwrap()
+            String::from_utf8(e.read_all().unwrap().to_vec()).unwrap()
         };
         assert_eq!(read(&root), "old");
         assert!(!root.refresh().unwrap());
@@ -367,9 +407,9 @@ mod tests {
         assert!(root.refresh().unwrap());
         assert_eq!(read(&root), "new");
         // A request that took the old directory keeps seeing the old state.
-        let (f, _) = held
+        let e = held
             .open_file(&RequestPath::parse("/timestamp.json").unwrap())
             .unwrap();
-        assert_eq!(std::io::read_to_string(f).unwrap(), "old");
+        assert_eq!(&e.read_all().unwrap()[..], b"old");
     }
 }
