@@ -17,7 +17,9 @@
 # (400 B - 4 KiB); one ECDSA P-256 certificate; starts nginx (1 worker) and cpantuf-mirror on
 # 127.0.0.1 with TLS 1.3 only and keep-alive; then, for each scenario, runs wrk (random path per
 # request) against nginx and cpantuf-mirror in turn, --rounds times. Prints a table of medians
-# and the ratios the project's goals are stated in, and writes it to WORK/results.md.
+# and the ratios the project's goals are stated in, and writes it to WORK/results.md. It also
+# reports requests per CPU-second of each server (from /proc), which stays meaningful when
+# other work shares the machine and makes requests/s noisy.
 #
 # Needs: nginx and wrk (Debian packages nginx-light and wrk), openssl, python3, cargo.
 # All traffic stays on 127.0.0.1; every wrk run is bounded by --duration.
@@ -160,7 +162,8 @@ http {
 CONF
 mkdir -p "$WORK/nginx/tmp"
 "$NGINX" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
-PIDS+=($!)
+NGINX_PID=$!
+PIDS+=($NGINX_PID)
 wait_port "$NGINX_PORT"
 
 # ---- cpantuf-mirror ---------------------------------------------------------------------------
@@ -169,15 +172,28 @@ if [ "$ACCESS_LOG" = 1 ]; then MIRROR_LOG=$WORK/mirror-access.log; else MIRROR_L
 "$BIN" --log warn serve --root "$ROOT" --listen "127.0.0.1:$MIRROR_PORT" \
     --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers "$WORKERS" \
     --access-log "$MIRROR_LOG" --max-connections 4096 &
-PIDS+=($!)
+MIRROR_PID=$!
+PIDS+=($MIRROR_PID)
 wait_port "$MIRROR_PORT"
 
 # ---- runs -------------------------------------------------------------------------------------
 RAW=$WORK/raw; rm -rf "$RAW"; mkdir -p "$RAW"
-run() { # scenario server port round
-    local out="$RAW/$1-$2-$4.txt"
+# CPU time (clock ticks) used so far by a process and its children (nginx's worker).
+cpu_ticks() {
+    local total=0 p
+    for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$total"
+}
+run() { # scenario server port round pid
+    local out="$RAW/$1-$2-$4.txt" before after
+    before=$(cpu_ticks "$5")
     wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
         -s "$WORK/paths.lua" "https://127.0.0.1:$3" -- "$WORK/paths-$1.txt" > "$out" 2>&1 || true
+    after=$(cpu_ticks "$5")
+    echo "server-cpu-seconds: $(( (after - before) * 100 / $(getconf CLK_TCK) ))e-2" >> "$out"
 }
 echo "bench-mirror: $ROUNDS rounds x ${DURATION}s, $CONNS connections, wrk threads $WRK_THREADS, mirror workers $WORKERS"
 IFS=, read -ra SCN <<< "$SCENARIOS"
@@ -187,9 +203,9 @@ for s in "${SCN[@]}"; do
     wrk -t1 -c8 -d2s -s "$WORK/paths.lua" "https://127.0.0.1:$MIRROR_PORT" -- "$WORK/paths-$s.txt" >/dev/null 2>&1 || true
     for r in $(seq "$ROUNDS"); do
         if [ $((r % 2)) = 1 ]; then
-            run "$s" nginx "$NGINX_PORT" "$r"; run "$s" mirror "$MIRROR_PORT" "$r"
+            run "$s" nginx "$NGINX_PORT" "$r" "$NGINX_PID"; run "$s" mirror "$MIRROR_PORT" "$r" "$MIRROR_PID"
         else
-            run "$s" mirror "$MIRROR_PORT" "$r"; run "$s" nginx "$NGINX_PORT" "$r"
+            run "$s" mirror "$MIRROR_PORT" "$r" "$MIRROR_PID"; run "$s" nginx "$NGINX_PORT" "$r" "$NGINX_PID"
         fi
         echo "  $s round $r done"
     done
@@ -207,17 +223,20 @@ def parse(path):
     p99 = re.search(r"\s99%\s+([\d.]+)(\w+)", t)
     errs = re.search(r"Socket errors: (.*)", t)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    total = re.search(r"(\d+) requests in", t)
+    cpu = re.search(r"server-cpu-seconds: (\d+)e-2", t)
     if not rps:
         return None
     return {"rps": float(rps.group(1)),
             "mib": float(tput.group(1)) * SIZE.get(tput.group(2), 1.0) if tput else 0.0,
             "p99": float(p99.group(1)) * UNIT.get(p99.group(2), 1.0) if p99 else float("nan"),
+            "per_cpu_s": (int(total.group(1)) / (int(cpu.group(1)) / 100)) if total and cpu and int(cpu.group(1)) else float("nan"),
             "errors": (errs.group(1) if errs else "") + (" non2xx=" + non2xx.group(1) if non2xx else "")}
 goals = {"small": ("20 KiB", "rps >= 1.0x nginx, p99 <= 5 ms"),
          "large": ("5 MiB", "MiB/s >= 1.3x nginx"),
          "meta": ("metadata", ">= 30,000 rps")}
-lines = ["| files | server | req/s (median) | MiB/s | p99 ms | runs | errors |",
-         "|---|---|---|---|---|---|---|"]
+lines = ["| files | server | req/s (median) | MiB/s | p99 ms | req per server CPU-s | runs | errors |",
+         "|---|---|---|---|---|---|---|---|"]
 summary = []
 for s in scenarios:
     med = {}
@@ -225,14 +244,16 @@ for s in scenarios:
         runs = [r for r in (parse(p) for p in sorted(glob.glob(os.path.join(raw, f"{s}-{server}-*.txt")))) if r]
         if not runs:
             lines.append(f"| {s} | {server} | (no result) | | | 0 | |"); continue
-        m = {k: statistics.median(r[k] for r in runs) for k in ("rps", "mib", "p99")}
+        m = {k: statistics.median(r[k] for r in runs) for k in ("rps", "mib", "p99", "per_cpu_s")}
         med[server] = m
         errs = "; ".join(sorted({r["errors"] for r in runs if r["errors"]})) or "-"
         name = "cpantuf-mirror" if server == "mirror" else "nginx"
-        lines.append(f"| {goals[s][0]} | {name} | {m['rps']:,.0f} | {m['mib']:,.1f} | {m['p99']:.2f} | {len(runs)} | {errs} |")
+        lines.append(f"| {goals[s][0]} | {name} | {m['rps']:,.0f} | {m['mib']:,.1f} | {m['p99']:.2f} | {m['per_cpu_s']:,.0f} | {len(runs)} | {errs} |")
     if "nginx" in med and "mirror" in med:
         rr = med["mirror"]["rps"] / med["nginx"]["rps"]
-        summary.append(f"- {goals[s][0]}: cpantuf-mirror / nginx = {rr:.2f}x requests/s "
+        eff = med["mirror"]["per_cpu_s"] / med["nginx"]["per_cpu_s"]
+        summary.append(f"- {goals[s][0]}: cpantuf-mirror / nginx = {rr:.2f}x requests/s, "
+                       f"{eff:.2f}x requests per server CPU-second "
                        f"({med['mirror']['mib']:,.0f} vs {med['nginx']['mib']:,.0f} MiB/s), "
                        f"cpantuf-mirror p99 {med['mirror']['p99']:.2f} ms; goal: {goals[s][1]}")
 text = "\n".join(lines + [""] + summary) + "\n"

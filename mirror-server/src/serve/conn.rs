@@ -34,6 +34,8 @@ use super::metrics::ConnEnd;
 
 /// Pending connections the kernel may queue per listener.
 const LISTEN_BACKLOG: u32 = 4096;
+/// Connections to the admin listener served at once.
+const ADMIN_MAX_CONNECTIONS: usize = 16;
 /// Concurrent HTTP/2 streams per connection.
 const H2_MAX_STREAMS: u32 = 128;
 
@@ -97,14 +99,12 @@ pub async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     graceful: Arc<GracefulShutdown>,
 ) {
+    // The admin listener has its own few slots, so metrics still answer when the mirror is full.
+    let slots = match kind {
+        Listener::Admin => Arc::new(Semaphore::new(ADMIN_MAX_CONNECTIONS)),
+        Listener::Tls | Listener::Plain => server.slots.clone(),
+    };
     loop {
-        let permit = tokio::select! {
-            p = server.slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            () = stopped(&mut stop) => return,
-        };
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
@@ -115,6 +115,15 @@ pub async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
+            },
+            () = stopped(&mut stop) => return,
+        };
+        // At the limit, this loop stops accepting until a slot frees: later clients wait in
+        // the kernel's backlog rather than being refused.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
             },
             () = stopped(&mut stop) => return,
         };
