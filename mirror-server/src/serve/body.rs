@@ -4,7 +4,7 @@
 //!
 //! File chunks are read on the worker thread with `pread`. A mirror's hot set sits in the page
 //! cache, where a read costs less than handing it to the blocking pool and back (nginx makes
-//! the same choice by default). See docs/adr/0003-mirror-serving.md.
+//! the same choice by default). See docs/adr/mirror-serve-http-and-io.md.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt as _;
