@@ -6,6 +6,7 @@
 //! - [`tls`]: the certificate, reloaded without dropping connections;
 //! - [`handler`]: routing, error responses, the health and metrics endpoints;
 //! - [`root`]: request paths and the only way to open a file under the root;
+//! - [`entity`]: one version of one file, and the small-file cache;
 //! - [`files`]: conditional GET, ranges, gzip and caching headers for one file;
 //! - [`gzip`], [`body`], [`metrics`], [`access_log`]: the pieces those use.
 //!
