@@ -14,6 +14,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "test prerequisites"
 scripts/setup-test-deps.sh
+scripts/install-mirror-test-deps.sh
 
 step "python interop tooling checked against python-tuf"
 tests/interop/selftest.sh

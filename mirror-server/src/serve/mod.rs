@@ -1,0 +1,168 @@
+//! `cpantuf-mirror serve`: static files of a mirror tree over HTTPS (HTTP/1.1 and HTTP/2).
+//!
+//! Layout of this module, from the outside in:
+//! - [`config`]: the command line, checked into a [`config::Config`];
+//! - [`conn`]: accept loops, connection limits and timeouts;
+//! - [`tls`]: the certificate, reloaded without dropping connections;
+//! - [`handler`]: routing, error responses, the health and metrics endpoints;
+//! - [`root`]: request paths and the only way to open a file under the root;
+//! - [`entity`]: one version of one file, and the small-file cache;
+//! - [`files`]: conditional GET, ranges, gzip and caching headers for one file;
+//! - [`gzip`], [`body`], [`metrics`], [`access_log`]: the pieces those use.
+//!
+//! The server holds no keys and checks no signatures: TUF clients verify what they download,
+//! so a mirror only has to serve the bytes it was given, quickly and without falling over.
+
+mod access_log;
+mod body;
+mod config;
+mod conn;
+mod entity;
+mod files;
+mod gzip;
+mod handler;
+mod metrics;
+mod root;
+mod tls;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+pub use config::Args;
+use config::Config;
+use handler::{Ctx, Listener};
+
+/// Runs the server until SIGTERM or SIGINT, then drains connections.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = Config::try_from(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
+        .thread_name("serve")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(serve(config));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let root = root::Root::open(&config.root, config.file_cache)?;
+    let certs = match &config.tls {
+        Some(files) => Some(Arc::new(tls::CertStore::load(&files.cert, &files.key)?)),
+        None => None,
+    };
+    let ctx = Arc::new(Ctx {
+        root,
+        cache: config.cache,
+        gzip: gzip::GzipCache::new(config.gzip_cache_bytes),
+        metrics: metrics::Metrics::default(),
+        log: access_log::AccessLog::start(&config.access_log)?,
+    });
+    let server = Arc::new(conn::Server::new(ctx.clone(), config.limits));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let graceful = Arc::new(GracefulShutdown::new());
+
+    let acceptor = match &certs {
+        Some(store) => Some(tokio_rustls::TlsAcceptor::from(store.server_config()?)),
+        None => None,
+    };
+    let mut listeners = Vec::new();
+    for addr in &config.tls_listen {
+        listeners.push((*addr, Listener::Tls, acceptor.clone(), "https"));
+    }
+    for addr in &config.http_listen {
+        listeners.push((*addr, Listener::Plain, None, "http"));
+    }
+    if let Some(addr) = config.admin_listen {
+        listeners.push((addr, Listener::Admin, None, "admin"));
+    }
+    let mut loops = Vec::new();
+    for (addr, kind, tls, scheme) in listeners {
+        let listener = conn::bind(addr).with_context(|| format!("listening on {addr}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!("listening: {scheme} {local}");
+        loops.push(tokio::spawn(conn::accept_loop(
+            server.clone(),
+            listener,
+            kind,
+            tls,
+            stop_rx.clone(),
+            graceful.clone(),
+        )));
+    }
+    tracing::info!(root = %config.root.display(), "serving");
+
+    wait_for_stop(&ctx, certs.as_deref(), &config).await?;
+
+    let _ = stop_tx.send(true);
+    for l in loops {
+        let _ = l.await;
+    }
+    tracing::info!(
+        "stopping: waiting up to {:?} for requests in flight",
+        config.shutdown_timeout
+    );
+    // The accept loops have returned their handles, so this is the last one.
+    let graceful = Arc::try_unwrap(graceful).map_err(|_| anyhow::anyhow!("accept loop leaked"))?;
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(config.shutdown_timeout) => {
+            tracing::warn!("shutdown timeout: closing the remaining connections");
+        }
+    }
+    Ok(())
+}
+
+/// Handles signals and periodic checks until SIGTERM or SIGINT.
+async fn wait_for_stop(
+    ctx: &Ctx,
+    certs: Option<&tls::CertStore>,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let mut tick = tokio::time::interval(config.reload_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading certificate, root and access log");
+                reload(ctx, certs, true);
+                ctx.log.reopen();
+            }
+            _ = tick.tick() => reload(ctx, certs, false),
+        }
+    }
+}
+
+fn reload(ctx: &Ctx, certs: Option<&tls::CertStore>, force: bool) {
+    if let Some(store) = certs {
+        match store.reload(force) {
+            Ok(true) => {
+                ctx.metrics.cert_reload(true);
+                tracing::info!("certificate reloaded");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                ctx.metrics.cert_reload(false);
+                tracing::error!("certificate reload refused, keeping the previous one: {e:#}");
+            }
+        }
+    }
+    match ctx.root.refresh() {
+        Ok(true) => {
+            ctx.metrics.root_switched();
+            tracing::info!(root = %ctx.root.path().display(), "root now names a new directory");
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(root = %ctx.root.path().display(), "root check failed: {e}"),
+    }
+}
