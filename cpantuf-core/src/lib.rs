@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod canonical;
+pub mod cpan;
 pub mod crypto;
 pub mod delegation;
 pub mod metadata;
