@@ -4,7 +4,7 @@
 //! sorted by id:
 //!
 //! ```text
-//! alias ETHER      "Karen Etheridge <ether@cpan.org>"
+//! alias ETHER      "Karen Etheridge <ether@example.invalid>"
 //! ```
 //!
 //! Mailing lists (ids such as `APML`) are listed too, with the id padded to
@@ -174,16 +174,16 @@ mod tests {
     #[test]
     fn writes_pause_format_sorted() {
         let entries = [
-            MailrcEntry::new(id("HAARG"), "Graham Knop", "haarg@cpan.org").unwrap(),
-            MailrcEntry::new(id("ETHER"), "Karen Etheridge", "ether@cpan.org").unwrap(),
+            MailrcEntry::new(id("HAARG"), "Graham Knop", "haarg@example.invalid").unwrap(),
+            MailrcEntry::new(id("ETHER"), "Karen Etheridge", "ether@example.invalid").unwrap(),
             MailrcEntry::new(id("AALEARNER"), "Yufei Tang", "CENSORED").unwrap(),
         ];
         let out = String::from_utf8(write_mailrc(&entries)).unwrap();
         assert_eq!(
             out,
             "alias AALEARNER  \"Yufei Tang <CENSORED>\"\n\
-             alias ETHER      \"Karen Etheridge <ether@cpan.org>\"\n\
-             alias HAARG      \"Graham Knop <haarg@cpan.org>\"\n"
+             alias ETHER      \"Karen Etheridge <ether@example.invalid>\"\n\
+             alias HAARG      \"Graham Knop <haarg@example.invalid>\"\n"
         );
         assert_eq!(
             parse_mailrc(out.as_bytes(), 1 << 20).unwrap()[1],
@@ -261,6 +261,7 @@ mod tests {
         assert_eq!(lists.len(), 28);
         assert!(lists.contains(&"APML"));
         let ether = entries.iter().find(|e| e.id().as_str() == "ETHER").unwrap();
-        assert_eq!(ether.text(), "Karen Etheridge <ether@cpan.org>");
+        assert_eq!(ether.name(), "Karen Etheridge");
+        assert!(ether.text().starts_with("Karen Etheridge <ether@"));
     }
 }
