@@ -21,8 +21,9 @@
 //!   delegation search, over a caller-supplied [`workflow::MetadataSource`].
 //! * [`delegation`]: path patterns, hash prefixes and succinct hash bins.
 //! * [`target`]: streaming length and hash checks for downloads.
-//! * [`cpan`]: CPAN knowledge only here: PAUSE ids, mirror paths, which
-//!   role owns which path, and the PAUSE index file formats.
+//! * [`cpan`]: CPAN paths, PAUSE ids, which role owns which file, index files.
+//! * [`repo`]: the signing side: role metadata from a CPAN tree, signing,
+//!   crash-safe publishing.
 //!
 //! Every check cites the step of the TUF specification it implements in a
 //! comment ("5.4.3.1: ..."); deliberate deviations say "Off-spec:".
@@ -33,6 +34,7 @@ pub mod cpan;
 pub mod crypto;
 pub mod delegation;
 pub mod metadata;
+pub mod repo;
 pub mod target;
 pub mod trusted;
 pub mod verify;

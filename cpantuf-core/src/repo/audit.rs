@@ -1,0 +1,421 @@
+//! `verify` and `status`: reading a published repository back.
+//!
+//! [`verify`] audits a repository the way a client that trusts one root
+//! would see it, but exhaustively: every root version in the chain, every
+//! role in the snapshot, every signature (with [`crate::verify`], the same
+//! threshold code the client runs), every target path against the
+//! delegations that lead to it, and every file's length and hash on disk,
+//! plus its hash-named twin. It lists problems instead of stopping at the
+//! first.
+
+use super::mirror::{twin_path, Mirror};
+use super::state::read_role;
+use super::RepoError;
+use crate::cpan::CpanPath;
+use crate::metadata::{DelegatedRole, Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
+use crate::verify::{check_threshold, Authority};
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::Path;
+
+/// One thing wrong with a repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The file or role concerned.
+    pub subject: String,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.subject, self.what)
+    }
+}
+
+/// What the audit covered.
+#[derive(Clone, Debug, Default)]
+pub struct AuditReport {
+    /// The problems found; empty means the repository is sound.
+    pub problems: Vec<Problem>,
+    /// Root version trusted at the end of the chain.
+    pub root_version: u64,
+    /// Roles whose signatures were checked.
+    pub roles_checked: usize,
+    /// Target files checked on disk.
+    pub files_checked: usize,
+}
+
+struct Audit {
+    problems: Vec<Problem>,
+}
+
+impl Audit {
+    fn problem(&mut self, subject: impl Into<String>, what: impl Into<String>) {
+        self.problems.push(Problem {
+            subject: subject.into(),
+            what: what.into(),
+        });
+    }
+
+    fn expiry<T: RoleMeta>(&mut self, name: &str, t: &T, now: DateTime<Utc>) {
+        // Spec 5.3.10, 5.4.4, 5.5.6, 5.6.6: expired metadata is refused.
+        if t.is_expired(now) {
+            self.problem(name, format!("expired at {}", t.expires()));
+        }
+    }
+}
+
+fn load<T: RoleMeta + for<'de> serde::Deserialize<'de>>(
+    a: &mut Audit,
+    path: &Path,
+) -> Option<(Envelope<T>, Vec<u8>)> {
+    match read_role::<T>(path) {
+        Ok(x) => Some(x),
+        Err(e) => {
+            a.problem(
+                path.file_name()
+                    .map_or("?".into(), |n| n.to_string_lossy().into_owned()),
+                e.to_string(),
+            );
+            None
+        }
+    }
+}
+
+fn authority<'a>(root: &'a Root, role: &str) -> Authority<'a> {
+    let r = &root.roles[role];
+    Authority {
+        keys: &root.keys,
+        keyids: &r.keyids,
+        threshold: r.threshold,
+    }
+}
+
+/// Audits the repository in `mirror` from `trusted_root` (the bytes of a
+/// root the auditor trusts, normally `1.root.json` kept offline).
+pub fn verify(
+    mirror: &Mirror,
+    trusted_root: &[u8],
+    now: DateTime<Utc>,
+) -> Result<AuditReport, RepoError> {
+    let tuf = mirror.tuf_dir();
+    let mut a = Audit {
+        problems: Vec::new(),
+    };
+    let mut report = AuditReport::default();
+    let mut root: Envelope<Root> =
+        Envelope::from_bytes(trusted_root).map_err(|source| RepoError::Metadata {
+            file: "trusted root".into(),
+            source,
+        })?;
+    // Spec 5.3: walk N+1.root.json while it exists; each must be signed by a
+    // threshold of the previous root's root keys and of its own, and carry
+    // exactly version N+1.
+    loop {
+        let next = root.unverified().version.get() + 1;
+        let path = tuf.join(format!("{next}.root.json"));
+        if !path.exists() {
+            break;
+        }
+        let Some((new, _)) = load::<Root>(&mut a, &path) else {
+            break;
+        };
+        let name = format!("{next}.root.json");
+        if let Err(e) = check_threshold(&name, &new, authority(root.unverified(), "root")) {
+            a.problem(
+                &name,
+                format!("not signed by the previous root's keys: {e}"),
+            );
+            break;
+        }
+        if let Err(e) = check_threshold(&name, &new, authority(new.unverified(), "root")) {
+            a.problem(&name, format!("not signed by its own root keys: {e}"));
+            break;
+        }
+        if new.unverified().version.get() != next {
+            a.problem(
+                &name,
+                format!("claims version {}", new.unverified().version),
+            );
+            break;
+        }
+        root = new;
+    }
+    report.root_version = root.unverified().version.get();
+    report.roles_checked += 1;
+    a.expiry("root", root.unverified(), now);
+    let root = root.unverified().clone();
+
+    let Some((ts, _)) = load::<Timestamp>(&mut a, &tuf.join("timestamp.json")) else {
+        report.problems = a.problems;
+        return Ok(report);
+    };
+    if let Err(e) = check_threshold("timestamp", &ts, authority(&root, "timestamp")) {
+        a.problem("timestamp.json", e.to_string());
+    }
+    a.expiry("timestamp", ts.unverified(), now);
+    report.roles_checked += 1;
+    let sm = ts.unverified().snapshot_meta().clone();
+    let snap_name = format!("{}.snapshot.json", sm.version);
+    let Some((snap, snap_bytes)) = load::<Snapshot>(&mut a, &tuf.join(&snap_name)) else {
+        report.problems = a.problems;
+        return Ok(report);
+    };
+    // Spec 5.5.2: the snapshot must match the timestamp's length and hashes.
+    if sm.length.is_some_and(|l| l != snap_bytes.len() as u64) {
+        a.problem(&snap_name, "length differs from the timestamp's");
+    }
+    if let Some(h) = sm.hashes.as_ref().and_then(|h| h.get("sha256")) {
+        if *h != hex::encode(Sha256::digest(&snap_bytes)) {
+            a.problem(&snap_name, "sha256 differs from the timestamp's");
+        }
+    }
+    if let Err(e) = check_threshold("snapshot", &snap, authority(&root, "snapshot")) {
+        a.problem(&snap_name, e.to_string());
+    }
+    if snap.unverified().version != sm.version {
+        a.problem(&snap_name, "version differs from the timestamp's");
+    }
+    a.expiry("snapshot", snap.unverified(), now);
+    report.roles_checked += 1;
+    let versions: BTreeMap<String, u64> = snap
+        .unverified()
+        .meta
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_suffix(".json")?.to_owned(), v.version.get())))
+        .collect();
+
+    // Walk the delegation tree breadth first. Each queued role carries the
+    // chain of delegations that leads to it, to check that a client's
+    // search for each of its targets really reaches it.
+    struct Node {
+        name: String,
+        chain: Vec<(Targets, DelegatedRole)>,
+    }
+    let mut queue = VecDeque::from([Node {
+        name: "targets".into(),
+        chain: Vec::new(),
+    }]);
+    let mut seen = BTreeSet::new();
+    let mut targets_found: Vec<(CpanPath, crate::metadata::TargetFile)> = Vec::new();
+    let mut listed_paths = BTreeSet::new();
+    while let Some(node) = queue.pop_front() {
+        if !seen.insert(node.name.clone()) {
+            continue;
+        }
+        let Some(&v) = versions.get(&node.name) else {
+            a.problem(&node.name, "delegated but not listed in snapshot");
+            continue;
+        };
+        let file = format!("{v}.{}.json", node.name);
+        let Some((env, _)) = load::<Targets>(&mut a, &tuf.join(&file)) else {
+            continue;
+        };
+        let auth = match node.chain.last() {
+            None => Some(authority(&root, "targets")),
+            Some((parent, _)) => parent
+                .delegations
+                .as_ref()
+                .and_then(|d| d.authority_for(&node.name)),
+        };
+        match auth {
+            Some(auth) => {
+                if let Err(e) = check_threshold(&node.name, &env, auth) {
+                    a.problem(&file, e.to_string());
+                }
+            }
+            None => a.problem(&file, "no delegation to this role"),
+        }
+        report.roles_checked += 1;
+        // Spec 5.6.3 / 5.7: the version must be the one snapshot lists.
+        if env.unverified().version.get() != v {
+            a.problem(
+                &file,
+                format!(
+                    "claims version {}, snapshot says {v}",
+                    env.unverified().version
+                ),
+            );
+        }
+        a.expiry(&node.name, env.unverified(), now);
+        let t = env.unverified().clone();
+        for (path, info) in &t.targets {
+            if !reachable(&node.name, &node.chain, path) {
+                a.problem(
+                    &file,
+                    format!("lists {path:?}, which a client would not look up in this role"),
+                );
+                continue;
+            }
+            match CpanPath::new(path) {
+                Ok(p) => {
+                    if !listed_paths.insert(p.clone()) {
+                        a.problem(path.as_str(), "listed by more than one role");
+                    }
+                    targets_found.push((p, info.clone()));
+                }
+                Err(e) => a.problem(path.as_str(), format!("not a CPAN path: {e}")),
+            }
+        }
+        if let Some(d) = &t.delegations {
+            for r in d.roles.iter().flatten() {
+                let mut chain = node.chain.clone();
+                chain.push((t.clone(), r.clone()));
+                queue.push_back(Node {
+                    name: r.name.clone(),
+                    chain,
+                });
+            }
+        }
+    }
+    for name in versions.keys() {
+        if !seen.contains(name) {
+            a.problem(name, "listed in snapshot but not delegated");
+        }
+    }
+
+    // Every target's bytes, and its twin (spec 5.7.3: clients fetch the
+    // hash-named file under consistent snapshots).
+    let file_problems: Vec<Problem> = targets_found
+        .par_iter()
+        .flat_map_iter(|(p, info)| check_file(mirror, p, info))
+        .collect();
+    report.files_checked = targets_found.len();
+    a.problems.extend(file_problems);
+    // Files nobody signed.
+    for p in mirror.scan()? {
+        if !listed_paths.contains(&p) {
+            a.problem(p.as_str(), "on the mirror but listed by no role");
+        }
+    }
+    report.problems = a.problems;
+    Ok(report)
+}
+
+/// Whether the client's search for `path` (spec 5.7.2: delegations in
+/// order, stopping at the first terminating match) passes through every
+/// delegation of `chain` and ends in `role`.
+fn reachable(role: &str, chain: &[(Targets, DelegatedRole)], path: &str) -> bool {
+    chain.iter().all(|(parent, edge)| {
+        let Some(d) = &parent.delegations else {
+            return false;
+        };
+        d.roles_for_target(path).iter().any(|c| c.name == edge.name)
+    }) && chain.last().is_none_or(|(_, e)| e.name == role)
+}
+
+fn check_file(mirror: &Mirror, p: &CpanPath, info: &crate::metadata::TargetFile) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let Some(want) = info.hashes.get("sha256") else {
+        return vec![Problem {
+            subject: p.to_string(),
+            what: "no sha256 hash".into(),
+        }];
+    };
+    for (label, path) in [("file", p.clone()), ("hash-named twin", twin_path(p, want))] {
+        match mirror.hash_file(path) {
+            Ok(e) => {
+                if e.length != info.length {
+                    out.push(Problem {
+                        subject: p.to_string(),
+                        what: format!(
+                            "{label} is {} bytes, metadata says {}",
+                            e.length, info.length
+                        ),
+                    });
+                } else if e.sha256_hex() != *want {
+                    out.push(Problem {
+                        subject: p.to_string(),
+                        what: format!("{label} sha256 differs from the metadata"),
+                    });
+                }
+            }
+            Err(e) => out.push(Problem {
+                subject: p.to_string(),
+                what: format!("{label}: {e}"),
+            }),
+        }
+    }
+    out
+}
+
+/// One line of `status`.
+#[derive(Clone, Debug)]
+pub struct StatusLine {
+    /// Role, or a group of roles.
+    pub role: String,
+    /// Version (of the role, or the highest in the group).
+    pub version: u64,
+    /// Expiry (the earliest in a group).
+    pub expires: DateTime<Utc>,
+    /// Roles in the group (1 for a single role).
+    pub count: usize,
+}
+
+/// What expires when.
+pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
+    let state = super::state::PublishedState::load(&mirror.tuf_dir(), mirror.root())?;
+    let r = state.root.unverified();
+    let mut out = vec![StatusLine {
+        role: "root".into(),
+        version: r.version.get(),
+        expires: r.expires,
+        count: 1,
+    }];
+    let Some(cur) = &state.current else {
+        return Ok(out);
+    };
+    let one = |role: &str, v: u64, e| StatusLine {
+        role: role.into(),
+        version: v,
+        expires: e,
+        count: 1,
+    };
+    let t = cur.timestamp.unverified();
+    out.push(one("timestamp", t.version.get(), t.expires));
+    let s = cur.snapshot.unverified();
+    out.push(one("snapshot", s.version.get(), s.expires));
+    let tg = cur.targets.unverified();
+    out.push(one("targets", tg.version.get(), tg.expires));
+    let mut groups: BTreeMap<&str, StatusLine> = BTreeMap::new();
+    let names: Vec<String> = s
+        .meta
+        .keys()
+        .filter_map(|k| k.strip_suffix(".json").map(str::to_owned))
+        .filter(|k| k != "targets")
+        .collect();
+    let loaded: Vec<(String, u64, DateTime<Utc>)> = names
+        .par_iter()
+        .map(|n| {
+            let (env, _) = state.load_role(n)?.expect("listed in snapshot");
+            Ok((
+                n.clone(),
+                env.unverified().version.get(),
+                env.unverified().expires,
+            ))
+        })
+        .collect::<Result<_, RepoError>>()?;
+    for (name, v, e) in loaded {
+        let group = if name.starts_with("author-") {
+            "author-*"
+        } else if name.starts_with("prefix-") {
+            "prefix-*"
+        } else {
+            "index"
+        };
+        let g = groups.entry(group).or_insert(StatusLine {
+            role: group.into(),
+            version: v,
+            expires: e,
+            count: 0,
+        });
+        g.count += 1;
+        g.version = g.version.max(v);
+        g.expires = g.expires.min(e);
+    }
+    out.extend(groups.into_values());
+    Ok(out)
+}

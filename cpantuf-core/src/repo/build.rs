@@ -1,0 +1,330 @@
+//! Role payloads from an inventory of files: pure functions, no I/O.
+//!
+//! Role layout (see [`crate::cpan`] for the ownership rules):
+//!
+//! ```text
+//! targets (offline)  -> index            terminating, listed FIRST
+//!                    -> prefix-X-XY ...  terminating, one per prefix in use
+//! prefix-X-XY        -> author-ID ...    terminating, one per author
+//! ```
+//!
+//! `index` must come first: its patterns overlap the prefix patterns for
+//! `CHECKSUMS`, `*.meta` and `*.readme` directly in an author directory, and
+//! a terminating first match is what keeps an author key from signing them
+//! (spec 5.7.2.2).
+
+use super::mirror::FileEntry;
+use crate::cpan::{AuthorPrefix, CpanRole, PauseId};
+use crate::crypto::compute_keyid;
+use crate::metadata::{
+    DelegatedRole, Delegations, Key, KeyId, MetaFile, RoleKeys, Root, Snapshot, TargetFile,
+    Targets, Timestamp, SPEC_VERSION,
+};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+use std::num::NonZeroU64;
+
+/// `now + period`, truncated to whole seconds as TUF writes expiries.
+pub fn expires_in(now: DateTime<Utc>, period: Duration) -> DateTime<Utc> {
+    let t = now + period;
+    DateTime::from_timestamp(t.timestamp(), 0).expect("a time in range")
+}
+
+/// The targets entry of a file: length and SHA-256 (the only hash: the
+/// client fetches `<dir>/<first hash>.<name>`).
+pub fn target_file(e: &FileEntry) -> TargetFile {
+    let mut hashes = BTreeMap::new();
+    hashes.insert("sha256".to_owned(), e.sha256_hex());
+    TargetFile {
+        length: e.length,
+        hashes,
+        custom: None,
+    }
+}
+
+/// A targets payload listing `files` and delegating nothing.
+pub fn leaf_targets<'a>(
+    version: NonZeroU64,
+    expires: DateTime<Utc>,
+    files: impl IntoIterator<Item = &'a FileEntry>,
+) -> Targets {
+    Targets {
+        spec_version: SPEC_VERSION.into(),
+        version,
+        expires,
+        targets: files
+            .into_iter()
+            .map(|e| (e.path.to_string(), target_file(e)))
+            .collect(),
+        delegations: None,
+    }
+}
+
+/// Deepest level below the author directory among `files` (at least 1).
+pub fn depth_of<'a>(files: impl IntoIterator<Item = &'a FileEntry>) -> usize {
+    files
+        .into_iter()
+        .filter_map(|e| crate::cpan::author_depth(&e.path))
+        .max()
+        .unwrap_or(1)
+}
+
+/// One author as a prefix role delegates to them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorDelegation {
+    /// The author.
+    pub id: PauseId,
+    /// The key that signs the author's role (PAUSE's, or the author's own).
+    pub key: Key,
+    /// Levels below the author directory the patterns cover.
+    pub depth: usize,
+}
+
+/// A delegated role entry.
+fn delegated(name: String, keyid: KeyId, paths: Vec<String>) -> DelegatedRole {
+    DelegatedRole {
+        name,
+        keyids: vec![keyid],
+        threshold: NonZeroU64::MIN,
+        terminating: true,
+        paths: Some(paths),
+        path_hash_prefixes: None,
+    }
+}
+
+/// The payload of a prefix role: no targets, one terminating delegation per
+/// author, in PAUSE id order.
+pub fn prefix_targets(
+    version: NonZeroU64,
+    expires: DateTime<Utc>,
+    authors: &[AuthorDelegation],
+) -> Targets {
+    let mut keys = BTreeMap::new();
+    let mut roles = Vec::with_capacity(authors.len());
+    for a in authors {
+        let keyid = compute_keyid(&a.key);
+        keys.insert(keyid.clone(), a.key.clone());
+        let role = CpanRole::Author(a.id.clone());
+        let paths = role.path_patterns(a.depth);
+        roles.push(delegated(role.name(), keyid, paths));
+    }
+    Targets {
+        spec_version: SPEC_VERSION.into(),
+        version,
+        expires,
+        targets: BTreeMap::new(),
+        delegations: Some(Delegations {
+            keys,
+            roles: Some(roles),
+            succinct_roles: None,
+        }),
+    }
+}
+
+/// The author delegations a prefix role payload holds.
+pub fn authors_of_prefix(t: &Targets) -> Vec<AuthorDelegation> {
+    let Some(d) = &t.delegations else {
+        return Vec::new();
+    };
+    d.roles
+        .iter()
+        .flatten()
+        .filter_map(|r| {
+            let CpanRole::Author(id) = CpanRole::from_name(&r.name).ok()? else {
+                return None;
+            };
+            let key = d.keys.get(r.keyids.first()?)?.clone();
+            Some(AuthorDelegation {
+                id,
+                key,
+                depth: r.paths.as_ref().map_or(1, Vec::len),
+            })
+        })
+        .collect()
+}
+
+/// The payload of top-level targets: no targets of its own; `index` first,
+/// then one role per prefix, every delegation terminating.
+pub fn top_targets(
+    version: NonZeroU64,
+    expires: DateTime<Utc>,
+    index_key: &Key,
+    registry_key: &Key,
+    prefixes: impl IntoIterator<Item = AuthorPrefix>,
+    prefix_depth: usize,
+) -> Targets {
+    let index_id = compute_keyid(index_key);
+    let registry_id = compute_keyid(registry_key);
+    let mut keys = BTreeMap::new();
+    keys.insert(index_id.clone(), index_key.clone());
+    keys.insert(registry_id.clone(), registry_key.clone());
+    let mut roles = vec![delegated(
+        CpanRole::Index.name(),
+        index_id,
+        CpanRole::Index.path_patterns(1),
+    )];
+    for p in prefixes {
+        let role = CpanRole::Prefix(p);
+        roles.push(delegated(
+            role.name(),
+            registry_id.clone(),
+            role.path_patterns(prefix_depth),
+        ));
+    }
+    Targets {
+        spec_version: SPEC_VERSION.into(),
+        version,
+        expires,
+        targets: BTreeMap::new(),
+        delegations: Some(Delegations {
+            keys,
+            roles: Some(roles),
+            succinct_roles: None,
+        }),
+    }
+}
+
+/// The prefixes top-level targets delegates to.
+pub fn prefixes_of_top(t: &Targets) -> Vec<AuthorPrefix> {
+    t.delegations
+        .iter()
+        .flat_map(|d| d.roles.iter().flatten())
+        .filter_map(|r| match CpanRole::from_name(&r.name) {
+            Ok(CpanRole::Prefix(p)) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether two targets payloads say the same thing (ignoring version and
+/// expiry): deciding whether the offline targets keys are needed.
+pub fn same_content(a: &Targets, b: &Targets) -> bool {
+    a.targets == b.targets && a.delegations == b.delegations
+}
+
+/// Snapshot listing the version of every targets-type role, without
+/// lengths or hashes (the guide's choice: ~40 bytes an entry).
+pub fn snapshot(
+    version: NonZeroU64,
+    expires: DateTime<Utc>,
+    roles: &BTreeMap<String, NonZeroU64>,
+) -> Snapshot {
+    Snapshot {
+        spec_version: SPEC_VERSION.into(),
+        version,
+        expires,
+        meta: roles
+            .iter()
+            .map(|(name, v)| {
+                (
+                    format!("{name}.json"),
+                    MetaFile {
+                        version: *v,
+                        length: None,
+                        hashes: None,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Timestamp pointing at `snapshot_bytes` (version, length and sha256, so
+/// a client can refuse a substituted snapshot before parsing it).
+pub fn timestamp(
+    version: NonZeroU64,
+    expires: DateTime<Utc>,
+    snapshot_version: NonZeroU64,
+    snapshot_bytes: &[u8],
+) -> Timestamp {
+    use sha2::{Digest, Sha256};
+    let mut hashes = BTreeMap::new();
+    hashes.insert(
+        "sha256".to_owned(),
+        hex::encode(Sha256::digest(snapshot_bytes)),
+    );
+    let mut meta = BTreeMap::new();
+    meta.insert(
+        "snapshot.json".to_owned(),
+        MetaFile {
+            version: snapshot_version,
+            length: Some(snapshot_bytes.len() as u64),
+            hashes: Some(hashes),
+        },
+    );
+    Timestamp {
+        spec_version: SPEC_VERSION.into(),
+        version,
+        expires,
+        meta,
+    }
+}
+
+/// Keys and thresholds of the four top-level roles.
+#[derive(Clone, Debug)]
+pub struct TopLevelKeys {
+    /// Root keys and threshold.
+    pub root: (Vec<Key>, NonZeroU64),
+    /// Targets keys and threshold.
+    pub targets: (Vec<Key>, NonZeroU64),
+    /// Snapshot keys and threshold.
+    pub snapshot: (Vec<Key>, NonZeroU64),
+    /// Timestamp keys and threshold.
+    pub timestamp: (Vec<Key>, NonZeroU64),
+}
+
+/// A root payload (consistent snapshots on).
+pub fn root(version: NonZeroU64, expires: DateTime<Utc>, k: &TopLevelKeys) -> Root {
+    let mut keys = BTreeMap::new();
+    let mut roles = BTreeMap::new();
+    for (name, (role_keys, threshold)) in [
+        ("root", &k.root),
+        ("targets", &k.targets),
+        ("snapshot", &k.snapshot),
+        ("timestamp", &k.timestamp),
+    ] {
+        let mut keyids = Vec::new();
+        for key in role_keys {
+            let id = compute_keyid(key);
+            keys.insert(id.clone(), key.clone());
+            if !keyids.contains(&id) {
+                keyids.push(id);
+            }
+        }
+        roles.insert(
+            name.to_owned(),
+            RoleKeys {
+                keyids,
+                threshold: *threshold,
+            },
+        );
+    }
+    Root {
+        spec_version: SPEC_VERSION.into(),
+        version,
+        expires,
+        consistent_snapshot: true,
+        keys,
+        roles,
+    }
+}
+
+/// The keys and thresholds a root payload gives the top-level roles.
+pub fn top_level_keys(root: &Root) -> TopLevelKeys {
+    let get = |name: &str| {
+        let r = &root.roles[name];
+        (
+            r.keyids
+                .iter()
+                .filter_map(|id| root.keys.get(id).cloned())
+                .collect(),
+            r.threshold,
+        )
+    };
+    TopLevelKeys {
+        root: get("root"),
+        targets: get("targets"),
+        snapshot: get("snapshot"),
+        timestamp: get("timestamp"),
+    }
+}

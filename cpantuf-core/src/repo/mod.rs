@@ -1,0 +1,52 @@
+//! The signing side: TUF metadata for a CPAN mirror tree.
+//!
+//! `cpantuf-sign` is a thin CLI over this module. Everything that decides
+//! what a role lists, which key signs it, which version it gets and in which
+//! order files reach the disk lives here, so that the binary never builds
+//! metadata, formats a role file name or calls a crypto crate.
+//!
+//! ## Pieces
+//!
+//! * [`config`]: the operator's configuration (online key files, expiry
+//!   policy, retention) and the [`config::KeyRing`] of loaded signers.
+//! * [`mirror`]: the mirror directory: validated paths (no symlinks, nothing
+//!   outside the mirror), the parallel scan and hash of the CPAN tree, the
+//!   lock, hash-named twins.
+//! * [`build`]: pure functions from an inventory of files to role payloads
+//!   (author, prefix, index, targets, snapshot, timestamp, root).
+//! * [`signed`]: a payload signed into the exact bytes that are written
+//!   ("hash the bytes you write"), and adding signatures to a prepared file
+//!   for multi-party offline signing.
+//! * [`state`]: the published state read back from `MIRROR/tuf/`.
+//! * [`publish`]: the crash-safe write order (twins, delegated roles,
+//!   targets, root, snapshot, timestamp last; temp file + rename) and pruning.
+//! * [`ops`]: the operations the CLI exposes (init, publish, add, index,
+//!   timestamp, status, verify, author keys, root rotation).
+//!
+//! ## Security invariants
+//!
+//! * **Nothing broken is published.** Every operation builds and signs its
+//!   whole new state in memory, checks it (signatures against the delegating
+//!   role with [`crate::verify::check_threshold`], target paths against the
+//!   delegation patterns with [`crate::metadata::DelegatedRole::covers`]), and
+//!   only then writes. `timestamp.json` is renamed into place last, so a crash
+//!   at any point leaves the previous timestamp pointing at the previous,
+//!   complete state.
+//! * **Each author stays in their directory.** Role contents come from
+//!   [`crate::cpan::owner`]; an imported author-signed role must list only
+//!   paths its delegation covers, be signed by the author's registered key
+//!   and increase its version.
+//! * **One signer run at a time**, enforced by an exclusive lock on
+//!   `MIRROR/.cpantuf-sign.lock`.
+
+pub mod audit;
+pub mod build;
+pub mod config;
+mod error;
+pub mod mirror;
+pub mod ops;
+pub mod publish;
+pub mod signed;
+pub mod state;
+
+pub use error::RepoError;

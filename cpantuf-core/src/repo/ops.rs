@@ -1,0 +1,820 @@
+//! The operations `cpantuf-sign` exposes, over [`Ctx`].
+//!
+//! Every operation follows the same shape: take the lock, read the
+//! published state, build and sign the whole change in memory, check it,
+//! then hand one [`Publication`] to [`publish::write`]. An error anywhere
+//! before the write leaves the disk untouched.
+
+use super::build::{self, AuthorDelegation};
+use super::config::{hours, KeyRing, SignerConfig};
+use super::mirror::{FileEntry, Inventory, Mirror};
+use super::publish::{self, Publication, WriteStats};
+use super::signed::{self, SignedFile};
+use super::state::PublishedState;
+use super::RepoError;
+use crate::cpan::{owner, AuthorPrefix, CpanPath, CpanRole, Owner, PauseId};
+use crate::crypto::{compute_keyid, Ed25519Signer};
+use crate::metadata::{Key, KeyId, Root, Snapshot, Targets, Timestamp};
+use crate::verify::Authority;
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::num::NonZeroU64;
+use std::time::Instant;
+
+/// Progress reporting for long work; the CLI drives a progress bar with it.
+pub trait Progress: Sync {
+    /// A new phase of `total` steps begins.
+    fn phase(&self, name: &str, total: u64);
+    /// One step of the current phase is done.
+    fn step(&self);
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn phase(&self, _: &str, _: u64) {}
+    fn step(&self) {}
+}
+
+/// What a run works with: the mirror, the configuration, the keys it holds
+/// and the one "now" every expiry of the run is computed from.
+pub struct Ctx {
+    /// The mirror.
+    pub mirror: Mirror,
+    /// The configuration.
+    pub cfg: SignerConfig,
+    /// Every key loaded for this run (online keys plus any `--key`).
+    pub keys: KeyRing,
+    /// Key id of the index key.
+    pub index_key: KeyId,
+    /// Key id of the registry (prefix roles) key.
+    pub registry_key: KeyId,
+    /// Key id of PAUSE's author key.
+    pub authors_key: KeyId,
+    /// The reference time of this run.
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    /// Opens the mirror, loads the online keys and adds `extra` keys
+    /// (offline keys given for this run).
+    pub fn new(
+        cfg: SignerConfig,
+        extra: Vec<Ed25519Signer>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, RepoError> {
+        let mirror = Mirror::open(&cfg.mirror)?;
+        let load = |p: &std::path::Path| super::config::load_signer(p, None);
+        let index = load(&cfg.online_keys.index)?;
+        let registry = load(&cfg.online_keys.registry)?;
+        let authors = load(&cfg.online_keys.authors)?;
+        let mut keys = KeyRing::new();
+        let index_key = keys.add(index).clone();
+        let registry_key = keys.add(registry).clone();
+        let authors_key = keys.add(authors).clone();
+        keys.add(load(&cfg.online_keys.timestamp)?);
+        keys.add(load(&cfg.online_keys.snapshot)?);
+        for k in extra {
+            keys.add(k);
+        }
+        Ok(Ctx {
+            mirror,
+            cfg,
+            keys,
+            index_key,
+            registry_key,
+            authors_key,
+            now,
+        })
+    }
+
+    fn key(&self, id: &KeyId) -> &Ed25519Signer {
+        self.keys.get(id).expect("online keys are loaded in new()")
+    }
+
+    fn state(&self) -> Result<PublishedState, RepoError> {
+        PublishedState::load(&self.mirror.tuf_dir(), self.mirror.root())
+    }
+
+    /// Signers for a top-level role, as many as its threshold needs.
+    fn top_signers(&self, root: &Root, role: &str) -> Result<Vec<&Ed25519Signer>, RepoError> {
+        let r = &root.roles[role];
+        let signers = self.keys.signers_for(&r.keyids);
+        if (signers.len() as u64) < r.threshold.get() {
+            return Err(RepoError::MissingKey {
+                role: role.to_owned(),
+                needed: r.threshold.get(),
+                keyids: r.keyids.iter().map(|k| short(&k.0)).collect(),
+            });
+        }
+        Ok(signers)
+    }
+
+    fn expires(&self, h: u32) -> DateTime<Utc> {
+        build::expires_in(self.now, hours(h))
+    }
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(12).collect()
+}
+
+fn root_authority<'a>(root: &'a Root, role: &str) -> Authority<'a> {
+    let r = &root.roles[role];
+    Authority {
+        keys: &root.keys,
+        keyids: &r.keyids,
+        threshold: r.threshold,
+    }
+}
+
+// ---------------------------------------------------------------- init
+
+/// What `init` needs.
+pub struct InitParams<'a> {
+    /// The mirror.
+    pub mirror: &'a Mirror,
+    /// Root keys, all of which sign `1.root.json`.
+    pub root_signers: Vec<Ed25519Signer>,
+    /// Root threshold.
+    pub root_threshold: NonZeroU64,
+    /// Targets public keys.
+    pub targets_keys: Vec<Key>,
+    /// Targets threshold.
+    pub targets_threshold: NonZeroU64,
+    /// Snapshot public key.
+    pub snapshot_key: Key,
+    /// Timestamp public key.
+    pub timestamp_key: Key,
+    /// Root lifetime in hours.
+    pub root_hours: u32,
+    /// Reference time.
+    pub now: DateTime<Utc>,
+}
+
+/// Writes `tuf/1.root.json` and `tuf/root.json` for a new repository.
+pub fn init(p: InitParams<'_>) -> Result<SignedFile, RepoError> {
+    let tuf = p.mirror.tuf_dir();
+    if tuf.join("1.root.json").exists() {
+        return Err(RepoError::AlreadyInitialised {
+            mirror: p.mirror.root().to_owned(),
+        });
+    }
+    if (p.root_signers.len() as u64) < p.root_threshold.get() {
+        return Err(RepoError::MissingKey {
+            role: "root".into(),
+            needed: p.root_threshold.get(),
+            keyids: p.root_signers.iter().map(|s| short(&s.keyid().0)).collect(),
+        });
+    }
+    if (p.targets_keys.len() as u64) < p.targets_threshold.get() {
+        return Err(RepoError::MissingKey {
+            role: "targets".into(),
+            needed: p.targets_threshold.get(),
+            keyids: p
+                .targets_keys
+                .iter()
+                .map(|k| short(&compute_keyid(k).0))
+                .collect(),
+        });
+    }
+    let keys = build::TopLevelKeys {
+        root: (
+            p.root_signers
+                .iter()
+                .map(|s| s.public_key().clone())
+                .collect(),
+            p.root_threshold,
+        ),
+        targets: (p.targets_keys, p.targets_threshold),
+        snapshot: (vec![p.snapshot_key], NonZeroU64::MIN),
+        timestamp: (vec![p.timestamp_key], NonZeroU64::MIN),
+    };
+    let root = build::root(
+        NonZeroU64::MIN,
+        build::expires_in(p.now, hours(p.root_hours)),
+        &keys,
+    );
+    let signers: Vec<&Ed25519Signer> = p.root_signers.iter().collect();
+    let file = signed::sign("root", &root, &signers);
+    // Spec 5.3.4: the new root must be signed by a threshold of its own keys.
+    signed::check::<Root>(&file, root_authority(&root, "root"))?;
+    let _lock = p.mirror.lock()?;
+    let publication = Publication {
+        root: Some(file.clone()),
+        ..Default::default()
+    };
+    publish::write(p.mirror, &publication, true, &|| {})?;
+    Ok(file)
+}
+
+// ---------------------------------------------------------------- publish
+
+/// What a full publish did.
+#[derive(Clone, Debug, Default)]
+pub struct PublishReport {
+    /// Files signed.
+    pub files: usize,
+    /// Authors with a role.
+    pub authors: usize,
+    /// Authors whose own (claimed) role was kept as published.
+    pub claimed_kept: usize,
+    /// Prefix roles.
+    pub prefixes: usize,
+    /// Roles signed in this run.
+    pub roles_signed: usize,
+    /// Whether top-level targets was re-signed.
+    pub targets_resigned: bool,
+    /// Things the operator should know about (not errors).
+    pub warnings: Vec<String>,
+    /// What was written.
+    pub write: WriteStats,
+    /// What was pruned.
+    pub pruned: publish::PruneStats,
+    /// Seconds spent: scan, hash, build+sign, write, prune.
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+struct Timer(Instant, Vec<(&'static str, f64)>);
+
+impl Timer {
+    fn lap(&mut self, what: &'static str) {
+        let now = Instant::now();
+        self.1.push((what, (now - self.0).as_secs_f64()));
+        self.0 = now;
+    }
+}
+
+/// The authors that hold their own key, from the published prefix roles.
+fn claimed_authors(
+    state: &PublishedState,
+    authors_key: &KeyId,
+) -> Result<BTreeMap<PauseId, AuthorDelegation>, RepoError> {
+    let mut out = BTreeMap::new();
+    let Some(cur) = &state.current else {
+        return Ok(out);
+    };
+    for prefix in build::prefixes_of_top(cur.targets.unverified()) {
+        let Some((env, _)) = state.load_role(&CpanRole::Prefix(prefix).name())? else {
+            continue;
+        };
+        for a in build::authors_of_prefix(env.unverified()) {
+            if &compute_keyid(&a.key) != authors_key {
+                out.insert(a.id.clone(), a);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Hash every file, build every role, sign, write (the full build).
+pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport, RepoError> {
+    let _lock = ctx.mirror.lock()?;
+    let mut timer = Timer(Instant::now(), Vec::new());
+    let state = ctx.state()?;
+    let mut report = PublishReport::default();
+
+    progress.phase("scanning", 0);
+    let (paths, twins) = ctx.mirror.scan_with_twins()?;
+    timer.lap("scan");
+    progress.phase("hashing", paths.len() as u64);
+    let entries = ctx.mirror.hash_files(paths, &|| progress.step())?;
+    let inv = Inventory::from_entries(entries)?;
+    timer.lap("hash");
+    report.files = inv.len();
+
+    let claimed = claimed_authors(&state, &ctx.authors_key)?;
+    let authors_pub = ctx.key(&ctx.authors_key).public_key().clone();
+    let author_exp = ctx.expires(ctx.cfg.expiry.author_hours);
+
+    // Every author on disk, plus claimed authors whose directory is empty
+    // (their delegation stays until revoked).
+    let mut ids: BTreeSet<PauseId> = inv.authors.keys().cloned().collect();
+    ids.extend(claimed.keys().cloned());
+    let empty = Vec::new();
+    progress.phase("signing author roles", ids.len() as u64);
+    let ids: Vec<PauseId> = ids.into_iter().collect();
+    struct AuthorOut {
+        delegation: AuthorDelegation,
+        file: Option<SignedFile>,
+        warning: Option<String>,
+    }
+    let outs: Vec<AuthorOut> = ids
+        .par_iter()
+        .map(|id| -> Result<AuthorOut, RepoError> {
+            let files = inv.authors.get(id).unwrap_or(&empty);
+            let depth = build::depth_of(files);
+            if depth > ctx.cfg.prefix_depth {
+                let deepest = files
+                    .iter()
+                    .max_by_key(|e| crate::cpan::author_depth(&e.path))
+                    .expect("depth > 1 means files");
+                return Err(RepoError::TooDeep {
+                    path: deepest.path.to_string(),
+                    depth,
+                    max: ctx.cfg.prefix_depth,
+                });
+            }
+            let role = CpanRole::Author(id.clone()).name();
+            progress.step();
+            if let Some(c) = claimed.get(id) {
+                // Claimed: PAUSE cannot sign; keep the author's own file and
+                // say which uploads it does not cover yet.
+                let listed = state
+                    .load_role(&role)?
+                    .map(|(env, _)| env.unverified().targets.clone())
+                    .unwrap_or_default();
+                let unsigned = files
+                    .iter()
+                    .filter(|e| listed.get(e.path.as_str()) != Some(&build::target_file(e)))
+                    .count();
+                let warning = (unsigned > 0).then(|| {
+                    format!(
+                        "claimed author {id}: {unsigned} file(s) not (yet) signed by the author"
+                    )
+                });
+                return Ok(AuthorOut {
+                    delegation: AuthorDelegation {
+                        id: id.clone(),
+                        key: c.key.clone(),
+                        depth: depth.max(c.depth),
+                    },
+                    file: None,
+                    warning,
+                });
+            }
+            let payload = build::leaf_targets(state.next_version(&role), author_exp, files);
+            let file = signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]);
+            Ok(AuthorOut {
+                delegation: AuthorDelegation {
+                    id: id.clone(),
+                    key: authors_pub.clone(),
+                    depth,
+                },
+                file: Some(file),
+                warning: None,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    report.authors = outs.len();
+    report.claimed_kept = outs.iter().filter(|o| o.file.is_none()).count();
+
+    let mut roles: Vec<SignedFile> = Vec::with_capacity(outs.len() + 1000);
+    let mut by_prefix: BTreeMap<AuthorPrefix, Vec<AuthorDelegation>> = BTreeMap::new();
+    for o in outs {
+        report.warnings.extend(o.warning);
+        by_prefix
+            .entry(o.delegation.id.prefix())
+            .or_default()
+            .push(o.delegation);
+        roles.extend(o.file);
+    }
+    let prefix_exp = ctx.expires(ctx.cfg.expiry.prefix_hours);
+    let prefix_files: Vec<SignedFile> = by_prefix
+        .par_iter()
+        .map(|(prefix, authors)| {
+            let role = CpanRole::Prefix(*prefix).name();
+            let payload = build::prefix_targets(state.next_version(&role), prefix_exp, authors);
+            signed::sign(&role, &payload, &[ctx.key(&ctx.registry_key)])
+        })
+        .collect();
+    report.prefixes = prefix_files.len();
+    roles.extend(prefix_files);
+
+    let index_role = CpanRole::Index.name();
+    let index_payload = build::leaf_targets(
+        state.next_version(&index_role),
+        ctx.expires(ctx.cfg.expiry.index_hours),
+        &inv.index,
+    );
+    roles.push(signed::sign(
+        &index_role,
+        &index_payload,
+        &[ctx.key(&ctx.index_key)],
+    ));
+
+    // Top-level targets changes only when the set of prefixes or a
+    // delegated key changes, or when it nears expiry; only then does the
+    // run need the offline keys.
+    let top = build::top_targets(
+        state.next_version("targets"),
+        ctx.expires(ctx.cfg.expiry.targets_hours),
+        ctx.key(&ctx.index_key).public_key(),
+        ctx.key(&ctx.registry_key).public_key(),
+        by_prefix.keys().copied(),
+        ctx.cfg.prefix_depth,
+    );
+    let root = state.root.unverified();
+    let mut meta: BTreeMap<String, NonZeroU64> = BTreeMap::new();
+    let keep_top = state.current.as_ref().and_then(|cur| {
+        let old = cur.targets.unverified();
+        let half = hours(ctx.cfg.expiry.targets_hours) / 2;
+        (build::same_content(old, &top) && old.expires - ctx.now > half).then_some(old.version)
+    });
+    match keep_top {
+        Some(v) => {
+            meta.insert("targets".into(), v);
+        }
+        None => {
+            let signers = ctx.top_signers(root, "targets").map_err(|e| match (&state.current, e) {
+                (Some(_), RepoError::MissingKey { .. }) => RepoError::NeedsTargetsKeys {
+                    what: "the prefix delegations or delegated keys changed, or targets nears expiry"
+                        .into(),
+                },
+                (_, e) => e,
+            })?;
+            let f = signed::sign("targets", &top, &signers);
+            signed::check::<Targets>(&f, root_authority(root, "targets"))?;
+            meta.insert("targets".into(), f.version);
+            roles.push(f);
+            report.targets_resigned = true;
+        }
+    }
+    for f in &roles {
+        meta.insert(f.role.clone(), f.version);
+    }
+    for id in claimed.keys() {
+        let role = CpanRole::Author(id.clone()).name();
+        if let Some(v) = state.role_version(&role) {
+            meta.insert(role, v);
+        }
+    }
+    report.roles_signed = roles.len();
+    timer.lap("build+sign");
+
+    let publication = finish(ctx, &state, roles, inv_entries(&inv), None, Some(meta))?;
+    progress.phase(
+        "writing",
+        (publication.twins.len() + publication.roles.len()) as u64,
+    );
+    report.write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {
+        progress.step()
+    })?;
+    timer.lap("write");
+
+    let retention = std::time::Duration::from_secs(u64::from(ctx.cfg.retention_hours) * 3600);
+    let current: HashMap<CpanPath, String> = inv_entries(&inv)
+        .into_iter()
+        .map(|e| {
+            let h = e.sha256_hex();
+            (e.path, h)
+        })
+        .collect();
+    report.pruned.metadata = publish::prune_metadata(&ctx.mirror.tuf_dir(), retention)?;
+    report.pruned.twins = publish::prune_twins(&ctx.mirror, &current, &twins, retention)?;
+    timer.lap("prune");
+    report.timings = timer.1;
+    Ok(report)
+}
+
+fn inv_entries(inv: &Inventory) -> Vec<FileEntry> {
+    inv.index
+        .iter()
+        .chain(inv.authors.values().flatten())
+        .cloned()
+        .collect()
+}
+
+/// Adds snapshot and timestamp to a set of changed roles. `meta` replaces
+/// the snapshot's role list (full publish); without it the published list is
+/// updated with the changed roles' versions.
+fn finish(
+    ctx: &Ctx,
+    state: &PublishedState,
+    roles: Vec<SignedFile>,
+    twins: Vec<FileEntry>,
+    new_root: Option<SignedFile>,
+    meta: Option<BTreeMap<String, NonZeroU64>>,
+) -> Result<Publication, RepoError> {
+    let root_env = match &new_root {
+        Some(f) => f.envelope::<Root>()?,
+        None => state.root.clone(),
+    };
+    let root = root_env.unverified();
+    let meta = match meta {
+        Some(m) => m,
+        None => {
+            let cur = state.current()?;
+            let mut m: BTreeMap<String, NonZeroU64> = cur
+                .snapshot
+                .unverified()
+                .meta
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_suffix(".json")?.to_owned(), v.version)))
+                .collect();
+            for f in &roles {
+                m.insert(f.role.clone(), f.version);
+            }
+            m
+        }
+    };
+    let snap_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
+        c.snapshot.unverified().version.saturating_add(1)
+    });
+    let snap = build::snapshot(
+        snap_version,
+        ctx.expires(ctx.cfg.expiry.snapshot_hours),
+        &meta,
+    );
+    let snap_file = signed::sign("snapshot", &snap, &ctx.top_signers(root, "snapshot")?);
+    signed::check::<Snapshot>(&snap_file, root_authority(root, "snapshot"))?;
+    let ts_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
+        c.timestamp.unverified().version.saturating_add(1)
+    });
+    let ts = build::timestamp(
+        ts_version,
+        ctx.expires(ctx.cfg.expiry.timestamp_hours),
+        snap_version,
+        &snap_file.bytes,
+    );
+    let ts_file = signed::sign("timestamp", &ts, &ctx.top_signers(root, "timestamp")?);
+    signed::check::<Timestamp>(&ts_file, root_authority(root, "timestamp"))?;
+    Ok(Publication {
+        twins,
+        roles,
+        root: new_root,
+        snapshot: Some(snap_file),
+        timestamp: Some(ts_file),
+    })
+}
+
+// ---------------------------------------------------------------- add
+
+/// What an incremental run did.
+#[derive(Clone, Debug, Default)]
+pub struct AddReport {
+    /// Files (re)signed.
+    pub files: usize,
+    /// Roles re-signed, by name.
+    pub roles: Vec<String>,
+    /// What was written.
+    pub write: WriteStats,
+}
+
+/// Re-signs the roles owning `paths` (uploads or PAUSE files): the author
+/// role (and its prefix role for a new author or a deeper directory), or
+/// the index role; then snapshot and timestamp.
+pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
+    let _lock = ctx.mirror.lock()?;
+    let state = ctx.state()?;
+    let cur = state.current()?;
+    let entries: Vec<FileEntry> = paths
+        .iter()
+        .map(|p| ctx.mirror.hash_file(p.clone()))
+        .collect::<Result<_, _>>()?;
+    let inv = Inventory::from_entries(entries)?;
+    let mut roles = Vec::new();
+    let claimed = |id: &PauseId, prefix_role: &Option<Targets>| -> bool {
+        prefix_role.as_ref().is_some_and(|t| {
+            build::authors_of_prefix(t)
+                .iter()
+                .any(|a| &a.id == id && compute_keyid(&a.key) != ctx.authors_key)
+        })
+    };
+    let mut prefix_changes: BTreeMap<AuthorPrefix, (Option<Targets>, Vec<AuthorDelegation>)> =
+        BTreeMap::new();
+    let prefixes_now: BTreeSet<AuthorPrefix> = build::prefixes_of_top(cur.targets.unverified())
+        .into_iter()
+        .collect();
+    for (id, files) in &inv.authors {
+        let prefix = id.prefix();
+        let prefix_name = CpanRole::Prefix(prefix).name();
+        if let std::collections::btree_map::Entry::Vacant(slot) = prefix_changes.entry(prefix) {
+            let old = state
+                .load_role(&prefix_name)?
+                .map(|(e, _)| e.unverified().clone());
+            slot.insert((old, Vec::new()));
+        }
+        let (old_prefix, _) = &prefix_changes[&prefix];
+        if claimed(id, old_prefix) {
+            return Err(RepoError::AuthorClaimed { author: id.clone() });
+        }
+        let depth = build::depth_of(files);
+        if depth > ctx.cfg.prefix_depth {
+            return Err(RepoError::TooDeep {
+                path: files[0].path.to_string(),
+                depth,
+                max: ctx.cfg.prefix_depth,
+            });
+        }
+        let role = CpanRole::Author(id.clone()).name();
+        let mut payload = match state.load_role(&role)? {
+            Some((env, _)) => env.unverified().clone(),
+            None => build::leaf_targets(NonZeroU64::MIN, ctx.now, []),
+        };
+        let old_depth = payload
+            .targets
+            .keys()
+            .filter_map(|p| CpanPath::new(p).ok())
+            .filter_map(|p| crate::cpan::author_depth(&p))
+            .max();
+        for e in files {
+            payload
+                .targets
+                .insert(e.path.to_string(), build::target_file(e));
+        }
+        payload.version = state.next_version(&role);
+        payload.expires = ctx.expires(ctx.cfg.expiry.author_hours);
+        roles.push(signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]));
+        let known = old_prefix
+            .as_ref()
+            .map(build::authors_of_prefix)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|a| &a.id == id);
+        let needed_depth = depth.max(old_depth.unwrap_or(1));
+        if known.as_ref().is_none_or(|a| a.depth < needed_depth) {
+            prefix_changes
+                .get_mut(&prefix)
+                .expect("inserted above")
+                .1
+                .push(AuthorDelegation {
+                    id: id.clone(),
+                    key: ctx.key(&ctx.authors_key).public_key().clone(),
+                    depth: needed_depth,
+                });
+        }
+    }
+    let mut new_prefixes = Vec::new();
+    for (prefix, (old, changed)) in prefix_changes {
+        if changed.is_empty() {
+            continue;
+        }
+        let mut authors = old
+            .as_ref()
+            .map(build::authors_of_prefix)
+            .unwrap_or_default();
+        for c in changed {
+            match authors.iter_mut().find(|a| a.id == c.id) {
+                Some(a) => a.depth = c.depth,
+                None => authors.push(c),
+            }
+        }
+        authors.sort_by(|a, b| a.id.cmp(&b.id));
+        let role = CpanRole::Prefix(prefix).name();
+        let payload = build::prefix_targets(
+            state.next_version(&role),
+            ctx.expires(ctx.cfg.expiry.prefix_hours),
+            &authors,
+        );
+        roles.push(signed::sign(&role, &payload, &[ctx.key(&ctx.registry_key)]));
+        if !prefixes_now.contains(&prefix) {
+            new_prefixes.push(prefix);
+        }
+    }
+    if !new_prefixes.is_empty() {
+        let root = state.root.unverified();
+        let mut all = prefixes_now.clone();
+        all.extend(new_prefixes.iter().copied());
+        let top = build::top_targets(
+            state.next_version("targets"),
+            ctx.expires(ctx.cfg.expiry.targets_hours),
+            ctx.key(&ctx.index_key).public_key(),
+            ctx.key(&ctx.registry_key).public_key(),
+            all,
+            ctx.cfg.prefix_depth,
+        );
+        let signers =
+            ctx.top_signers(root, "targets")
+                .map_err(|_| RepoError::NeedsTargetsKeys {
+                    what: format!("new author prefix {}", new_prefixes[0]),
+                })?;
+        let f = signed::sign("targets", &top, &signers);
+        signed::check::<Targets>(&f, root_authority(root, "targets"))?;
+        roles.push(f);
+    }
+    if !inv.index.is_empty() {
+        roles.push(index_update(ctx, &state, &inv.index, &[])?);
+    }
+    let report_roles = roles.iter().map(|f| f.role.clone()).collect();
+    let files = inv.len();
+    let twins = inv_entries(&inv);
+    let publication = finish(ctx, &state, roles, twins, None, None)?;
+    let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    Ok(AddReport {
+        files,
+        roles: report_roles,
+        write,
+    })
+}
+
+/// The index role with `updated` entries set and `removed` dropped.
+fn index_update(
+    ctx: &Ctx,
+    state: &PublishedState,
+    updated: &[FileEntry],
+    removed: &[String],
+) -> Result<SignedFile, RepoError> {
+    let role = CpanRole::Index.name();
+    let mut payload = match state.load_role(&role)? {
+        Some((env, _)) => env.unverified().clone(),
+        None => build::leaf_targets(NonZeroU64::MIN, ctx.now, []),
+    };
+    for r in removed {
+        payload.targets.remove(r);
+    }
+    for e in updated {
+        payload
+            .targets
+            .insert(e.path.to_string(), build::target_file(e));
+    }
+    payload.version = state.next_version(&role);
+    payload.expires = ctx.expires(ctx.cfg.expiry.index_hours);
+    Ok(signed::sign(&role, &payload, &[ctx.key(&ctx.index_key)]))
+}
+
+/// Re-signs the index role after PAUSE rewrote its files: every file it
+/// lists is hashed again (vanished ones are dropped), and new files in
+/// `modules/` and directly in `authors/` are added.
+pub fn index(ctx: &Ctx) -> Result<AddReport, RepoError> {
+    let _lock = ctx.mirror.lock()?;
+    let state = ctx.state()?;
+    state.current()?;
+    let listed: Vec<String> = state
+        .load_role(&CpanRole::Index.name())?
+        .map(|(e, _)| e.unverified().targets.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut paths: BTreeSet<CpanPath> = BTreeSet::new();
+    let mut removed = Vec::new();
+    for p in listed {
+        let cp = CpanPath::new(&p).map_err(|source| RepoError::BadPath {
+            path: p.clone(),
+            source,
+        })?;
+        if ctx.mirror.file(&cp).exists() {
+            paths.insert(cp);
+        } else {
+            removed.push(p);
+        }
+    }
+    for top in ["modules", "authors"] {
+        let dir = ctx.mirror.root().join(top);
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in rd {
+            let entry = entry.map_err(RepoError::io(&dir))?;
+            let ft = entry.file_type().map_err(RepoError::io(entry.path()))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if ft.is_symlink() {
+                return Err(RepoError::Symlink { path: entry.path() });
+            }
+            if ft.is_file() && !super::mirror::is_twin_name(name) {
+                let rel = format!("{top}/{name}");
+                let cp = CpanPath::new(&rel).map_err(|source| RepoError::BadPath {
+                    path: rel.clone(),
+                    source,
+                })?;
+                paths.insert(cp);
+            }
+        }
+    }
+    let entries: Vec<FileEntry> = paths
+        .into_iter()
+        .map(|p| ctx.mirror.hash_file(p))
+        .collect::<Result<_, _>>()?;
+    for e in &entries {
+        if owner(&e.path)? != Owner::Index {
+            return Err(RepoError::NotOwnedBy {
+                path: e.path.to_string(),
+                owner: "an author".into(),
+                role: "index".into(),
+            });
+        }
+    }
+    let f = index_update(ctx, &state, &entries, &removed)?;
+    let roles = vec![f.role.clone()];
+    let publication = finish(ctx, &state, vec![f], entries.clone(), None, None)?;
+    let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    Ok(AddReport {
+        files: entries.len(),
+        roles,
+        write,
+    })
+}
+
+/// Signs a fresh timestamp for the current snapshot (cron).
+pub fn timestamp(ctx: &Ctx) -> Result<SignedFile, RepoError> {
+    let _lock = ctx.mirror.lock()?;
+    let state = ctx.state()?;
+    let cur = state.current()?;
+    let root = state.root.unverified();
+    let old = cur.timestamp.unverified();
+    let ts = build::timestamp(
+        old.version.saturating_add(1),
+        ctx.expires(ctx.cfg.expiry.timestamp_hours),
+        cur.snapshot.unverified().version,
+        &cur.snapshot_bytes,
+    );
+    let f = signed::sign("timestamp", &ts, &ctx.top_signers(root, "timestamp")?);
+    signed::check::<Timestamp>(&f, root_authority(root, "timestamp"))?;
+    let publication = Publication {
+        timestamp: Some(f.clone()),
+        ..Default::default()
+    };
+    publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    Ok(f)
+}

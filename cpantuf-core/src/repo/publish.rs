@@ -1,0 +1,271 @@
+//! Writing a new state without ever exposing a broken one, and pruning.
+//!
+//! Write order (guide section 3; spec 5.5–5.7 consistent snapshots):
+//!
+//! 1. hash-named twins `<dir>/<sha256>.<name>` of new targets, as hard links;
+//! 2. delegated roles and top-level targets, `N.ROLE.json`;
+//! 3. a new root, `N.root.json`, then the `root.json` copy;
+//! 4. `N.snapshot.json`;
+//! 5. `timestamp.json`, last.
+//!
+//! Each file is written to a temporary name in the same directory and
+//! renamed over its final name, so a reader sees the old file or the new one,
+//! never half of one. Only step 5 changes what clients consider current, and
+//! every file it (transitively) names was in place before it: a crash before
+//! step 5 leaves the previous timestamp pointing at the previous, complete
+//! state. With `fsync` every file is flushed before the timestamp rename so
+//! that this also holds across a power loss.
+
+use super::mirror::{is_twin_name, twin_path, FileEntry, Mirror};
+use super::signed::SignedFile;
+use super::RepoError;
+use crate::cpan::{owner, CpanPath, Owner};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// Everything one run publishes.
+#[derive(Debug, Default)]
+pub struct Publication {
+    /// Targets whose hash-named twin must exist.
+    pub twins: Vec<FileEntry>,
+    /// Delegated roles and top-level targets.
+    pub roles: Vec<SignedFile>,
+    /// A new root, if any.
+    pub root: Option<SignedFile>,
+    /// The new snapshot.
+    pub snapshot: Option<SignedFile>,
+    /// The new timestamp (always: it is what makes the rest current).
+    pub timestamp: Option<SignedFile>,
+}
+
+/// What a write did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Twins newly linked.
+    pub linked: usize,
+    /// Twins that had to be copied (no hard links on this file system).
+    pub copied: usize,
+    /// Metadata files written.
+    pub metadata_files: usize,
+    /// Bytes of metadata written.
+    pub metadata_bytes: u64,
+}
+
+/// Writes `data` to `dir/name` through a temporary file and a rename.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8], fsync: bool) -> Result<(), RepoError> {
+    let tmp = dir.join(format!(".tmp.{}.{name}", std::process::id()));
+    let dest = dir.join(name);
+    let mut f = fs::File::create(&tmp).map_err(RepoError::io(&tmp))?;
+    f.write_all(data).map_err(RepoError::io(&tmp))?;
+    if fsync {
+        f.sync_all().map_err(RepoError::io(&tmp))?;
+    }
+    drop(f);
+    fs::rename(&tmp, &dest).map_err(RepoError::io(&dest))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), RepoError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(RepoError::io(dir))
+}
+
+/// Makes sure the twin of `e` exists and holds `e`'s bytes.
+fn ensure_twin(mirror: &Mirror, e: &FileEntry) -> Result<(bool, bool), RepoError> {
+    let hex = e.sha256_hex();
+    let twin = mirror.file(&twin_path(&e.path, &hex));
+    if let Ok(m) = fs::symlink_metadata(&twin) {
+        if m.is_file() && m.len() == e.length {
+            return Ok((false, false));
+        }
+        // A twin of the wrong length is debris (a foreign file, or a copy
+        // interrupted by a crash): its name promises other bytes.
+        fs::remove_file(&twin).map_err(RepoError::io(&twin))?;
+    }
+    let src = mirror.file(&e.path);
+    let copied = match fs::hard_link(&src, &twin) {
+        Ok(()) => false,
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => return Ok((false, false)),
+        Err(_) => {
+            // No hard links (another file system, or not permitted): copy.
+            let parent = twin.parent().expect("a mirror file has a directory");
+            let name = twin
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("utf-8 twin");
+            let bytes = fs::read(&src).map_err(RepoError::io(&src))?;
+            write_atomic(parent, name, &bytes, false)?;
+            true
+        }
+    };
+    // PAUSE rewrites index files in place; if one changed after it was
+    // hashed, the twin now holds other bytes than its name says. Check the
+    // mutable ones (index-owned) again; uploads are write-once.
+    if matches!(owner(&e.path), Ok(Owner::Index)) {
+        let check = mirror.hash_file(twin_path(&e.path, &hex))?;
+        if check.sha256 != e.sha256 {
+            fs::remove_file(&twin).map_err(RepoError::io(&twin))?;
+            return Err(RepoError::Missing {
+                path: format!("{} (changed while being signed; run again)", e.path),
+            });
+        }
+    }
+    Ok((!copied, copied))
+}
+
+/// Writes a publication in the crash-safe order. The caller holds the lock.
+pub fn write(
+    mirror: &Mirror,
+    p: &Publication,
+    fsync: bool,
+    progress: &(dyn Fn() + Sync),
+) -> Result<WriteStats, RepoError> {
+    let tuf = mirror.tuf_dir();
+    fs::create_dir_all(&tuf).map_err(RepoError::io(&tuf))?;
+    let mut stats = WriteStats::default();
+
+    let twins: Vec<(bool, bool)> = p
+        .twins
+        .par_iter()
+        .map(|e| {
+            let r = ensure_twin(mirror, e);
+            progress();
+            r
+        })
+        .collect::<Result<_, _>>()?;
+    stats.linked = twins.iter().filter(|t| t.0).count();
+    stats.copied = twins.iter().filter(|t| t.1).count();
+
+    p.roles
+        .par_iter()
+        .map(|f| {
+            let r = write_atomic(&tuf, &f.file_name(), &f.bytes, fsync);
+            progress();
+            r
+        })
+        .collect::<Result<Vec<()>, _>>()?;
+    let mut count = |f: &SignedFile| {
+        stats.metadata_files += 1;
+        stats.metadata_bytes += f.bytes.len() as u64;
+    };
+    p.roles.iter().for_each(&mut count);
+    if let Some(root) = &p.root {
+        write_atomic(&tuf, &root.file_name(), &root.bytes, fsync)?;
+        write_atomic(&tuf, "root.json", &root.bytes, fsync)?;
+        count(root);
+    }
+    if let Some(s) = &p.snapshot {
+        write_atomic(&tuf, &s.file_name(), &s.bytes, fsync)?;
+        count(s);
+    }
+    if fsync {
+        // The renames above must be durable before the timestamp names them.
+        sync_dir(&tuf)?;
+    }
+    if let Some(t) = &p.timestamp {
+        write_atomic(&tuf, &t.file_name(), &t.bytes, fsync)?;
+        count(t);
+        if fsync {
+            sync_dir(&tuf)?;
+        }
+    }
+    Ok(stats)
+}
+
+/// What pruning removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneStats {
+    /// Superseded metadata files removed.
+    pub metadata: usize,
+    /// Stale hash-named twins removed.
+    pub twins: usize,
+}
+
+fn older_than(t: SystemTime, retention: Duration) -> bool {
+    SystemTime::now()
+        .duration_since(t)
+        .is_ok_and(|age| age > retention)
+}
+
+/// Removes superseded `N.ROLE.json` files (never roots: a client needs
+/// every root version to walk the chain, spec 5.3). A version is removed
+/// once the version that superseded it has been on disk longer than
+/// `retention`, so a client that fetched the previous snapshot just before
+/// an update still finds what it names.
+pub fn prune_metadata(tuf: &Path, retention: Duration) -> Result<usize, RepoError> {
+    let mut by_role: BTreeMap<String, Vec<(u64, std::path::PathBuf)>> = BTreeMap::new();
+    for entry in fs::read_dir(tuf).map_err(RepoError::io(tuf))? {
+        let entry = entry.map_err(RepoError::io(tuf))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let Some((v, role)) = stem.split_once('.') else {
+            continue;
+        };
+        let Ok(v) = v.parse::<u64>() else { continue };
+        if role == "root" {
+            continue;
+        }
+        by_role
+            .entry(role.to_owned())
+            .or_default()
+            .push((v, entry.path()));
+    }
+    let mut removed = 0;
+    for versions in by_role.values_mut() {
+        versions.sort();
+        for pair in versions.windows(2) {
+            let newer = fs::metadata(&pair[1].1).and_then(|m| m.modified());
+            if newer.is_ok_and(|t| older_than(t, retention)) {
+                fs::remove_file(&pair[0].1).map_err(RepoError::io(&pair[0].1))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes hash-named twins that no longer match their plain file, once the
+/// change is older than `retention`. The change time of the twin's inode is
+/// when it last lost a link, which for the twin of a replaced index file is
+/// when the plain name moved to new bytes.
+pub fn prune_twins(
+    mirror: &Mirror,
+    current: &HashMap<CpanPath, String>,
+    twins: &[CpanPath],
+    retention: Duration,
+) -> Result<usize, RepoError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut removed = 0;
+    for twin in twins {
+        let name = twin.file_name();
+        if !is_twin_name(name) {
+            continue;
+        }
+        let (hash, base) = name.split_at(64);
+        let base = &base[1..];
+        let plain = &twin.as_str()[..twin.as_str().len() - name.len()];
+        let Ok(plain) = CpanPath::new(&format!("{plain}{base}")) else {
+            continue;
+        };
+        if current.get(&plain).is_some_and(|h| h == hash) {
+            continue;
+        }
+        let disk = mirror.file(twin);
+        let Ok(m) = fs::symlink_metadata(&disk) else {
+            continue;
+        };
+        let changed = SystemTime::UNIX_EPOCH + Duration::from_secs(m.ctime().max(0) as u64);
+        if older_than(changed, retention) {
+            fs::remove_file(&disk).map_err(RepoError::io(&disk))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,176 @@
+//! Signed metadata files: a payload, signed, as the exact bytes written.
+//!
+//! The file is the canonical JSON of `{"signatures": [...], "signed": {...}}`
+//! (keys sorted, no whitespace): python-tuf and cpantuf's client both read
+//! it, and the `signed` part is byte-for-byte what the signatures cover.
+//! Whatever is hashed for snapshot and timestamp is these bytes, never a
+//! re-serialisation ("hash the bytes you write").
+
+use super::RepoError;
+use crate::canonical;
+use crate::crypto::Ed25519Signer;
+use crate::metadata::{signed_value, Envelope, RoleMeta, Signature};
+use crate::verify::{check_threshold, count_valid_signatures, Authority};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::num::NonZeroU64;
+
+/// A signed metadata file ready to publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedFile {
+    /// The role name (`root`, `targets`, `author-ETHER`, ...).
+    pub role: String,
+    /// The metadata version.
+    pub version: NonZeroU64,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl SignedFile {
+    /// The consistent-snapshot file name: `timestamp.json` for the
+    /// timestamp, `N.ROLE.json` for every other role (spec 5.5, 5.6, 5.7).
+    pub fn file_name(&self) -> String {
+        if self.role == "timestamp" {
+            "timestamp.json".into()
+        } else {
+            format!("{}.{}.json", self.version, self.role)
+        }
+    }
+
+    /// Lowercase hex SHA-256 of the bytes.
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(Sha256::digest(&self.bytes))
+    }
+
+    /// Parses the file back as role type `T`.
+    pub fn envelope<T: RoleMeta + for<'de> Deserialize<'de>>(
+        &self,
+    ) -> Result<Envelope<T>, RepoError> {
+        Envelope::from_bytes(&self.bytes).map_err(|source| RepoError::Metadata {
+            file: self.file_name(),
+            source,
+        })
+    }
+}
+
+/// The file bytes of an envelope: canonical JSON, `signatures` first.
+fn file_bytes(canonical_signed: &[u8], signatures: &[Signature]) -> Vec<u8> {
+    let sigs = serde_json::to_value(signatures).expect("signatures serialise");
+    let mut out = Vec::with_capacity(canonical_signed.len() + 160 * signatures.len() + 32);
+    out.extend_from_slice(b"{\"signatures\":");
+    canonical::encode_into(&mut out, &sigs).expect("signatures hold no numbers");
+    out.extend_from_slice(b",\"signed\":");
+    out.extend_from_slice(canonical_signed);
+    out.push(b'}');
+    out
+}
+
+/// The canonical bytes of a payload's `signed` object.
+pub fn canonical_signed<T: RoleMeta + Serialize>(payload: &T) -> Vec<u8> {
+    canonical::encode(&signed_value(payload)).expect("metadata payloads hold integers only")
+}
+
+/// Signs `payload` with every signer given (possibly none, for a change
+/// prepared for offline signing).
+pub fn sign<T: RoleMeta + Serialize>(
+    role: &str,
+    payload: &T,
+    signers: &[&Ed25519Signer],
+) -> SignedFile {
+    let canonical = canonical_signed(payload);
+    let signatures: Vec<Signature> = signers
+        .iter()
+        .map(|s| Signature {
+            keyid: s.keyid().clone(),
+            sig: s.sign_hex(&canonical),
+        })
+        .collect();
+    SignedFile {
+        role: role.to_owned(),
+        version: payload.version(),
+        bytes: file_bytes(&canonical, &signatures),
+    }
+}
+
+/// Adds (or replaces) `signer`'s signature on an existing file, keeping the
+/// `signed` bytes exactly as they were: multi-party signing, each key holder
+/// on their own machine.
+pub fn add_signature<T: RoleMeta + for<'de> Deserialize<'de>>(
+    file: &SignedFile,
+    signer: &Ed25519Signer,
+) -> Result<SignedFile, RepoError> {
+    let env: Envelope<T> = file.envelope()?;
+    let mut sigs: Vec<Signature> = env
+        .signatures
+        .into_iter()
+        .filter(|s| &s.keyid != signer.keyid())
+        .collect();
+    sigs.push(Signature {
+        keyid: signer.keyid().clone(),
+        sig: signer.sign_hex(&env.canonical_signed),
+    });
+    Ok(SignedFile {
+        role: file.role.clone(),
+        version: file.version,
+        bytes: file_bytes(&env.canonical_signed, &sigs),
+    })
+}
+
+/// How many distinct keys of `authority` have validly signed `file`.
+pub fn valid_signatures<T: RoleMeta + for<'de> Deserialize<'de>>(
+    file: &SignedFile,
+    authority: Authority<'_>,
+) -> Result<u64, RepoError> {
+    let env: Envelope<T> = file.envelope()?;
+    Ok(count_valid_signatures(authority, &env.canonical_signed, &env.signatures).0)
+}
+
+/// Checks a signed file against the threshold of its delegator, with the
+/// same function the client uses (spec 5.3.4 / 5.7.x).
+pub fn check<T: RoleMeta + for<'de> Deserialize<'de>>(
+    file: &SignedFile,
+    authority: Authority<'_>,
+) -> Result<Envelope<T>, RepoError> {
+    let env: Envelope<T> = file.envelope()?;
+    check_threshold(&file.role, &env, authority)?;
+    Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::Timestamp;
+    use std::collections::BTreeMap;
+
+    fn ts() -> Timestamp {
+        let doc = serde_json::json!({"_type":"timestamp","spec_version":"1.0.31","version":4,
+            "expires":"2030-01-01T00:00:00Z","meta":{"snapshot.json":{"version":1}}});
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn signed_file_round_trips_and_verifies() {
+        let a = Ed25519Signer::from_seed(&[1; 32]);
+        let b = Ed25519Signer::from_seed(&[2; 32]);
+        let f = sign("timestamp", &ts(), &[&a]);
+        assert_eq!(f.file_name(), "timestamp.json");
+        let mut keys = BTreeMap::new();
+        keys.insert(a.keyid().clone(), a.public_key().clone());
+        keys.insert(b.keyid().clone(), b.public_key().clone());
+        let ids = vec![a.keyid().clone(), b.keyid().clone()];
+        let two = Authority {
+            keys: &keys,
+            keyids: &ids,
+            threshold: NonZeroU64::new(2).unwrap(),
+        };
+        assert!(check::<Timestamp>(&f, two).is_err());
+        let f2 = add_signature::<Timestamp>(&f, &b).unwrap();
+        check::<Timestamp>(&f2, two).unwrap();
+        // Signing again with the same key replaces, never duplicates.
+        let f3 = add_signature::<Timestamp>(&f2, &b).unwrap();
+        assert_eq!(valid_signatures::<Timestamp>(&f3, two).unwrap(), 2);
+        // The bytes are canonical: parsing and re-encoding changes nothing.
+        let v = canonical::parse(&f3.bytes).unwrap();
+        assert_eq!(canonical::encode(&v).unwrap(), f3.bytes);
+    }
+}

@@ -1,0 +1,56 @@
+//! `status`: what expires when.
+
+use anyhow::Result;
+use cpantuf_core::repo::audit;
+use cpantuf_core::repo::config::SignerConfig;
+use cpantuf_core::repo::mirror::Mirror;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The signer configuration (for the mirror location).
+    #[arg(
+        long,
+        short,
+        env = "CPANTUF_SIGN_CONFIG",
+        value_name = "FILE",
+        conflicts_with = "mirror"
+    )]
+    config: Option<PathBuf>,
+    /// The mirror directory, instead of --config.
+    #[arg(long, value_name = "DIR", required_unless_present = "config")]
+    mirror: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let dir = match (a.mirror, a.config) {
+        (Some(m), _) => m,
+        (None, Some(c)) => SignerConfig::load(&c)?.mirror,
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let mirror = Mirror::open(&dir)?;
+    let now = chrono::Utc::now();
+    println!(
+        "{:<12} {:>8} {:>7}  {:<20}  left",
+        "role", "version", "roles", "expires (earliest)"
+    );
+    for l in audit::status(&mirror)? {
+        let left = l.expires - now;
+        let left = if left.num_seconds() <= 0 {
+            "EXPIRED".to_owned()
+        } else if left.num_hours() >= 48 {
+            format!("{} days", left.num_days())
+        } else {
+            format!("{} h {} min", left.num_hours(), left.num_minutes() % 60)
+        };
+        println!(
+            "{:<12} {:>8} {:>7}  {:<20}  {left}",
+            l.role,
+            l.version,
+            l.count,
+            cpantuf_core::metadata::expiry::format(&l.expires)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,502 @@
+//! cpantuf-sign end to end: sign the sample mirror, then let cpantuf's
+//! updater and python-tuf's ngclient download from it over HTTP on
+//! 127.0.0.1, and refuse tampered variants. Also the bad-input cases.
+//!
+//! The python half needs the venv of `scripts/setup-test-deps.sh`
+//! (`.venv/` at the project root, or `CPANTUF_VENV`); without it the interop
+//! test fails with that instruction rather than passing vacuously.
+
+use cpantuf_client::fetcher::FetchConfig;
+use cpantuf_client::updater::{Updater, UpdaterConfig};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const SIGN: &str = env!("CARGO_BIN_EXE_cpantuf-sign");
+
+fn project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn keys() -> PathBuf {
+    project().join("keys-example")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+fn sign(args: &[&str]) -> std::process::Output {
+    Command::new(SIGN).args(args).output().unwrap()
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "cpantuf-sign failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(out: std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success");
+    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+}
+
+const SUB_FILE: &str = "authors/id/E/ET/ETHER/sub/dir/Extra-0.01.tar.gz";
+const TRY_TINY: &str = "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz";
+const MOO: &str = "authors/id/H/HA/HAARG/Moo-2.005005.tar.gz";
+const PACKAGES: &str = "modules/02packages.details.txt.gz";
+
+/// A signed copy of the sample mirror plus a file two directories below an
+/// author directory. Returns (tempdir, mirror, config).
+fn signed_sample() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("mirror");
+    copy_dir(
+        &project().join("sample-mirror/authors"),
+        &mirror.join("authors"),
+    );
+    copy_dir(
+        &project().join("sample-mirror/modules"),
+        &mirror.join("modules"),
+    );
+    let sub = mirror.join(SUB_FILE);
+    std::fs::create_dir_all(sub.parent().unwrap()).unwrap();
+    std::fs::write(&sub, b"not really a tarball, but signed like one\n").unwrap();
+    let cfg = tmp.path().join("signer.json");
+    let k = |n: &str| keys().join(n).to_str().unwrap().to_owned();
+    ok(sign(&[
+        "init",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--root-key",
+        &k("root-1.pem"),
+        "--root-key",
+        &k("root-2.pem"),
+        "--root-key",
+        &k("root-3.pem"),
+        "--root-threshold",
+        "2",
+        "--targets-key",
+        &k("targets-1.pub.pem"),
+        "--targets-key",
+        &k("targets-2.pub.pem"),
+        "--targets-threshold",
+        "2",
+        "--snapshot-key",
+        &k("snapshot.pem"),
+        "--timestamp-key",
+        &k("timestamp.pem"),
+        "--index-key",
+        &k("index.pem"),
+        "--registry-key",
+        &k("registry.pem"),
+        "--authors-key",
+        &k("authors.pem"),
+        "--no-fsync",
+    ]));
+    ok(sign(&[
+        "publish",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--key",
+        &k("targets-1.pem"),
+        "--key",
+        &k("targets-2.pem"),
+    ]));
+    (tmp, mirror, cfg)
+}
+
+fn python() -> PathBuf {
+    let venv = std::env::var_os("CPANTUF_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project().join(".venv"));
+    let py = venv.join("bin/python");
+    assert!(
+        py.exists(),
+        "{} missing: run scripts/setup-test-deps.sh to create the python-tuf venv",
+        py.display()
+    );
+    py
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Server {
+    let mut child = Command::new(python())
+        .arg(project().join("tests/interop/serve_dir.py"))
+        .arg(dir)
+        .arg("--exit-on-stdin-eof")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .expect("serve_dir prints its port first");
+    Server { child, port }
+}
+
+/// cpantuf's updater: Ok(bytes) or the refusal.
+fn cpantuf_get(mirror: &Path, port: u16, targets: &[&str]) -> Vec<Result<Vec<u8>, String>> {
+    let work = tempfile::tempdir().unwrap();
+    let md = work.path().join("metadata");
+    std::fs::create_dir_all(&md).unwrap();
+    std::fs::copy(mirror.join("tuf/1.root.json"), md.join("root.json")).unwrap();
+    let mut up = Updater::new(UpdaterConfig {
+        metadata_dir: md,
+        metadata_url: format!("http://127.0.0.1:{port}/tuf/"),
+        targets_url: format!("http://127.0.0.1:{port}/"),
+        limits: Default::default(),
+        fetch: FetchConfig::default(),
+    })
+    .unwrap();
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let found = up.target_info(t).map_err(|e| e.to_string())?;
+            let dest = work.path().join(format!("dl{i}"));
+            up.download_target(&found, &dest)
+                .map_err(|e| e.to_string())?;
+            Ok(std::fs::read(dest).unwrap())
+        })
+        .collect()
+}
+
+/// python-tuf's ngclient via ngclient_check.py with expectations.
+fn ngclient(mirror: &Path, port: u16, expect: &[(&str, bool)]) -> String {
+    let mut cmd = Command::new(python());
+    cmd.arg(project().join("tests/interop/ngclient_check.py"))
+        .arg("--metadata-url")
+        .arg(format!("http://127.0.0.1:{port}/tuf/"))
+        .arg("--targets-url")
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg("--root")
+        .arg(mirror.join("tuf/1.root.json"))
+        .arg("--refresh-expect")
+        .arg("ok");
+    for (t, good) in expect {
+        cmd.arg("--target")
+            .arg(t)
+            .arg("--expect")
+            .arg(if *good { "ok" } else { "fail" });
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ngclient_check disagrees:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Replaces a file (not through its hard links) with other bytes of the
+/// same length.
+fn tamper(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn twin(mirror: &Path, target: &str) -> PathBuf {
+    let bytes = std::fs::read(mirror.join(target)).unwrap();
+    let hash = cpantuf_core::target::sha256_hex(&bytes);
+    let (dir, base) = target.rsplit_once('/').unwrap();
+    mirror.join(dir).join(format!("{hash}.{base}"))
+}
+
+#[test]
+fn both_clients_download_from_a_signed_sample_mirror_and_refuse_tampering() {
+    let (_tmp, mirror, _cfg) = signed_sample();
+    // The signer's own audit agrees.
+    ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+    let server = serve(&mirror);
+    let wanted = [TRY_TINY, SUB_FILE, PACKAGES, MOO];
+    for (t, got) in wanted
+        .iter()
+        .zip(cpantuf_get(&mirror, server.port, &wanted))
+    {
+        assert_eq!(got.unwrap(), std::fs::read(mirror.join(t)).unwrap(), "{t}");
+    }
+    let out = ngclient(
+        &mirror,
+        server.port,
+        &[
+            (TRY_TINY, true),
+            (SUB_FILE, true),
+            (PACKAGES, true),
+            (MOO, true),
+        ],
+    );
+    for t in wanted {
+        assert!(out.contains(&format!("OK {t} sha256=")), "{out}");
+    }
+    // An unlisted path in an author directory is not found by either.
+    let bogus = "authors/id/E/ET/ETHER/Not-There-1.0.tar.gz";
+    assert!(cpantuf_get(&mirror, server.port, &[bogus])[0].is_err());
+    ngclient(&mirror, server.port, &[(bogus, false)]);
+
+    // Tampered: the served bytes of a tarball and of 02packages, and the
+    // signed author role of HAARG.
+    tamper(&twin(&mirror, TRY_TINY));
+    tamper(&twin(&mirror, PACKAGES));
+    let haarg = mirror.join("tuf/1.author-HAARG.json");
+    let text = std::fs::read_to_string(&haarg).unwrap();
+    let moo_len = std::fs::metadata(mirror.join(MOO)).unwrap().len();
+    let forged = text.replace(
+        &format!("\"length\":{moo_len}"),
+        &format!("\"length\":{}", moo_len + 1),
+    );
+    assert_ne!(forged, text);
+    std::fs::write(&haarg, forged).unwrap();
+    let got = cpantuf_get(&mirror, server.port, &[TRY_TINY, PACKAGES, MOO, SUB_FILE]);
+    assert!(got[0].is_err(), "cpantuf accepted a tampered tarball");
+    assert!(got[1].is_err(), "cpantuf accepted a tampered 02packages");
+    assert!(got[2].is_err(), "cpantuf accepted a forged author role");
+    assert!(
+        got[3].is_ok(),
+        "an untouched file must still download: {:?}",
+        got[3]
+    );
+    ngclient(
+        &mirror,
+        server.port,
+        &[
+            (TRY_TINY, false),
+            (PACKAGES, false),
+            (MOO, false),
+            (SUB_FILE, true),
+        ],
+    );
+    // And the audit lists each problem and exits non-zero.
+    let out = sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("author-HAARG"), "{report}");
+    assert!(report.contains(TRY_TINY), "{report}");
+    assert!(report.contains(PACKAGES), "{report}");
+}
+
+/// Snapshot of every file under `tuf/` (name -> bytes).
+fn tuf_state(mirror: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(mirror.join("tuf"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn incremental_add_then_clients_see_the_upload() {
+    let (_tmp, mirror, cfg) = signed_sample();
+    let cfg = cfg.to_str().unwrap();
+    let up = "authors/id/E/ET/ETHER/New-Dist-1.00.tar.gz";
+    std::fs::write(mirror.join(up), b"new upload").unwrap();
+    let out = ok(sign(&[
+        "add",
+        "--config",
+        cfg,
+        mirror.join(up).to_str().unwrap(),
+    ]));
+    assert!(out.contains("author-ETHER"), "{out}");
+    assert!(
+        !out.contains("prefix-"),
+        "an existing author needs no prefix change: {out}"
+    );
+    // A new author under an existing prefix re-signs that prefix role.
+    let newbie = "authors/id/E/ET/ETHERNEW/X-1.tar.gz";
+    std::fs::create_dir_all(mirror.join(newbie).parent().unwrap()).unwrap();
+    std::fs::write(mirror.join(newbie), b"x").unwrap();
+    let out = ok(sign(&[
+        "add",
+        "--config",
+        cfg,
+        mirror.join(newbie).to_str().unwrap(),
+    ]));
+    assert!(
+        out.contains("author-ETHERNEW") && out.contains("prefix-E-ET"),
+        "{out}"
+    );
+    // A new prefix needs the offline targets keys: refused without them,
+    // and nothing changes on disk.
+    let fresh = "authors/id/Z/ZZ/ZZTOP/Y-1.tar.gz";
+    std::fs::create_dir_all(mirror.join(fresh).parent().unwrap()).unwrap();
+    std::fs::write(mirror.join(fresh), b"y").unwrap();
+    let before = tuf_state(&mirror);
+    fails(
+        sign(&["add", "--config", cfg, mirror.join(fresh).to_str().unwrap()]),
+        "offline targets keys",
+    );
+    assert_eq!(before, tuf_state(&mirror));
+    std::fs::remove_file(mirror.join(fresh)).unwrap();
+    ok(sign(&["timestamp", "--config", cfg]));
+    ok(sign(&["index", "--config", cfg]));
+    ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+    let server = serve(&mirror);
+    let got = cpantuf_get(&mirror, server.port, &[up, newbie]);
+    assert_eq!(got[0].as_ref().unwrap(), b"new upload");
+    assert_eq!(got[1].as_ref().unwrap(), b"x");
+    ngclient(&mirror, server.port, &[(up, true), (newbie, true)]);
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_published() {
+    let (tmp, mirror, cfg) = signed_sample();
+    let cfg = cfg.to_str().unwrap();
+    let before = tuf_state(&mirror);
+    // A symlink inside the mirror, to a file outside it.
+    let outside = tmp.path().join("secret");
+    std::fs::write(&outside, b"secret").unwrap();
+    let link = mirror.join("authors/id/E/ET/ETHER/Evil-1.tar.gz");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    fails(
+        sign(&["add", "--config", cfg, link.to_str().unwrap()]),
+        "symbolic links are not signed",
+    );
+    fails(
+        sign(&["publish", "--config", cfg]),
+        "symbolic links are not signed",
+    );
+    std::fs::remove_file(&link).unwrap();
+    // A path outside the mirror.
+    fails(
+        sign(&["add", "--config", cfg, outside.to_str().unwrap()]),
+        "outside the mirror",
+    );
+    // An invalid PAUSE id directory.
+    let bad = mirror.join("authors/id/E/ET/ether/x.tar.gz");
+    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    std::fs::write(&bad, b"x").unwrap();
+    fails(
+        sign(&["add", "--config", cfg, bad.to_str().unwrap()]),
+        "PAUSE id",
+    );
+    fails(sign(&["publish", "--config", cfg]), "PAUSE id");
+    std::fs::remove_dir_all(bad.parent().unwrap()).unwrap();
+    // An unreadable file (skipped when running as root, which reads anyway).
+    let unreadable = mirror.join("authors/id/E/ET/ETHER/Locked-1.tar.gz");
+    std::fs::write(&unreadable, b"z").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::read(&unreadable).is_err() {
+        fails(
+            sign(&["add", "--config", cfg, unreadable.to_str().unwrap()]),
+            "Permission denied",
+        );
+    }
+    std::fs::remove_file(&unreadable).unwrap();
+    // A wrong passphrase, and a key that is not a key.
+    fails(
+        sign(&[
+            "publish",
+            "--config",
+            cfg,
+            "--key",
+            keys().join("author-HAARG.pem").to_str().unwrap(),
+            "--passphrase-file",
+            keys().join("root-1.pub.pem").to_str().unwrap(),
+        ]),
+        "passphrase",
+    );
+    fails(
+        sign(&[
+            "publish",
+            "--config",
+            cfg,
+            "--key",
+            keys().join("README.md").to_str().unwrap(),
+        ]),
+        "PKCS#8",
+    );
+    // A change of top-level targets with the wrong keys.
+    let fresh = mirror.join("authors/id/Q/QQ/QQQ/A-1.tar.gz");
+    std::fs::create_dir_all(fresh.parent().unwrap()).unwrap();
+    std::fs::write(&fresh, b"q").unwrap();
+    fails(
+        sign(&[
+            "publish",
+            "--config",
+            cfg,
+            "--key",
+            keys().join("root-1.pem").to_str().unwrap(),
+        ]),
+        "offline targets keys",
+    );
+    assert_eq!(before, tuf_state(&mirror), "a refused run changed tuf/");
+}
+
+#[test]
+fn a_second_run_waits_for_the_lock() {
+    let (_tmp, mirror, cfg) = signed_sample();
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(mirror.join(".cpantuf-sign.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    fails(
+        sign(&["timestamp", "--config", cfg.to_str().unwrap()]),
+        "holds the lock",
+    );
+    drop(lock);
+    ok(sign(&["timestamp", "--config", cfg.to_str().unwrap()]));
+}
