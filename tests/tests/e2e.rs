@@ -1,1 +1,690 @@
-//! End-to-end tests (filled by later issues).
+//! End-to-end tests: real processes on 127.0.0.1.
+//!
+//! * the whole chain: `cpantuf-sign` signs the sample mirror with the demo
+//!   keys, `cpantuf-mirror` serves it over TLS (test CA), `cpantuf install`
+//!   runs the real cpanm, which installs Moo (four distributions, two
+//!   authors);
+//! * CPAN.pm installs Try::Tiny through `cpantuf serve`;
+//! * one test per attack, with a malicious mirror ([`EvilMirror`]) between
+//!   the signed repository and the client: each fails (or fails over) with a
+//!   message naming what happened, and the client's trusted metadata is left
+//!   exactly as it was.
+
+use cpantuf_tests::{bin, run, run_ok, snapshot_dir, workspace_root, EvilMirror, Lie};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+const MOO: &str = "authors/id/H/HA/HAARG/Moo-2.005005.tar.gz";
+const MOO_SHA256: &str = "fb5a2952649faed07373f220b78004a9c6aba387739133740c1770e9b1f4b108";
+
+fn moo_twin() -> String {
+    format!("authors/id/H/HA/HAARG/{MOO_SHA256}.Moo-2.005005.tar.gz")
+}
+
+/// A signed copy of the sample mirror, with its signer configuration.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+fn keys() -> PathBuf {
+    workspace_root().join("keys-example")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    cpantuf_tests::copy_tree(from, to);
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = dir.path().join("mirror");
+        copy_tree(
+            &workspace_root().join("sample-mirror/authors"),
+            &mirror.join("authors"),
+        );
+        copy_tree(
+            &workspace_root().join("sample-mirror/modules"),
+            &mirror.join("modules"),
+        );
+        let k = |n: &str| keys().join(n);
+        let cfg = dir.path().join("signer.json");
+        run_ok(
+            Command::new(bin("cpantuf-sign"))
+                .arg("init")
+                .arg("--mirror")
+                .arg(&mirror)
+                .arg("--config")
+                .arg(&cfg)
+                .args(["--root-key".as_ref(), k("root-1.pem").as_os_str()])
+                .args(["--root-key".as_ref(), k("root-2.pem").as_os_str()])
+                .args(["--root-key".as_ref(), k("root-3.pem").as_os_str()])
+                .args(["--root-threshold", "2"])
+                .args(["--targets-key".as_ref(), k("targets-1.pub.pem").as_os_str()])
+                .args(["--targets-key".as_ref(), k("targets-2.pub.pem").as_os_str()])
+                .args(["--targets-threshold", "2"])
+                .args(["--snapshot-key".as_ref(), k("snapshot.pem").as_os_str()])
+                .args(["--timestamp-key".as_ref(), k("timestamp.pem").as_os_str()])
+                .args(["--index-key".as_ref(), k("index.pem").as_os_str()])
+                .args(["--registry-key".as_ref(), k("registry.pem").as_os_str()])
+                .args(["--authors-key".as_ref(), k("authors.pem").as_os_str()])
+                .arg("--no-fsync"),
+        );
+        let repo = Repo { dir };
+        repo.sign(&[
+            "publish",
+            "--key",
+            k("targets-1.pem").to_str().unwrap(),
+            "--key",
+            k("targets-2.pem").to_str().unwrap(),
+        ]);
+        repo
+    }
+
+    fn mirror(&self) -> PathBuf {
+        self.dir.path().join("mirror")
+    }
+
+    fn tuf(&self, name: &str) -> PathBuf {
+        self.mirror().join("tuf").join(name)
+    }
+
+    fn sign(&self, args: &[&str]) -> Output {
+        run_ok(
+            Command::new(bin("cpantuf-sign"))
+                .args(args)
+                .arg("--config")
+                .arg(self.dir.path().join("signer.json")),
+        )
+    }
+
+    /// Saves a copy of a metadata file as it is now (for replay attacks).
+    fn save(&self, name: &str) -> PathBuf {
+        let to = self.dir.path().join(format!("saved-{name}"));
+        std::fs::copy(self.tuf(name), &to).unwrap();
+        to
+    }
+}
+
+/// A client home initialised with the repository's root.
+struct Client {
+    home: tempfile::TempDir,
+}
+
+impl Client {
+    fn new(repo: &Repo, mirrors: &[String], extra: &[&str]) -> Client {
+        let home = tempfile::tempdir().unwrap();
+        run_ok(
+            Command::new(bin("cpantuf"))
+                .arg("--home")
+                .arg(home.path())
+                .arg("init")
+                .args(mirrors)
+                .arg("--root")
+                .arg(repo.tuf("1.root.json"))
+                .args(extra),
+        );
+        Client { home }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(bin("cpantuf"));
+        c.arg("--home")
+            .arg(self.home.path())
+            .env_remove("CPANTUF_HOME");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run(self.cmd().args(args))
+    }
+
+    fn metadata(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        snapshot_dir(&self.home.path().join("metadata"))
+            .into_iter()
+            .filter(|(p, _)| p.extension().is_some_and(|e| e == "json"))
+            .collect()
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the command failed, its message names the attack, and the
+/// trusted metadata is byte-for-byte what it was.
+fn assert_refused(out: &Output, client: &Client, before: &[(PathBuf, Vec<u8>)], words: &[&str]) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "must fail, but succeeded:\n{err}");
+    assert!(
+        words.iter().any(|w| err.contains(w)),
+        "message should name the attack ({words:?}):\n{err}"
+    );
+    assert_eq!(
+        digest(&client.metadata()),
+        digest(before),
+        "trusted metadata changed after a refused update"
+    );
+}
+
+/// Like [`assert_refused`] when other, valid metadata (a newer timestamp)
+/// was legitimately accepted first: only the refused role must be unchanged.
+fn assert_refused_file(out: &Output, client: &Client, file: &str, before: &[u8], words: &[&str]) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "must fail, but succeeded:\n{err}");
+    assert!(
+        words.iter().any(|w| err.contains(w)),
+        "message should name the attack ({words:?}):\n{err}"
+    );
+    let now = std::fs::read(client.home.path().join("metadata").join(file)).unwrap();
+    assert!(now == before, "{file} changed after a refused update");
+}
+
+/// File names with the sha256 of their bytes (readable assertion output).
+fn digest(v: &[(PathBuf, Vec<u8>)]) -> Vec<(PathBuf, String)> {
+    v.iter()
+        .map(|(p, b)| (p.clone(), cpantuf_core::target::sha256_hex(b)))
+        .collect()
+}
+
+// ---------------------------------------------------------------- the chain
+
+struct TlsMirror {
+    child: Child,
+    port: u16,
+    ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsMirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = run(Command::new("openssl").args(args).current_dir(dir));
+    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_tls_mirror(root: &Path) -> TlsMirror {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cpantuf test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        d,
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+        d,
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.pem",
+        ],
+        d,
+    );
+    let port = free_port();
+    let child = Command::new(bin("cpantuf-mirror"))
+        .args(["--log", "warn", "serve", "--access-log", "off"])
+        .arg("--root")
+        .arg(root)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--cert")
+        .arg(d.join("server.pem"))
+        .arg("--key")
+        .arg(d.join("server.key"))
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    TlsMirror {
+        child,
+        port,
+        ca: d.join("ca.pem"),
+        _dir: dir,
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn signer_to_tls_mirror_to_client_cpanm_installs_moo() {
+    assert!(
+        have("cpanm"),
+        "cpanm missing: run scripts/setup-test-deps.sh"
+    );
+    let repo = Repo::new();
+    let tls = start_tls_mirror(&repo.mirror());
+    let url = format!("https://127.0.0.1:{}/", tls.port);
+    let client = Client::new(&repo, &[url], &["--ca-cert", tls.ca.to_str().unwrap()]);
+    let prefix = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        client
+            .cmd()
+            .args(["install", "Moo", "--", "-L"])
+            .arg(prefix.path())
+            .args(["--notest", "--quiet"]),
+    );
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(log.contains("4 distributions installed"), "{log}");
+    for (dist, role) in [
+        ("H/HA/HAARG/Moo-2.005005.tar.gz", "author-HAARG"),
+        ("H/HA/HAARG/Role-Tiny-2.002004.tar.gz", "author-HAARG"),
+        ("H/HA/HAARG/Sub-Quote-2.006008.tar.gz", "author-HAARG"),
+        (
+            "E/ET/ETHER/Class-Method-Modifiers-2.14.tar.gz",
+            "author-ETHER",
+        ),
+    ] {
+        assert!(
+            log.contains(&format!("authors/id/{dist}  [{role}]")),
+            "{dist} not served verified by {role}:\n{log}"
+        );
+    }
+    let perl = run_ok(
+        Command::new("perl")
+            .arg(format!("-I{}", prefix.path().join("lib/perl5").display()))
+            .args(["-e", "use Moo 2; print qq{$Moo::VERSION\\n}"]),
+    );
+    assert_eq!(String::from_utf8_lossy(&perl.stdout).trim(), "2.005005");
+}
+
+#[test]
+fn cpan_pm_installs_try_tiny_through_serve() {
+    let repo = Repo::new();
+    let honest = EvilMirror::start(&repo.mirror());
+    let client = Client::new(&repo, &[honest.url()], &[]);
+    let port = free_port();
+    let mut serve = client
+        .cmd()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let cpan_home = work.path().join(".cpan");
+    let inst = work.path().join("inst");
+    std::fs::create_dir_all(cpan_home.join("CPAN")).unwrap();
+    let mut cfg = String::from("$CPAN::Config = {\n");
+    let h = |p: &str| cpan_home.join(p).display().to_string();
+    for (k, v) in [
+        ("cpan_home", cpan_home.display().to_string()),
+        ("build_dir", h("build")),
+        ("keep_source_where", h("sources")),
+        ("prefs_dir", h("prefs")),
+        ("histfile", h("histfile")),
+        ("make", "make".into()),
+        ("tar", "tar".into()),
+        ("gzip", "gzip".into()),
+        ("shell", "/bin/sh".into()),
+        ("pager", "cat".into()),
+        ("prerequisites_policy", "follow".into()),
+        ("check_sigs", "0".into()),
+        ("pushy_https", "0".into()),
+        ("connect_to_internet_ok", "1".into()),
+        ("auto_commit", "0".into()),
+        ("build_requires_install_policy", "yes".into()),
+        ("index_expire", "1".into()),
+        ("inactivity_timeout", "0".into()),
+        ("use_sqlite", "0".into()),
+        ("cache_metadata", "0".into()),
+        ("scan_cache", "never".into()),
+        ("makepl_arg", format!("INSTALL_BASE={}", inst.display())),
+        ("mbuildpl_arg", format!("--install_base {}", inst.display())),
+        ("make_install_arg", String::new()),
+        ("mbuild_install_arg", String::new()),
+        ("make_arg", String::new()),
+        ("mbuild_arg", String::new()),
+        ("build_cache", "10".into()),
+        ("halt_on_failure", "1".into()),
+        ("recommends_policy", "0".into()),
+        ("suggests_policy", "0".into()),
+        ("test_report", "0".into()),
+        ("yaml_module", "YAML".into()),
+        ("load_module_verbosity", "none".into()),
+        ("tar_verbosity", "none".into()),
+        ("colorize_output", "0".into()),
+        ("ftp_proxy", String::new()),
+        ("http_proxy", String::new()),
+        ("no_proxy", String::new()),
+        ("allow_installing_outdated_dists", "yes".into()),
+        ("ftp_passive", "1".into()),
+        ("mbuild_install_build_command", "./Build".into()),
+        ("trust_test_report_history", "0".into()),
+        ("term_is_latin", "1".into()),
+        ("commandnumber_in_prompt", "0".into()),
+        ("perl5lib_verbosity", "none".into()),
+        ("yaml_load_code", "0".into()),
+        ("version_timeout", "15".into()),
+        ("allow_installing_module_downgrades", "yes".into()),
+    ] {
+        cfg.push_str(&format!("  '{k}' => q[{v}],\n"));
+    }
+    cfg.push_str(&format!(
+        "  'urllist' => [q[http://127.0.0.1:{port}/]],\n}};\n1;\n__END__\n"
+    ));
+    std::fs::write(cpan_home.join("CPAN/MyConfig.pm"), cfg).unwrap();
+    // Try::Tiny may already be in the system perl (libwww-perl needs it):
+    // force makes CPAN.pm fetch, check and install it regardless.
+    let out = run(Command::new("perl")
+        .env("HOME", work.path())
+        .env("PERL_MM_USE_DEFAULT", "1")
+        .env("PERL5LIB", &cpan_home)
+        .args([
+            "-MCPAN::MyConfig",
+            "-MCPAN",
+            "-e",
+            "CPAN::Shell->force(q[install], q[Try::Tiny])",
+        ]));
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        log.contains("Checksum for") && log.contains("Try-Tiny-0.31.tar.gz ok"),
+        "CHECKSUMS not verified:\n{log}"
+    );
+    assert!(
+        inst.join("lib/perl5/Try/Tiny.pm").is_file(),
+        "Try::Tiny not installed:\n{log}"
+    );
+}
+
+// ---------------------------------------------------------------- attacks
+
+/// A signed repository, an evil mirror in front of it, and a client that
+/// has already trusted the current state.
+fn attack_setup() -> (Repo, EvilMirror, Client) {
+    let repo = Repo::new();
+    let evil = EvilMirror::start(&repo.mirror());
+    let client = Client::new(&repo, &[evil.url()], &[]);
+    run_ok(client.cmd().arg("refresh"));
+    (repo, evil, client)
+}
+
+#[test]
+fn replayed_timestamp_is_refused() {
+    let (repo, evil, client) = attack_setup();
+    let old = repo.save("timestamp.json");
+    repo.sign(&["timestamp"]);
+    run_ok(client.cmd().arg("refresh"));
+    let before = client.metadata();
+    evil.lie("tuf/timestamp.json", Lie::File(old));
+    let out = client.run(&["refresh"]);
+    assert_refused(&out, &client, &before, &["rollback refused"]);
+}
+
+#[test]
+fn rolled_back_snapshot_is_refused() {
+    let (repo, evil, client) = attack_setup();
+    let v1 = repo.save("1.snapshot.json");
+    repo.sign(&["index"]);
+    run_ok(client.cmd().arg("refresh"));
+    repo.sign(&["index"]);
+    let snapshot_before = std::fs::read(client.home.path().join("metadata/snapshot.json")).unwrap();
+    // The new timestamp names snapshot 3; the mirror serves snapshot 1 under that name.
+    evil.lie("tuf/3.snapshot.json", Lie::File(v1));
+    let out = client.run(&["refresh"]);
+    assert_refused_file(
+        &out,
+        &client,
+        "snapshot.json",
+        &snapshot_before,
+        // The timestamp signs the snapshot's hash, so the swap is caught there.
+        &["rollback refused", "mix-and-match refused", "hash mismatch"],
+    );
+}
+
+#[test]
+fn expired_metadata_freeze_is_refused() {
+    assert!(
+        have("faketime"),
+        "faketime missing: run scripts/setup-test-deps.sh"
+    );
+    let (_repo, _evil, client) = attack_setup();
+    let before = client.metadata();
+    // The mirror keeps serving the same (validly signed) metadata; three days
+    // later it has expired: a frozen mirror.
+    let out = run(Command::new("faketime")
+        .arg("+3 days")
+        .arg(bin("cpantuf"))
+        .arg("--home")
+        .arg(client.home.path())
+        .arg("refresh"));
+    assert_refused(&out, &client, &before, &["expired"]);
+}
+
+#[test]
+fn tampered_tarball_is_refused() {
+    let (_repo, evil, client) = attack_setup();
+    let mut bytes = std::fs::read(_repo.mirror().join(MOO)).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    evil.lie(&moo_twin(), Lie::Bytes(bytes));
+    run_ok(client.cmd().args(["resolve", "Moo"])); // loads and trusts the roles on Moo's path
+    let before = client.metadata();
+    let out = client.run(&["fetch", "Moo"]);
+    assert_refused(&out, &client, &before, &["hash mismatch"]);
+    assert!(
+        !client.home.path().join("cache").join(MOO).exists(),
+        "tampered bytes reached the cache"
+    );
+}
+
+#[test]
+fn tampered_tarball_makes_cpanm_install_fail() {
+    assert!(
+        have("cpanm"),
+        "cpanm missing: run scripts/setup-test-deps.sh"
+    );
+    let (repo, evil, client) = attack_setup();
+    evil.lie(&moo_twin(), Lie::Bytes(b"#!/bin/sh\necho owned\n".to_vec()));
+    let prefix = tempfile::tempdir().unwrap();
+    let out = run(client
+        .cmd()
+        .args(["install", "Moo", "--", "-L"])
+        .arg(prefix.path())
+        .args(["--notest", "--quiet"]));
+    assert!(!out.status.success(), "install must fail");
+    assert!(
+        !prefix.path().join("lib/perl5/Moo.pm").exists(),
+        "Moo was installed from tampered bytes"
+    );
+    drop(repo);
+}
+
+/// PAUSE's online index key is compromised: 02packages, validly re-signed,
+/// points Moo at a tarball in ETHER's directory. ETHER's role never signed
+/// such a file, so the client refuses it.
+#[test]
+fn index_pointing_moo_at_another_authors_tarball_is_refused() {
+    use cpantuf_core::cpan::packages::{PackageEntry, Packages};
+    use cpantuf_core::cpan::DistPath;
+    let (repo, _evil, client) = attack_setup();
+    let mirror = repo.mirror();
+    let idx_path = mirror.join("modules/02packages.details.txt.gz");
+    let idx = Packages::read_gz(std::fs::File::open(&idx_path).unwrap()).unwrap();
+    let hijacked = DistPath::new("E/ET/ETHER/Moo-2.005005.tar.gz").unwrap();
+    let entries: Vec<PackageEntry> = idx
+        .entries()
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if e.package.as_str() == "Moo" {
+                e.dist = hijacked.clone();
+            }
+            e
+        })
+        .collect();
+    let evil_idx = Packages::new(idx.header().clone(), entries).unwrap();
+    std::fs::write(&idx_path, evil_idx.to_gz_bytes()).unwrap();
+    // The attacker also places the bytes where the index points (unsigned).
+    std::fs::copy(
+        mirror.join(MOO),
+        mirror.join("authors/id/E/ET/ETHER/Moo-2.005005.tar.gz"),
+    )
+    .unwrap();
+    repo.sign(&["index"]);
+    let out = client.run(&["fetch", "Moo"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "must fail:\n{err}");
+    assert!(
+        err.contains("not found in any role allowed to sign it"),
+        "{err}"
+    );
+    assert!(
+        !client
+            .home
+            .path()
+            .join("cache/authors/id/E/ET/ETHER/Moo-2.005005.tar.gz")
+            .exists(),
+        "unsigned tarball reached the cache"
+    );
+}
+
+#[test]
+fn mix_and_match_of_snapshot_and_targets_roles_is_refused() {
+    let (repo, evil, client) = attack_setup();
+    let old_index = repo.save("1.index.json");
+    repo.sign(&["index"]);
+    let before = client.metadata();
+    // New snapshot names index v2; the mirror serves v1 under that name.
+    evil.lie("tuf/2.index.json", Lie::File(old_index));
+    let out = client.run(&["fetch", "modules/02packages.details.txt.gz"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("mix-and-match refused"),
+        "{}",
+        stderr(&out)
+    );
+    // The new top-level metadata verified and was stored; the refused index
+    // role was not.
+    let after = client.metadata();
+    let index_after: Vec<_> = after
+        .iter()
+        .filter(|(p, _)| p.to_str() == Some("index.json"))
+        .collect();
+    let index_before: Vec<_> = before
+        .iter()
+        .filter(|(p, _)| p.to_str() == Some("index.json"))
+        .collect();
+    assert_eq!(index_after, index_before, "refused index role was stored");
+}
+
+#[test]
+fn endless_data_is_refused() {
+    let (_repo, evil, client) = attack_setup();
+    let before = client.metadata();
+    evil.lie("tuf/timestamp.json", Lie::Endless);
+    let out = client.run(&["refresh"]);
+    assert_refused(&out, &client, &before, &["endless-data"]);
+}
+
+#[test]
+fn slow_retrieval_is_refused() {
+    let (_repo, evil, client) = attack_setup();
+    evil.lie(&moo_twin(), Lie::Drip(Duration::from_millis(20)));
+    run_ok(client.cmd().args(["resolve", "Moo"]));
+    let before = client.metadata();
+    let started = std::time::Instant::now();
+    let out = client.run(&["fetch", "Moo"]);
+    assert_refused(&out, &client, &before, &["slow-retrieval", "too slow"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "gave up too late: {:?}",
+        started.elapsed()
+    );
+    assert!(!client.home.path().join("cache").join(MOO).exists());
+}
+
+#[test]
+fn one_malicious_mirror_of_two_is_skipped() {
+    let repo = Repo::new();
+    let evil = EvilMirror::start(&repo.mirror());
+    let honest = EvilMirror::start(&repo.mirror());
+    evil.lie(&moo_twin(), Lie::Bytes(b"not moo".to_vec()));
+    let client = Client::new(&repo, &[evil.url(), honest.url()], &[]);
+    let out = run_ok(client.cmd().args(["fetch", "Moo"]));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("mirror {} skipped", evil.url())) && err.contains("length"),
+        "{err}"
+    );
+    let file = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let got = cpantuf_core::target::sha256_hex(&std::fs::read(file).unwrap());
+    assert_eq!(got, MOO_SHA256);
+    assert!(honest.requests().iter().any(|r| r == &moo_twin()));
+}
