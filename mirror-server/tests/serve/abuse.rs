@@ -70,12 +70,23 @@ fn absolute_form_targets_are_served_by_their_path_only() {
 fn oversized_headers_get_431_and_the_server_stays_up() {
     let m = Mirror::start(&[]);
     let huge = format!("X-Filler: {}", "a".repeat(64 * 1024));
-    let mut s = m.tls();
-    s.write_all(&request("GET", "/tiny.json", &[&huge]))
-        .unwrap();
-    s.flush().unwrap();
-    let r = read_response(&mut s, false).expect("an answer before the close");
-    assert_eq!(r.status, 431);
+    // The server answers 431 as soon as the head passes its limit and
+    // closes, possibly while the client is still writing the 64 KiB: a
+    // broken pipe on write is then expected. A few tries make sure the 431
+    // itself is seen at least once; any answer seen must be a 431.
+    let mut seen_431 = false;
+    for _ in 0..5 {
+        let mut s = m.tls();
+        let _ = s
+            .write_all(&request("GET", "/tiny.json", &[&huge]))
+            .and_then(|()| s.flush());
+        if let Some(r) = read_response(&mut s, false) {
+            assert_eq!(r.status, 431);
+            seen_431 = true;
+            break;
+        }
+    }
+    assert!(seen_431, "no 431 answer in 5 tries");
     let many: Vec<String> = (0..500).map(|i| format!("X-H{i}: v")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     let r = m.send(&request("GET", "/tiny.json", &many));
