@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod add;
+mod author;
 mod common;
 mod index;
 mod init;
@@ -46,6 +47,9 @@ enum Command {
     Timestamp(timestamp::Args),
     /// Show what expires when.
     Status(status::Args),
+    /// Authors holding their own key: export, sign, import (claim,
+    /// rotate), revoke.
+    Author(author::Args),
     /// Audit a repository from a trusted root; exit 3 on any problem.
     Verify(verify::Args),
 }
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Timestamp(a) => timestamp::run(a),
         Command::Status(a) => status::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Author(a) => author::run(a),
     };
     match result {
         Ok(code) => code,
