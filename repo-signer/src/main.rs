@@ -15,6 +15,7 @@ mod index;
 mod init;
 mod keygen;
 mod publish;
+mod root;
 mod status;
 mod timestamp;
 mod verify;
@@ -50,6 +51,9 @@ enum Command {
     /// Authors holding their own key: export, sign, import (claim,
     /// rotate), revoke.
     Author(author::Args),
+    /// Root rotation with multi-party offline signing: prepare, sign,
+    /// publish.
+    Root(root::Args),
     /// Audit a repository from a trusted root; exit 3 on any problem.
     Verify(verify::Args),
 }
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Author(a) => author::run(a),
+        Command::Root(a) => root::run(a),
     };
     match result {
         Ok(code) => code,

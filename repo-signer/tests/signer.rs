@@ -664,3 +664,52 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
         mirror.join("tuf/1.root.json").to_str().unwrap(),
     ]));
 }
+
+#[test]
+fn root_rotation_needs_old_and_new_thresholds_signed_separately() {
+    let (tmp, mirror, cfg) = signed_sample();
+    let cfg = cfg.to_str().unwrap();
+    let prep = tmp.path().join("2.root.pending.json");
+    let p = prep.to_str().unwrap();
+    let k = |n: &str| keys().join(n).to_str().unwrap().to_owned();
+    // New root: root-3 alone (threshold 1); old root needs 2 of root-1..3.
+    ok(sign(&[
+        "root",
+        "prepare",
+        "--config",
+        cfg,
+        "--out",
+        p,
+        "--root-key",
+        &k("root-3.pub.pem"),
+    ]));
+    let before = tuf_state(&mirror);
+    ok(sign(&["root", "sign", p, "--key", &k("root-1.pem")]));
+    fails(
+        sign(&["root", "publish", "--config", cfg, p]),
+        "current root's root keys",
+    );
+    ok(sign(&["root", "sign", p, "--key", &k("root-2.pem")]));
+    fails(
+        sign(&["root", "publish", "--config", cfg, p]),
+        "its own root keys",
+    );
+    assert_eq!(
+        before,
+        tuf_state(&mirror),
+        "a refused root publish changed tuf/"
+    );
+    ok(sign(&["root", "sign", p, "--key", &k("root-3.pem")]));
+    ok(sign(&["root", "publish", "--config", cfg, p]));
+    ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+    let server = serve(&mirror);
+    assert!(cpantuf_get(&mirror, server.port, &[TRY_TINY])[0].is_ok());
+    let out = ngclient(&mirror, server.port, &[(TRY_TINY, true)]);
+    assert!(out.contains("trusted_root_version=2"), "{out}");
+}

@@ -1083,3 +1083,106 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
         write,
     })
 }
+
+// ---------------------------------------------------------------- root
+
+/// Replacements for a new root version; `None` keeps what the current root
+/// has.
+#[derive(Clone, Debug, Default)]
+pub struct RootChange {
+    /// New root keys and threshold.
+    pub root: Option<(Vec<Key>, NonZeroU64)>,
+    /// New targets keys and threshold.
+    pub targets: Option<(Vec<Key>, NonZeroU64)>,
+    /// New snapshot key.
+    pub snapshot: Option<Key>,
+    /// New timestamp key.
+    pub timestamp: Option<Key>,
+}
+
+/// Prepares root version N+1, unsigned, for the key holders to sign one by
+/// one ([`signed::add_signature`]) before [`root_publish`].
+pub fn root_prepare(ctx: &Ctx, change: RootChange) -> Result<SignedFile, RepoError> {
+    let state = ctx.state()?;
+    let old = state.root.unverified();
+    let mut keys = build::top_level_keys(old);
+    if let Some(r) = change.root {
+        keys.root = r;
+    }
+    if let Some(t) = change.targets {
+        keys.targets = t;
+    }
+    if let Some(s) = change.snapshot {
+        keys.snapshot = (vec![s], NonZeroU64::MIN);
+    }
+    if let Some(t) = change.timestamp {
+        keys.timestamp = (vec![t], NonZeroU64::MIN);
+    }
+    let root = build::root(
+        old.version.saturating_add(1),
+        ctx.expires(ctx.cfg.expiry.root_hours),
+        &keys,
+    );
+    Ok(signed::sign("root", &root, &[]))
+}
+
+/// Publishes a prepared root once it carries a threshold of the old root's
+/// root keys and of its own (spec 5.3.4), then re-signs whatever the new
+/// root's keys require (targets with `--key`s if the targets keys changed;
+/// snapshot and timestamp always, so clients move to the new root at once).
+pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> {
+    let _lock = ctx.mirror.lock()?;
+    let state = ctx.state()?;
+    let old = state.root.unverified();
+    let file = SignedFile {
+        role: "root".into(),
+        version: old.version.saturating_add(1),
+        bytes,
+    };
+    let env = file.envelope::<Root>()?;
+    let new = env.unverified();
+    if new.version != old.version.saturating_add(1) {
+        return Err(RepoError::VersionNotIncreased {
+            role: "root".into(),
+            new: new.version.get(),
+            published: old.version.get(),
+        });
+    }
+    for (who, authority) in [
+        ("the current root's", root_authority(old, "root")),
+        ("its own", root_authority(new, "root")),
+    ] {
+        let have = signed::valid_signatures::<Root>(&file, authority)?;
+        if have < authority.threshold.get() {
+            return Err(RepoError::PendingBelowThreshold {
+                role: format!("root (threshold of {who} root keys)"),
+                version: new.version.get(),
+                have,
+                needed: authority.threshold.get(),
+            });
+        }
+    }
+    let mut roles = Vec::new();
+    if let Some(cur) = &state.current {
+        let t = &cur.targets;
+        if crate::verify::check_threshold("targets", t, root_authority(new, "targets")).is_err() {
+            // The targets keys changed: the current targets must be signed
+            // by the new ones, or clients would stop at it.
+            let mut payload = t.unverified().clone();
+            payload.version = state.next_version("targets");
+            let signers = ctx.top_signers(new, "targets")?;
+            let f = signed::sign("targets", &payload, &signers);
+            signed::check::<Targets>(&f, root_authority(new, "targets"))?;
+            roles.push(f);
+        }
+        let publication = finish(ctx, &state, roles, Vec::new(), Some(file.clone()), None)?;
+        publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    } else {
+        let publication = Publication {
+            root: Some(file.clone()),
+            ..Default::default()
+        };
+        publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    }
+    Ok(file)
+}
