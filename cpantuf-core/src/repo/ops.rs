@@ -14,7 +14,7 @@ use super::state::PublishedState;
 use super::RepoError;
 use crate::cpan::{owner, AuthorPrefix, CpanPath, CpanRole, Owner, PauseId};
 use crate::crypto::{compute_keyid, Ed25519Signer};
-use crate::metadata::{Key, KeyId, Root, Snapshot, Targets, Timestamp};
+use crate::metadata::{Key, KeyId, Root, Targets, Timestamp};
 use crate::verify::Authority;
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
@@ -518,8 +518,12 @@ fn finish(
         ctx.expires(ctx.cfg.expiry.snapshot_hours),
         &meta,
     );
-    let snap_file = signed::sign("snapshot", &snap, &ctx.top_signers(root, "snapshot")?);
-    signed::check::<Snapshot>(&snap_file, root_authority(root, "snapshot"))?;
+    let snap_file = signed::sign_checked(
+        "snapshot",
+        &snap,
+        &ctx.top_signers(root, "snapshot")?,
+        root_authority(root, "snapshot"),
+    )?;
     let ts_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
         c.timestamp.unverified().version.saturating_add(1)
     });
@@ -529,8 +533,12 @@ fn finish(
         snap_version,
         &snap_file.bytes,
     );
-    let ts_file = signed::sign("timestamp", &ts, &ctx.top_signers(root, "timestamp")?);
-    signed::check::<Timestamp>(&ts_file, root_authority(root, "timestamp"))?;
+    let ts_file = signed::sign_checked(
+        "timestamp",
+        &ts,
+        &ctx.top_signers(root, "timestamp")?,
+        root_authority(root, "timestamp"),
+    )?;
     Ok(Publication {
         twins,
         roles,
