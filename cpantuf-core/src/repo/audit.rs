@@ -496,3 +496,61 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
     out.extend(groups.into_values());
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpan::{AuthorPrefix, PauseId};
+    use crate::crypto::Ed25519Signer;
+    use crate::repo::build;
+
+    #[test]
+    fn indexed_search_equals_the_clients_search() {
+        let k = Ed25519Signer::from_seed(&[4; 32]);
+        let now = chrono::Utc::now();
+        let prefixes = ["E/ET", "H/HA", "N/N-", "A/AB"].map(|p| {
+            let (l, x) = p.split_once('/').unwrap();
+            AuthorPrefix::new(l, x).unwrap()
+        });
+        let top = build::top_targets(
+            std::num::NonZeroU64::MIN,
+            now,
+            k.public_key(),
+            k.public_key(),
+            prefixes,
+            3,
+        );
+        let authors = ["ETHER", "ETHERNEW"].map(|a| build::AuthorDelegation {
+            id: PauseId::new(a).unwrap(),
+            key: k.public_key().clone(),
+            depth: 2,
+        });
+        let prefix = build::prefix_targets(std::num::NonZeroU64::MIN, now, &authors);
+        for t in [&top, &prefix] {
+            let idx = DelegIndex::new(t);
+            for path in [
+                "modules/02packages.details.txt.gz",
+                "authors/01mailrc.txt.gz",
+                "authors/id/E/ET/ETHER/CHECKSUMS",
+                "authors/id/E/ET/ETHER/Try-Tiny-0.31.meta",
+                "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
+                "authors/id/E/ET/ETHER/sub/x.tar.gz",
+                "authors/id/E/ET/ETHER/a/b/c/too-deep.tar.gz",
+                "authors/id/E/ET/ETHERNEW/x.tar.gz",
+                "authors/id/N/N-/N-AB/x.tar.gz",
+                "authors/id/Z/ZZ/ZZTOP/x.tar.gz",
+                "elsewhere",
+            ] {
+                let want: Vec<String> = t
+                    .delegations
+                    .as_ref()
+                    .unwrap()
+                    .roles_for_target(path)
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect();
+                assert_eq!(idx.search(path), want, "{path}");
+            }
+        }
+    }
+}
