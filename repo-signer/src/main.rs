@@ -9,11 +9,13 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod add;
+mod author;
 mod common;
 mod index;
 mod init;
 mod keygen;
 mod publish;
+mod root;
 mod status;
 mod timestamp;
 mod verify;
@@ -46,6 +48,12 @@ enum Command {
     Timestamp(timestamp::Args),
     /// Show what expires when.
     Status(status::Args),
+    /// Authors holding their own key: export, sign, import (claim,
+    /// rotate), revoke.
+    Author(author::Args),
+    /// Root rotation with multi-party offline signing: prepare, sign,
+    /// publish.
+    Root(root::Args),
     /// Audit a repository from a trusted root; exit 3 on any problem.
     Verify(verify::Args),
 }
@@ -62,6 +70,8 @@ fn main() -> ExitCode {
         Command::Timestamp(a) => timestamp::run(a),
         Command::Status(a) => status::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Author(a) => author::run(a),
+        Command::Root(a) => root::run(a),
     };
     match result {
         Ok(code) => code,

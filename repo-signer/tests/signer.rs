@@ -500,3 +500,216 @@ fn a_second_run_waits_for_the_lock() {
     drop(lock);
     ok(sign(&["timestamp", "--config", cfg.to_str().unwrap()]));
 }
+
+#[test]
+fn claimed_author_signs_own_role_and_pause_checks_it() {
+    let (tmp, mirror, cfg) = signed_sample();
+    let cfg = cfg.to_str().unwrap();
+    let prop = tmp.path().join("ETHER.json");
+    let p = prop.to_str().unwrap();
+    let ether_key = keys().join("author-ETHER.pem");
+    let ether_pub = keys().join("author-ETHER.pub.pem");
+    let haarg_key = keys().join("author-HAARG.pem");
+    let haarg_pass = keys().join("author-HAARG.passphrase");
+    ok(sign(&[
+        "author", "export", "--config", cfg, "ETHER", "--out", p,
+    ]));
+    let unsigned = std::fs::read(&prop).unwrap();
+
+    // Signed by the wrong key: refused.
+    ok(sign(&[
+        "author",
+        "sign",
+        p,
+        "--key",
+        haarg_key.to_str().unwrap(),
+        "--passphrase-file",
+        haarg_pass.to_str().unwrap(),
+    ]));
+    let before = tuf_state(&mirror);
+    fails(
+        sign(&[
+            "author",
+            "import",
+            "--config",
+            cfg,
+            "ETHER",
+            p,
+            "--claim-key",
+            ether_pub.to_str().unwrap(),
+        ]),
+        "valid signature",
+    );
+    // Reaching outside the author's directory (into HAARG's, and a
+    // PAUSE-owned CHECKSUMS): refused even when correctly signed.
+    for (from, to) in [
+        (
+            "authors/id/E/ET/ETHER/Try-Tiny",
+            "authors/id/H/HA/HAARG/Try-Tiny",
+        ),
+        (
+            "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
+            "authors/id/E/ET/ETHER/CHECKSUMS",
+        ),
+    ] {
+        let forged = String::from_utf8(unsigned.clone())
+            .unwrap()
+            .replace(from, to);
+        std::fs::write(&prop, forged).unwrap();
+        ok(sign(&[
+            "author",
+            "sign",
+            p,
+            "--key",
+            ether_key.to_str().unwrap(),
+        ]));
+        fails(
+            sign(&[
+                "author",
+                "import",
+                "--config",
+                cfg,
+                "ETHER",
+                p,
+                "--claim-key",
+                ether_pub.to_str().unwrap(),
+            ]),
+            "does not cover",
+        );
+    }
+    assert_eq!(before, tuf_state(&mirror), "a refused import changed tuf/");
+
+    // The real thing.
+    std::fs::write(&prop, &unsigned).unwrap();
+    ok(sign(&[
+        "author",
+        "sign",
+        p,
+        "--key",
+        ether_key.to_str().unwrap(),
+    ]));
+    ok(sign(&[
+        "author",
+        "import",
+        "--config",
+        cfg,
+        "ETHER",
+        p,
+        "--claim-key",
+        ether_pub.to_str().unwrap(),
+    ]));
+    // Same version again: refused.
+    fails(
+        sign(&["author", "import", "--config", cfg, "ETHER", p]),
+        "does not increase",
+    );
+    // PAUSE can no longer sign ETHER's uploads.
+    let up = mirror.join("authors/id/E/ET/ETHER/Claimed-1.0.tar.gz");
+    std::fs::write(&up, b"claimed upload").unwrap();
+    fails(
+        sign(&["add", "--config", cfg, up.to_str().unwrap()]),
+        "is claimed",
+    );
+    // A full publish keeps the author's own file and warns about the upload.
+    let out = sign(&["publish", "--config", cfg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("claimed author ETHER"));
+    // The author signs the new upload.
+    ok(sign(&[
+        "author", "export", "--config", cfg, "ETHER", "--out", p,
+    ]));
+    ok(sign(&[
+        "author",
+        "sign",
+        p,
+        "--key",
+        ether_key.to_str().unwrap(),
+    ]));
+    ok(sign(&["author", "import", "--config", cfg, "ETHER", p]));
+    ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+    let server = serve(&mirror);
+    let rel = "authors/id/E/ET/ETHER/Claimed-1.0.tar.gz";
+    assert_eq!(
+        cpantuf_get(&mirror, server.port, &[rel])[0]
+            .as_ref()
+            .unwrap(),
+        b"claimed upload"
+    );
+    ngclient(
+        &mirror,
+        server.port,
+        &[(rel, true), (TRY_TINY, true), (MOO, true)],
+    );
+    drop(server);
+    // Revoke: back to PAUSE's key, and PAUSE signs uploads again.
+    ok(sign(&["author", "revoke", "--config", cfg, "ETHER"]));
+    let up2 = mirror.join("authors/id/E/ET/ETHER/After-Revoke-1.0.tar.gz");
+    std::fs::write(&up2, b"after").unwrap();
+    ok(sign(&["add", "--config", cfg, up2.to_str().unwrap()]));
+    ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+}
+
+#[test]
+fn root_rotation_needs_old_and_new_thresholds_signed_separately() {
+    let (tmp, mirror, cfg) = signed_sample();
+    let cfg = cfg.to_str().unwrap();
+    let prep = tmp.path().join("2.root.pending.json");
+    let p = prep.to_str().unwrap();
+    let k = |n: &str| keys().join(n).to_str().unwrap().to_owned();
+    // New root: root-3 alone (threshold 1); old root needs 2 of root-1..3.
+    ok(sign(&[
+        "root",
+        "prepare",
+        "--config",
+        cfg,
+        "--out",
+        p,
+        "--root-key",
+        &k("root-3.pub.pem"),
+    ]));
+    let before = tuf_state(&mirror);
+    ok(sign(&["root", "sign", p, "--key", &k("root-1.pem")]));
+    fails(
+        sign(&["root", "publish", "--config", cfg, p]),
+        "current root's root keys",
+    );
+    ok(sign(&["root", "sign", p, "--key", &k("root-2.pem")]));
+    fails(
+        sign(&["root", "publish", "--config", cfg, p]),
+        "its own root keys",
+    );
+    assert_eq!(
+        before,
+        tuf_state(&mirror),
+        "a refused root publish changed tuf/"
+    );
+    ok(sign(&["root", "sign", p, "--key", &k("root-3.pem")]));
+    ok(sign(&["root", "publish", "--config", cfg, p]));
+    ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+    let server = serve(&mirror);
+    assert!(cpantuf_get(&mirror, server.port, &[TRY_TINY])[0].is_ok());
+    let out = ngclient(&mirror, server.port, &[(TRY_TINY, true)]);
+    assert!(out.contains("trusted_root_version=2"), "{out}");
+}

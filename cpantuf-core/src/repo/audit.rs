@@ -12,13 +12,14 @@ use super::mirror::{twin_path, Mirror};
 use super::state::read_role;
 use super::RepoError;
 use crate::cpan::CpanPath;
-use crate::metadata::{DelegatedRole, Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
+use crate::metadata::{Delegations, Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
 use crate::verify::{check_threshold, Authority};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
 
 /// One thing wrong with a repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,7 +194,7 @@ pub fn verify(
     // search for each of its targets really reaches it.
     struct Node {
         name: String,
-        chain: Vec<(Targets, DelegatedRole)>,
+        chain: Vec<(Arc<DelegIndex>, String)>,
     }
     let mut queue = VecDeque::from([Node {
         name: "targets".into(),
@@ -261,9 +262,10 @@ pub fn verify(
             }
         }
         if let Some(d) = &t.delegations {
+            let index = Arc::new(DelegIndex::new(&t));
             for r in d.roles.iter().flatten() {
                 let mut chain = node.chain.clone();
-                chain.push((t.clone(), r.clone()));
+                chain.push((index.clone(), r.name.clone()));
                 queue.push_back(Node {
                     name: r.name.clone(),
                     chain,
@@ -295,16 +297,91 @@ pub fn verify(
     Ok(report)
 }
 
-/// Whether the client's search for `path` (spec 5.7.2: delegations in
-/// order, stopping at the first terminating match) passes through every
-/// delegation of `chain` and ends in `role`.
-fn reachable(role: &str, chain: &[(Targets, DelegatedRole)], path: &str) -> bool {
-    chain.iter().all(|(parent, edge)| {
-        let Some(d) = &parent.delegations else {
-            return false;
+/// A delegating role's delegations, indexed by the literal leading
+/// segments of their patterns, so that the client's search (spec 5.7.2:
+/// delegations in order, stop at the first terminating match) can be
+/// replayed for 300,000 targets without trying every one of ~700 top-level
+/// delegations on each. The result is exactly
+/// [`Delegations::roles_for_target`]: a delegation whose literal prefix is
+/// not a prefix of the path cannot match it, and the candidates are still
+/// tried in delegation order.
+struct DelegIndex {
+    delegations: Option<Delegations>,
+    by_prefix: HashMap<String, Vec<usize>>,
+}
+
+impl DelegIndex {
+    fn new(t: &Targets) -> Self {
+        let mut by_prefix: HashMap<String, Vec<usize>> = HashMap::new();
+        if let Some(roles) = t.delegations.as_ref().and_then(|d| d.roles.as_ref()) {
+            for (i, r) in roles.iter().enumerate() {
+                match &r.paths {
+                    Some(paths) => {
+                        for p in paths {
+                            let lit: Vec<&str> = p
+                                .split('/')
+                                .take_while(|seg| !seg.contains(['*', '?', '[']))
+                                .collect();
+                            by_prefix.entry(lit.join("/")).or_default().push(i);
+                        }
+                    }
+                    None => by_prefix.entry(String::new()).or_default().push(i),
+                }
+            }
+        }
+        DelegIndex {
+            delegations: t.delegations.clone(),
+            by_prefix,
+        }
+    }
+
+    /// Names the client's search for `path` visits, in order.
+    fn search(&self, path: &str) -> Vec<String> {
+        let Some(d) = &self.delegations else {
+            return Vec::new();
         };
-        d.roles_for_target(path).iter().any(|c| c.name == edge.name)
-    }) && chain.last().is_none_or(|(_, e)| e.name == role)
+        let Some(roles) = &d.roles else {
+            // Succinct hash bins: one bin per path, no index needed.
+            return d
+                .roles_for_target(path)
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+        };
+        let mut idx: Vec<usize> = self.by_prefix.get("").cloned().unwrap_or_default();
+        let mut prefix = String::new();
+        for seg in path.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(seg);
+            if let Some(v) = self.by_prefix.get(&prefix) {
+                idx.extend(v);
+            }
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        let mut out = Vec::new();
+        for i in idx {
+            let r = &roles[i];
+            if r.covers(path) {
+                out.push(r.name.clone());
+                if r.terminating {
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether the client's search for `path` passes through every delegation
+/// of `chain` and ends in `role`.
+fn reachable(role: &str, chain: &[(Arc<DelegIndex>, String)], path: &str) -> bool {
+    chain
+        .iter()
+        .all(|(parent, edge)| parent.search(path).contains(edge))
+        && chain.last().is_none_or(|(_, e)| e == role)
 }
 
 fn check_file(mirror: &Mirror, p: &CpanPath, info: &crate::metadata::TargetFile) -> Vec<Problem> {
@@ -418,4 +495,62 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
     }
     out.extend(groups.into_values());
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpan::{AuthorPrefix, PauseId};
+    use crate::crypto::Ed25519Signer;
+    use crate::repo::build;
+
+    #[test]
+    fn indexed_search_equals_the_clients_search() {
+        let k = Ed25519Signer::from_seed(&[4; 32]);
+        let now = chrono::Utc::now();
+        let prefixes = ["E/ET", "H/HA", "N/N-", "A/AB"].map(|p| {
+            let (l, x) = p.split_once('/').unwrap();
+            AuthorPrefix::new(l, x).unwrap()
+        });
+        let top = build::top_targets(
+            std::num::NonZeroU64::MIN,
+            now,
+            k.public_key(),
+            k.public_key(),
+            prefixes,
+            3,
+        );
+        let authors = ["ETHER", "ETHERNEW"].map(|a| build::AuthorDelegation {
+            id: PauseId::new(a).unwrap(),
+            key: k.public_key().clone(),
+            depth: 2,
+        });
+        let prefix = build::prefix_targets(std::num::NonZeroU64::MIN, now, &authors);
+        for t in [&top, &prefix] {
+            let idx = DelegIndex::new(t);
+            for path in [
+                "modules/02packages.details.txt.gz",
+                "authors/01mailrc.txt.gz",
+                "authors/id/E/ET/ETHER/CHECKSUMS",
+                "authors/id/E/ET/ETHER/Try-Tiny-0.31.meta",
+                "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
+                "authors/id/E/ET/ETHER/sub/x.tar.gz",
+                "authors/id/E/ET/ETHER/a/b/c/too-deep.tar.gz",
+                "authors/id/E/ET/ETHERNEW/x.tar.gz",
+                "authors/id/N/N-/N-AB/x.tar.gz",
+                "authors/id/Z/ZZ/ZZTOP/x.tar.gz",
+                "elsewhere",
+            ] {
+                let want: Vec<String> = t
+                    .delegations
+                    .as_ref()
+                    .unwrap()
+                    .roles_for_target(path)
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect();
+                assert_eq!(idx.search(path), want, "{path}");
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ use super::state::PublishedState;
 use super::RepoError;
 use crate::cpan::{owner, AuthorPrefix, CpanPath, CpanRole, Owner, PauseId};
 use crate::crypto::{compute_keyid, Ed25519Signer};
-use crate::metadata::{Key, KeyId, Root, Snapshot, Targets, Timestamp};
+use crate::metadata::{Key, KeyId, Root, Targets, Timestamp};
 use crate::verify::Authority;
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
@@ -518,8 +518,12 @@ fn finish(
         ctx.expires(ctx.cfg.expiry.snapshot_hours),
         &meta,
     );
-    let snap_file = signed::sign("snapshot", &snap, &ctx.top_signers(root, "snapshot")?);
-    signed::check::<Snapshot>(&snap_file, root_authority(root, "snapshot"))?;
+    let snap_file = signed::sign_checked(
+        "snapshot",
+        &snap,
+        &ctx.top_signers(root, "snapshot")?,
+        root_authority(root, "snapshot"),
+    )?;
     let ts_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
         c.timestamp.unverified().version.saturating_add(1)
     });
@@ -529,8 +533,12 @@ fn finish(
         snap_version,
         &snap_file.bytes,
     );
-    let ts_file = signed::sign("timestamp", &ts, &ctx.top_signers(root, "timestamp")?);
-    signed::check::<Timestamp>(&ts_file, root_authority(root, "timestamp"))?;
+    let ts_file = signed::sign_checked(
+        "timestamp",
+        &ts,
+        &ctx.top_signers(root, "timestamp")?,
+        root_authority(root, "timestamp"),
+    )?;
     Ok(Publication {
         twins,
         roles,
@@ -817,4 +825,372 @@ pub fn timestamp(ctx: &Ctx) -> Result<SignedFile, RepoError> {
     };
     publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
     Ok(f)
+}
+
+// ---------------------------------------------------------------- authors
+
+/// An unsigned proposal of `id`'s role: every file now in the author's
+/// directory, the next version, the claimed-author lifetime. PAUSE hands it
+/// to the author, who checks and signs it offline ([`signed::add_signature`]).
+pub fn author_export(ctx: &Ctx, id: &PauseId) -> Result<SignedFile, RepoError> {
+    let state = ctx.state()?;
+    state.current()?;
+    let dir = ctx.mirror.file(&id.author_dir());
+    let mut paths = Vec::new();
+    if dir.exists() {
+        for p in ctx.mirror.scan()? {
+            if owner(&p)? == Owner::Author(id.clone()) {
+                paths.push(p);
+            }
+        }
+    }
+    let entries: Vec<FileEntry> = paths
+        .into_iter()
+        .map(|p| ctx.mirror.hash_file(p))
+        .collect::<Result<_, _>>()?;
+    let role = CpanRole::Author(id.clone()).name();
+    let payload = build::leaf_targets(
+        state.next_version(&role),
+        ctx.expires(ctx.cfg.expiry.claimed_author_hours),
+        &entries,
+    );
+    Ok(signed::sign(&role, &payload, &[]))
+}
+
+/// Checks an author-signed role and publishes it unchanged, with snapshot
+/// and timestamp. With `claim_key` the author's key is (re)registered in the
+/// prefix role first (claim, or rotation to a new key); without it the
+/// author must already be claimed and the role must be signed by the
+/// registered key.
+///
+/// Refused, with nothing published: a role of another name, a target
+/// outside the author's directory or owned by the index role (CHECKSUMS,
+/// `.meta`, `.readme`), a target whose bytes on the mirror differ, a
+/// signature not from the author's key, a version that does not increase,
+/// an expiry already past.
+pub fn author_import(
+    ctx: &Ctx,
+    id: &PauseId,
+    bytes: Vec<u8>,
+    claim_key: Option<Key>,
+) -> Result<AddReport, RepoError> {
+    let _lock = ctx.mirror.lock()?;
+    let state = ctx.state()?;
+    state.current()?;
+    let role = CpanRole::Author(id.clone()).name();
+    let prefix_role = CpanRole::Prefix(id.prefix()).name();
+    let prefix = state
+        .load_role(&prefix_role)?
+        .map(|(e, _)| e.unverified().clone());
+    let mut authors = prefix
+        .as_ref()
+        .map(build::authors_of_prefix)
+        .unwrap_or_default();
+    let registered = authors.iter().find(|a| &a.id == id).cloned();
+    let key = match (&claim_key, &registered) {
+        (Some(k), _) => k.clone(),
+        (None, Some(a)) if compute_keyid(&a.key) != ctx.authors_key => a.key.clone(),
+        (None, Some(_)) => return Err(RepoError::AuthorNotClaimed { author: id.clone() }),
+        (None, None) => return Err(RepoError::UnknownAuthor { author: id.clone() }),
+    };
+    let file = SignedFile {
+        role: role.clone(),
+        version: NonZeroU64::MIN,
+        bytes,
+    };
+    let env = file.envelope::<Targets>()?;
+    let t = env.unverified();
+    let file = SignedFile {
+        version: t.version,
+        ..file
+    };
+    // The author's key, and only it, must have signed (spec 5.7.x: a
+    // delegated role is verified with the keys its delegator lists).
+    let keyid = compute_keyid(&key);
+    let keys: BTreeMap<KeyId, Key> = [(keyid.clone(), key.clone())].into();
+    let ids = [keyid];
+    signed::check::<Targets>(
+        &file,
+        Authority {
+            keys: &keys,
+            keyids: &ids,
+            threshold: NonZeroU64::MIN,
+        },
+    )?;
+    if let Some(published) = state.role_version(&role) {
+        // Spec 5.7.x rollback check on the client: a lower or equal version
+        // would be refused, so PAUSE refuses to publish it.
+        if t.version <= published {
+            return Err(RepoError::VersionNotIncreased {
+                role,
+                new: t.version.get(),
+                published: published.get(),
+            });
+        }
+    }
+    if t.expires <= ctx.now {
+        return Err(RepoError::Metadata {
+            file: role.clone(),
+            source: crate::metadata::MetadataError::Invalid {
+                role: "targets",
+                reason: format!("expired at {}", t.expires),
+            },
+        });
+    }
+    if t.delegations.is_some() {
+        return Err(RepoError::OutsideDelegation {
+            role: role.clone(),
+            path: "(delegations)".into(),
+        });
+    }
+    let mut entries = Vec::new();
+    for (path, info) in &t.targets {
+        let cp = CpanPath::new(path).map_err(|source| RepoError::BadPath {
+            path: path.clone(),
+            source,
+        })?;
+        match owner(&cp) {
+            Ok(Owner::Author(a)) if &a == id => {}
+            Ok(o) => {
+                return Err(RepoError::OutsideDelegation {
+                    role: role.clone(),
+                    path: format!(
+                        "{path} (owned by {})",
+                        match o {
+                            Owner::Index => CpanRole::Index.name(),
+                            Owner::Author(a) => CpanRole::Author(a).name(),
+                        }
+                    ),
+                })
+            }
+            Err(_) => {
+                return Err(RepoError::OutsideDelegation {
+                    role: role.clone(),
+                    path: path.clone(),
+                })
+            }
+        }
+        let e = ctx.mirror.hash_file(cp)?;
+        if build::target_file(&e) != *info {
+            return Err(RepoError::NotOwnedBy {
+                path: path.clone(),
+                owner: "other bytes on the mirror".into(),
+                role: role.clone(),
+            });
+        }
+        entries.push(e);
+    }
+    let depth = build::depth_of(&entries);
+    if depth > ctx.cfg.prefix_depth {
+        return Err(RepoError::TooDeep {
+            path: entries[0].path.to_string(),
+            depth,
+            max: ctx.cfg.prefix_depth,
+        });
+    }
+    let mut roles = vec![file];
+    let needs_prefix = match &registered {
+        None => true,
+        Some(a) => a.key != key || a.depth < depth,
+    };
+    if needs_prefix {
+        if !build::prefixes_of_top(state.current()?.targets.unverified()).contains(&id.prefix()) {
+            return Err(RepoError::NeedsTargetsKeys {
+                what: format!("new author prefix {}", id.prefix()),
+            });
+        }
+        match authors.iter_mut().find(|a| &a.id == id) {
+            Some(a) => {
+                a.key = key.clone();
+                a.depth = a.depth.max(depth);
+            }
+            None => authors.push(AuthorDelegation {
+                id: id.clone(),
+                key: key.clone(),
+                depth,
+            }),
+        }
+        authors.sort_by(|a, b| a.id.cmp(&b.id));
+        let payload = build::prefix_targets(
+            state.next_version(&prefix_role),
+            ctx.expires(ctx.cfg.expiry.prefix_hours),
+            &authors,
+        );
+        roles.push(signed::sign(
+            &prefix_role,
+            &payload,
+            &[ctx.key(&ctx.registry_key)],
+        ));
+    }
+    let names = roles.iter().map(|f| f.role.clone()).collect();
+    let files = entries.len();
+    let publication = finish(ctx, &state, roles, entries, None, None)?;
+    let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    Ok(AddReport {
+        files,
+        roles: names,
+        write,
+    })
+}
+
+/// Takes a claimed author back to PAUSE's key (lost or compromised author
+/// key): the prefix role delegates to PAUSE's key again and PAUSE re-signs
+/// the author's role over the files now in the directory.
+pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
+    let _lock = ctx.mirror.lock()?;
+    let state = ctx.state()?;
+    state.current()?;
+    let prefix_role = CpanRole::Prefix(id.prefix()).name();
+    let prefix = state
+        .load_role(&prefix_role)?
+        .map(|(e, _)| e.unverified().clone())
+        .ok_or_else(|| RepoError::UnknownAuthor { author: id.clone() })?;
+    let mut authors = build::authors_of_prefix(&prefix);
+    let a = authors
+        .iter_mut()
+        .find(|a| &a.id == id)
+        .ok_or_else(|| RepoError::UnknownAuthor { author: id.clone() })?;
+    if compute_keyid(&a.key) == ctx.authors_key {
+        return Err(RepoError::AuthorNotClaimed { author: id.clone() });
+    }
+    a.key = ctx.key(&ctx.authors_key).public_key().clone();
+    let mut paths = Vec::new();
+    if ctx.mirror.file(&id.author_dir()).exists() {
+        for p in ctx.mirror.scan()? {
+            if owner(&p)? == Owner::Author(id.clone()) {
+                paths.push(p);
+            }
+        }
+    }
+    let entries: Vec<FileEntry> = paths
+        .into_iter()
+        .map(|p| ctx.mirror.hash_file(p))
+        .collect::<Result<_, _>>()?;
+    a.depth = a.depth.max(build::depth_of(&entries));
+    let role = CpanRole::Author(id.clone()).name();
+    let payload = build::leaf_targets(
+        state.next_version(&role),
+        ctx.expires(ctx.cfg.expiry.author_hours),
+        &entries,
+    );
+    let author_file = signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]);
+    let prefix_payload = build::prefix_targets(
+        state.next_version(&prefix_role),
+        ctx.expires(ctx.cfg.expiry.prefix_hours),
+        &authors,
+    );
+    let prefix_file = signed::sign(&prefix_role, &prefix_payload, &[ctx.key(&ctx.registry_key)]);
+    let roles = vec![author_file, prefix_file];
+    let names = roles.iter().map(|f| f.role.clone()).collect();
+    let files = entries.len();
+    let publication = finish(ctx, &state, roles, entries, None, None)?;
+    let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    Ok(AddReport {
+        files,
+        roles: names,
+        write,
+    })
+}
+
+// ---------------------------------------------------------------- root
+
+/// Replacements for a new root version; `None` keeps what the current root
+/// has.
+#[derive(Clone, Debug, Default)]
+pub struct RootChange {
+    /// New root keys and threshold.
+    pub root: Option<(Vec<Key>, NonZeroU64)>,
+    /// New targets keys and threshold.
+    pub targets: Option<(Vec<Key>, NonZeroU64)>,
+    /// New snapshot key.
+    pub snapshot: Option<Key>,
+    /// New timestamp key.
+    pub timestamp: Option<Key>,
+}
+
+/// Prepares root version N+1, unsigned, for the key holders to sign one by
+/// one ([`signed::add_signature`]) before [`root_publish`].
+pub fn root_prepare(ctx: &Ctx, change: RootChange) -> Result<SignedFile, RepoError> {
+    let state = ctx.state()?;
+    let old = state.root.unverified();
+    let mut keys = build::top_level_keys(old);
+    if let Some(r) = change.root {
+        keys.root = r;
+    }
+    if let Some(t) = change.targets {
+        keys.targets = t;
+    }
+    if let Some(s) = change.snapshot {
+        keys.snapshot = (vec![s], NonZeroU64::MIN);
+    }
+    if let Some(t) = change.timestamp {
+        keys.timestamp = (vec![t], NonZeroU64::MIN);
+    }
+    let root = build::root(
+        old.version.saturating_add(1),
+        ctx.expires(ctx.cfg.expiry.root_hours),
+        &keys,
+    );
+    Ok(signed::sign("root", &root, &[]))
+}
+
+/// Publishes a prepared root once it carries a threshold of the old root's
+/// root keys and of its own (spec 5.3.4), then re-signs whatever the new
+/// root's keys require (targets with `--key`s if the targets keys changed;
+/// snapshot and timestamp always, so clients move to the new root at once).
+pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> {
+    let _lock = ctx.mirror.lock()?;
+    let state = ctx.state()?;
+    let old = state.root.unverified();
+    let file = SignedFile {
+        role: "root".into(),
+        version: old.version.saturating_add(1),
+        bytes,
+    };
+    let env = file.envelope::<Root>()?;
+    let new = env.unverified();
+    if new.version != old.version.saturating_add(1) {
+        return Err(RepoError::VersionNotIncreased {
+            role: "root".into(),
+            new: new.version.get(),
+            published: old.version.get(),
+        });
+    }
+    for (who, authority) in [
+        ("the current root's", root_authority(old, "root")),
+        ("its own", root_authority(new, "root")),
+    ] {
+        let have = signed::valid_signatures::<Root>(&file, authority)?;
+        if have < authority.threshold.get() {
+            return Err(RepoError::PendingBelowThreshold {
+                role: format!("root (threshold of {who} root keys)"),
+                version: new.version.get(),
+                have,
+                needed: authority.threshold.get(),
+            });
+        }
+    }
+    let mut roles = Vec::new();
+    if let Some(cur) = &state.current {
+        let t = &cur.targets;
+        if crate::verify::check_threshold("targets", t, root_authority(new, "targets")).is_err() {
+            // The targets keys changed: the current targets must be signed
+            // by the new ones, or clients would stop at it.
+            let mut payload = t.unverified().clone();
+            payload.version = state.next_version("targets");
+            let signers = ctx.top_signers(new, "targets")?;
+            let f = signed::sign("targets", &payload, &signers);
+            signed::check::<Targets>(&f, root_authority(new, "targets"))?;
+            roles.push(f);
+        }
+        let publication = finish(ctx, &state, roles, Vec::new(), Some(file.clone()), None)?;
+        publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    } else {
+        let publication = Publication {
+            root: Some(file.clone()),
+            ..Default::default()
+        };
+        publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    }
+    Ok(file)
 }

@@ -92,6 +92,37 @@ pub fn sign<T: RoleMeta + Serialize>(
     }
 }
 
+/// Signs `payload` and checks the result against `authority` with the
+/// client's threshold code, over the very bytes written (no re-parse: the
+/// snapshot of a CPAN-scale repository is half a megabyte).
+pub fn sign_checked<T: RoleMeta + Serialize + Clone>(
+    role: &str,
+    payload: &T,
+    signers: &[&Ed25519Signer],
+    authority: Authority<'_>,
+) -> Result<SignedFile, RepoError> {
+    let canonical = canonical_signed(payload);
+    let signatures: Vec<Signature> = signers
+        .iter()
+        .map(|s| Signature {
+            keyid: s.keyid().clone(),
+            sig: s.sign_hex(&canonical),
+        })
+        .collect();
+    let bytes = file_bytes(&canonical, &signatures);
+    let env = Envelope {
+        signed: payload.clone(),
+        canonical_signed: canonical,
+        signatures,
+    };
+    check_threshold(role, &env, authority)?;
+    Ok(SignedFile {
+        role: role.to_owned(),
+        version: payload.version(),
+        bytes,
+    })
+}
+
 /// Adds (or replaces) `signer`'s signature on an existing file, keeping the
 /// `signed` bytes exactly as they were: multi-party signing, each key holder
 /// on their own machine.

@@ -1,0 +1,231 @@
+//! Signer benchmark at CPAN scale, against python-tuf in the same run.
+//!
+//!     CPANTUF_BENCH_MIRRORS=/path/a,/path/b cargo bench -p cpantuf-repo-signer --bench scale
+//!
+//! Each mirror (made by `cpantuf-fixtures synthetic`) is copied to a scratch
+//! tree of hard links, then: `cpantuf-sign init`, a full `publish` (timed,
+//! peak RSS by /usr/bin/time), a second full publish, one `add` of a new
+//! upload (timed), and `bench/python/sign_mirror.py` (python-tuf, from the
+//! venv) over the same mirror. Prints timings and the metadata sizes the
+//! issue asks for.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const SIGN: &str = env!("CARGO_BIN_EXE_cpantuf-sign");
+
+fn project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn run(cmd: &mut Command) -> (f64, String, u64) {
+    let t = Instant::now();
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .arg("-f")
+        .arg("MAXRSS_KIB=%M")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    let out = timed.output().unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{cmd:?} failed: {stderr}");
+    let rss = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("MAXRSS_KIB="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (secs, String::from_utf8_lossy(&out.stdout).into_owned(), rss)
+}
+
+fn gz_len(bytes: &[u8]) -> usize {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap().len()
+}
+
+fn newest(tuf: &Path, role: &str) -> Vec<u8> {
+    let mut best = (0u64, PathBuf::new());
+    for e in std::fs::read_dir(tuf).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(v) = name
+            .strip_suffix(&format!(".{role}.json"))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if v > best.0 {
+                best = (v, tuf.join(&name));
+            }
+        }
+    }
+    std::fs::read(best.1).unwrap()
+}
+
+fn bench(src: &Path) {
+    let scratch = tempfile::tempdir_in(src.parent().unwrap()).unwrap();
+    let mirror = scratch.path().join("mirror");
+    // Hard-linked copy: the source stays pristine, the copy costs no disk.
+    let st = Command::new("cp")
+        .arg("-al")
+        .arg(src)
+        .arg(&mirror)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _ = std::fs::remove_dir_all(mirror.join("tuf"));
+    let keys = project().join("keys-example");
+    let k = |n: &str| keys.join(n);
+    let cfg = scratch.path().join("signer.json");
+    let mut init = Command::new(SIGN);
+    init.arg("init")
+        .arg("--mirror")
+        .arg(&mirror)
+        .arg("--config")
+        .arg(&cfg);
+    for r in ["root-1.pem", "root-2.pem", "root-3.pem"] {
+        init.arg("--root-key").arg(k(r));
+    }
+    init.args(["--root-threshold", "2", "--targets-threshold", "2"]);
+    for t in ["targets-1.pub.pem", "targets-2.pub.pem"] {
+        init.arg("--targets-key").arg(k(t));
+    }
+    for (flag, f) in [
+        ("--snapshot-key", "snapshot.pem"),
+        ("--timestamp-key", "timestamp.pem"),
+        ("--index-key", "index.pem"),
+        ("--registry-key", "registry.pem"),
+        ("--authors-key", "authors.pem"),
+    ] {
+        init.arg(flag).arg(k(f));
+    }
+    init.arg("--no-fsync");
+    run(&mut init);
+    let mut publish = Command::new(SIGN);
+    publish
+        .arg("publish")
+        .arg("--timings")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--key")
+        .arg(k("targets-1.pem"))
+        .arg("--key")
+        .arg(k("targets-2.pem"));
+    let (full, out, rss) = run(&mut publish);
+    println!("== {} ==", src.display());
+    print!("{out}");
+    println!("cpantuf-sign full publish (first, twins linked): {full:.3} s, peak RSS {rss} KiB");
+    let (full2, out2, rss2) = run(&mut publish);
+    print!("{out2}");
+    println!("cpantuf-sign full publish (again, every role re-signed): {full2:.3} s, peak RSS {rss2} KiB");
+
+    // One upload by the first author of the mirror.
+    let tuf = mirror.join("tuf");
+    let first_author = std::fs::read_dir(&tuf)
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            n.strip_suffix(".json")?
+                .split_once(".author-")
+                .map(|(_, a)| a.to_owned())
+        })
+        .min()
+        .unwrap();
+    let dir = mirror
+        .join("authors/id")
+        .join(&first_author[..1])
+        .join(&first_author[..2])
+        .join(&first_author);
+    let upload = dir.join("Bench-Upload-1.0.tar.gz");
+    std::fs::write(&upload, b"bench upload").unwrap();
+    let mut add = Command::new(SIGN);
+    add.arg("add").arg("--config").arg(&cfg).arg(&upload);
+    let (one, _, rss_add) = run(&mut add);
+    println!(
+        "cpantuf-sign add (one upload, whole process): {:.1} ms, peak RSS {rss_add} KiB",
+        one * 1000.0
+    );
+
+    let snapshot = newest(&tuf, "snapshot");
+    let targets = newest(&tuf, "targets");
+    let mut prefix_sizes = Vec::new();
+    let mut author_sizes = Vec::new();
+    for e in std::fs::read_dir(&tuf).unwrap() {
+        let e = e.unwrap();
+        let n = e.file_name().to_string_lossy().into_owned();
+        let len = e.metadata().unwrap().len();
+        if n.contains(".prefix-") {
+            prefix_sizes.push((len, n));
+        } else if n.contains(".author-") {
+            author_sizes.push((len, n));
+        }
+    }
+    prefix_sizes.sort();
+    author_sizes.sort();
+    let largest_prefix = prefix_sizes.last().unwrap();
+    let median_author = &author_sizes[author_sizes.len() / 2];
+    let largest_author = author_sizes.last().unwrap();
+    println!(
+        "sizes: snapshot {} B ({} B gz), targets {} B ({} B gz), largest prefix role {} B ({} B gz, {}), median author role {} B, largest author role {} B ({})",
+        snapshot.len(),
+        gz_len(&snapshot),
+        targets.len(),
+        gz_len(&targets),
+        largest_prefix.0,
+        gz_len(&std::fs::read(tuf.join(&largest_prefix.1)).unwrap()),
+        largest_prefix.1,
+        median_author.0,
+        largest_author.0,
+        largest_author.1
+    );
+    // A new client installing one dist fetches root, timestamp, snapshot,
+    // targets, index (for 02packages), one prefix role and one author role;
+    // worst case: the largest prefix and the largest author.
+    let role_of = |file: &str| {
+        file.split_once('.')
+            .unwrap()
+            .1
+            .trim_end_matches(".json")
+            .to_owned()
+    };
+    let mut total = 0;
+    for f in [
+        std::fs::read(tuf.join("1.root.json")).unwrap(),
+        std::fs::read(tuf.join("timestamp.json")).unwrap(),
+        snapshot.clone(),
+        targets.clone(),
+        newest(&tuf, "index"),
+        newest(&tuf, &role_of(&largest_prefix.1)),
+        newest(&tuf, &role_of(&largest_author.1)),
+    ] {
+        total += gz_len(&f);
+    }
+    println!("new client, one dist (worst case): {total} B of gzipped metadata (index role excluded: {} B)", total - gz_len(&newest(&tuf, "index")));
+
+    std::fs::remove_file(&upload).unwrap();
+    let py = std::env::var_os("CPANTUF_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project().join(".venv"))
+        .join("bin/python");
+    let out_py = scratch.path().join("python-tuf");
+    let mut pycmd = Command::new(py);
+    pycmd
+        .arg(project().join("bench/python/sign_mirror.py"))
+        .arg(src)
+        .arg(&out_py);
+    let (_, py_out, py_rss) = run(&mut pycmd);
+    println!("python-tuf: {} (peak RSS {py_rss} KiB)", py_out.trim());
+}
+
+fn main() {
+    let Some(list) = std::env::var_os("CPANTUF_BENCH_MIRRORS") else {
+        eprintln!("set CPANTUF_BENCH_MIRRORS=DIR[,DIR] (mirrors from cpantuf-fixtures synthetic)");
+        return;
+    };
+    for m in list.to_string_lossy().split(',') {
+        bench(Path::new(m));
+    }
+}
