@@ -17,6 +17,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a mirror tree over HTTPS (HTTP/1.1 and HTTP/2).

@@ -99,11 +99,7 @@ impl Layout {
         let states = self.numbered(STATE_PREFIX)?;
         let mut stagings = self.numbered(STAGING_PREFIX)?;
         let newest_state = states.last().copied().unwrap_or(0);
-        let reuse = stagings
-            .iter()
-            .rev()
-            .copied()
-            .find(|n| *n > newest_state);
+        let reuse = stagings.iter().rev().copied().find(|n| *n > newest_state);
         stagings.retain(|n| Some(*n) != reuse);
         for n in stagings {
             let old = self.dir.join(format!("{STAGING_PREFIX}{n}"));

@@ -191,7 +191,10 @@ impl MetadataSource for Source<'_> {
 }
 
 fn root_version(bytes: &[u8]) -> anyhow::Result<u64> {
-    Ok(Envelope::<Root>::from_bytes(bytes)?.unverified().version.get())
+    Ok(Envelope::<Root>::from_bytes(bytes)?
+        .unverified()
+        .version
+        .get())
 }
 
 fn with_slash(s: &str) -> String {
@@ -372,7 +375,11 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         store.path_of("snapshot"),
     );
     for role in &roles {
-        let v = trusted.targets(role).context("role not loaded")?.version.get();
+        let v = trusted
+            .targets(role)
+            .context("role not loaded")?
+            .version
+            .get();
         tuf.insert(versioned(role, v), store.path_of(role));
     }
 
@@ -413,17 +420,19 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         if let Some(t) = &twin {
             expected.insert(t.clone());
         }
-        if verifies(path, info, &dest) {
-            // Left by an interrupted sync, and hashed again just now.
-            outcome.resumed += 1;
-        } else if let Some(prev) = previous.as_ref().filter(|_| {
+        let unchanged = previous.as_ref().filter(|_| {
             prev_manifest
                 .as_ref()
                 .is_some_and(|m| m.targets.get(path) == Some(info))
-        }) {
+        });
+        if let Some(prev) = unchanged {
+            // Verified when the previous state was built, and signed with the same info now.
             let from = layout.dir().join(prev).join(path);
             link_over(&from, &dest).with_context(|| format!("linking {}", from.display()))?;
             outcome.linked += 1;
+        } else if verifies(path, info, &dest) {
+            // Left by an interrupted sync, and hashed again just now.
+            outcome.resumed += 1;
         } else {
             to_fetch.push((path, info));
             continue;
@@ -444,7 +453,15 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         };
         let url = format!("{upstream}{}", url_path(&url_rel));
         let dest = staging.join(path);
-        download(&fetcher, &url, path, info, &tmp_dir.join(format!("{i}.part")), &dest, &bar)?;
+        download(
+            &fetcher,
+            &url,
+            path,
+            info,
+            &tmp_dir.join(format!("{i}.part")),
+            &dest,
+            &bar,
+        )?;
         if let Some(t) = twin_path(path, info) {
             link_over(&dest, &staging.join(t))?;
         }
