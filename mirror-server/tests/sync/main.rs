@@ -408,3 +408,59 @@ fn rolled_back_upstream_leaves_served_state_untouched() {
         "{err}"
     );
 }
+
+#[test]
+fn interval_mode_follows_the_upstream_and_prunes_old_states() {
+    let mut s = Setup::new();
+    let child = s
+        .sync_command()
+        .args(["--interval", "1", "--keep-states", "2"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Reaped on every path, including a failed assertion.
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Reap(child);
+    let wait_for = |s: &Setup, state: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::fs::read_link(s.current()).ok() != Some(PathBuf::from(state)) {
+            assert!(Instant::now() < deadline, "{state} never published");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(&s, "state-1");
+    for (i, state) in [(2u8, "state-2"), (3, "state-3"), (4, "state-4")] {
+        s.up.add_target(
+            AUTHOR_ROLE,
+            &format!("{AUTHOR_DIR}/Next-{i}.tar.gz"),
+            &filler(1000, i),
+        );
+        s.up.publish();
+        wait_for(&s, state);
+    }
+    // Pruning follows the switch in the same run.
+    let states = || {
+        let mut v: Vec<String> = std::fs::read_dir(&s.dest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("state-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while states() != ["state-3", "state-4"] {
+        assert!(Instant::now() < deadline, "not pruned: {:?}", states());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let served = tree(&s.current());
+    for (path, content) in s.up.targets() {
+        assert_eq!(served.get(&path), Some(&content), "{path}");
+    }
+}
