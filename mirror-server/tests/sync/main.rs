@@ -14,7 +14,7 @@ use cpantuf_client::fetcher::FetchConfig;
 use cpantuf_client::updater::{Updater, UpdaterConfig};
 use cpantuf_core::workflow::Limits;
 
-use upstream::{filler, HttpServer, Upstream, AUTHOR_DIR, AUTHOR_ROLE};
+use upstream::{filler, HttpServer, Upstream, AUTHOR_DIR, AUTHOR_ROLE, PREFIX_ROLE};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cpantuf-mirror");
 
@@ -163,7 +163,10 @@ fn sync_mirrors_a_repository_and_serves_it() {
     let served = tree(&s.current());
     // Every target and its twin, byte for byte, and the metadata under the upstream's names.
     for (path, content) in s.up.targets() {
-        assert_eq!(served.get(&path), Some(&content), "{path}");
+        assert!(
+            served.get(&path) == Some(&content),
+            "{path} missing or different"
+        );
         assert_eq!(
             served.get(&s.up.twin_of(&path)),
             Some(&content),
@@ -176,10 +179,14 @@ fn sync_mirrors_a_repository_and_serves_it() {
         "tuf/timestamp.json",
         "tuf/1.snapshot.json",
         "tuf/1.targets.json",
+        &format!("tuf/1.{PREFIX_ROLE}.json"),
         &format!("tuf/1.{AUTHOR_ROLE}.json"),
     ] {
         let upstream = std::fs::read(s.up.dir.join(name)).unwrap();
-        assert_eq!(served.get(name), Some(&upstream), "{name} not as received");
+        assert!(
+            served.get(name) == Some(&upstream),
+            "{name} not as received"
+        );
     }
     assert!(std::fs::symlink_metadata(s.current())
         .unwrap()
@@ -251,7 +258,7 @@ fn second_sync_fetches_only_what_changed() {
         "unchanged file not hard-linked"
     );
     let served = tree(&s.current());
-    assert_eq!(served[&new], filler(50_000, 3));
+    assert!(served[&new] == filler(50_000, 3));
     assert!(served.contains_key("tuf/1.targets.json"));
     assert!(served.contains_key(&format!("tuf/2.{AUTHOR_ROLE}.json")));
 }
@@ -328,7 +335,10 @@ fn interrupted_sync_resumes() {
     }
     let served = tree(&s.current());
     for (path, content) in s.up.targets() {
-        assert_eq!(served.get(&path), Some(&content), "{path}");
+        assert!(
+            served.get(&path) == Some(&content),
+            "{path} missing or different"
+        );
     }
     assert!(!std::fs::read_dir(&s.dest).unwrap().any(|e| e
         .unwrap()
@@ -345,7 +355,7 @@ fn assert_refused(s: &Setup, what: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{what}: sync succeeded: {stderr}");
     assert_eq!(std::fs::read_link(s.current()).unwrap(), link, "{what}");
-    assert_eq!(tree(&s.current()), before, "{what}: served files changed");
+    assert!(tree(&s.current()) == before, "{what}: served files changed");
     stderr
 }
 
@@ -461,6 +471,37 @@ fn interval_mode_follows_the_upstream_and_prunes_old_states() {
     }
     let served = tree(&s.current());
     for (path, content) in s.up.targets() {
-        assert_eq!(served.get(&path), Some(&content), "{path}");
+        assert!(
+            served.get(&path) == Some(&content),
+            "{path} missing or different"
+        );
     }
+}
+
+#[test]
+fn paths_a_role_may_not_sign_are_not_mirrored() {
+    let mut s = Setup::new();
+    // The author role lists a file in someone else's directory, and overrides the index that
+    // only `targets` may sign: the delegation search does not accept either from it.
+    let foreign = "authors/id/O/OT/OTHER/Evil-1.0.tar.gz";
+    s.up.add_target(AUTHOR_ROLE, foreign, b"not yours");
+    s.up.add_target(
+        AUTHOR_ROLE,
+        "modules/02packages.details.txt.gz",
+        b"forged index\n",
+    );
+    s.up.publish();
+    let log = s.sync_ok();
+    assert!(log.contains("not mirrored"), "{log}");
+    let served = tree(&s.current());
+    assert!(!served.contains_key(foreign));
+    assert_eq!(
+        served["modules/02packages.details.txt.gz"],
+        b"index v1\n".to_vec(),
+        "the index must come from the role allowed to sign it"
+    );
+    assert_eq!(
+        served[&format!("{AUTHOR_DIR}/Foo-1.0.tar.gz")],
+        filler(40_000, 1)
+    );
 }

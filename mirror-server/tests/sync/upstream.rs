@@ -24,6 +24,8 @@ use serde_json::json;
 /// The delegated role of the test repository, and the paths it may sign.
 pub const AUTHOR_ROLE: &str = "author-EXAMPLE";
 pub const AUTHOR_DIR: &str = "authors/id/E/EX/EXAMPLE";
+/// The role between `targets` and the author role, as in CPAN's layout.
+pub const PREFIX_ROLE: &str = "prefix-E-EX";
 
 fn signer(seed: u8) -> Ed25519Signer {
     Ed25519Signer::from_seed(&[seed; 32])
@@ -52,6 +54,7 @@ fn seed_of(role: &str) -> u8 {
         "timestamp" => 2,
         "snapshot" => 3,
         "targets" => 4,
+        PREFIX_ROLE => 6,
         _ => 5,
     }
 }
@@ -87,32 +90,33 @@ impl Upstream {
             );
         }
         let expires = Utc::now() + chrono::Duration::days(30);
-        let author = signer(seed_of(AUTHOR_ROLE));
-        let top = Targets {
-            spec_version: SPEC_VERSION.into(),
-            version: nz(1),
-            expires,
-            targets: BTreeMap::new(),
-            delegations: Some(Delegations {
-                keys: BTreeMap::from([(author.keyid().clone(), author.public_key().clone())]),
+        let delegate = |child: &str, pattern: String| {
+            let k = signer(seed_of(child));
+            Some(Delegations {
+                keys: BTreeMap::from([(k.keyid().clone(), k.public_key().clone())]),
                 roles: Some(vec![DelegatedRole {
-                    name: AUTHOR_ROLE.into(),
-                    keyids: vec![author.keyid().clone()],
+                    name: child.into(),
+                    keyids: vec![k.keyid().clone()],
                     threshold: nz(1),
                     terminating: true,
-                    paths: Some(vec![format!("{AUTHOR_DIR}/*")]),
+                    paths: Some(vec![pattern]),
                     path_hash_prefixes: None,
                 }]),
                 succinct_roles: None,
-            }),
+            })
         };
-        let delegated = Targets {
+        let role = |delegations| Targets {
             spec_version: SPEC_VERSION.into(),
             version: nz(1),
             expires,
             targets: BTreeMap::new(),
-            delegations: None,
+            delegations,
         };
+        // targets -> prefix-E-EX (authors/id/E/EX/*/*) -> author-EXAMPLE (its directory).
+        // `*` does not match `/`.
+        let top = role(delegate(PREFIX_ROLE, "authors/id/E/EX/*/*".into()));
+        let prefix = role(delegate(AUTHOR_ROLE, format!("{AUTHOR_DIR}/*")));
+        let delegated = role(None);
         let meta1 = MetaFile {
             version: nz(1),
             length: None,
@@ -142,6 +146,7 @@ impl Upstream {
             },
             roles: BTreeMap::from([
                 ("targets".to_string(), top),
+                (PREFIX_ROLE.to_string(), prefix),
                 (AUTHOR_ROLE.to_string(), delegated),
             ]),
             dirty: BTreeSet::new(),
@@ -151,6 +156,7 @@ impl Upstream {
         let root = sign(&up.root, 1);
         std::fs::write(dir.join("tuf/1.root.json"), &root).unwrap();
         std::fs::write(dir.join("tuf/root.json"), &root).unwrap();
+        up.dirty.insert(PREFIX_ROLE.into());
         up.add_target(
             "targets",
             "modules/02packages.details.txt.gz",
