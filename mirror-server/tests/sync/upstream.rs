@@ -55,7 +55,13 @@ fn seed_of(role: &str) -> u8 {
         "snapshot" => 3,
         "targets" => 4,
         PREFIX_ROLE => 6,
-        _ => 5,
+        AUTHOR_ROLE => 5,
+        other => {
+            10 + (other
+                .bytes()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+                % 200) as u8
+        }
     }
 }
 
@@ -176,6 +182,63 @@ impl Upstream {
         up
     }
 
+    /// Adds the CPAN roles for a PAUSE id when missing: `targets` delegates
+    /// `authors/id/A/AB/*/*` to `prefix-A-AB`, which delegates `authors/id/A/AB/ID/*` to
+    /// `author-ID`. Returns the author role's name.
+    pub fn add_author(&mut self, id: &str) -> String {
+        let dir = format!("authors/id/{}/{}", &id[..1], &id[..2]);
+        let prefix = format!("prefix-{}-{}", &id[..1], &id[..2]);
+        let author = format!("author-{id}");
+        for (parent, child, pattern) in [
+            ("targets".to_string(), prefix, format!("{dir}/*/*")),
+            (prefix_of(&author), author.clone(), format!("{dir}/{id}/*")),
+        ] {
+            if self.roles.contains_key(&child) {
+                continue;
+            }
+            let k = signer(seed_of(&child));
+            let expires = self.roles["targets"].expires;
+            let d = self
+                .roles
+                .get_mut(&parent)
+                .unwrap()
+                .delegations
+                .get_or_insert_with(|| Delegations {
+                    keys: BTreeMap::new(),
+                    roles: Some(Vec::new()),
+                    succinct_roles: None,
+                });
+            d.keys.insert(k.keyid().clone(), k.public_key().clone());
+            d.roles.as_mut().unwrap().push(DelegatedRole {
+                name: child.clone(),
+                keyids: vec![k.keyid().clone()],
+                threshold: nz(1),
+                terminating: true,
+                paths: Some(vec![pattern]),
+                path_hash_prefixes: None,
+            });
+            self.roles.insert(
+                child.clone(),
+                Targets {
+                    spec_version: SPEC_VERSION.into(),
+                    version: nz(1),
+                    expires,
+                    targets: BTreeMap::new(),
+                    delegations: None,
+                },
+            );
+            self.dirty.insert(parent);
+            self.dirty.insert(child);
+        }
+        author
+    }
+
+    /// Removes a target from `role` (the files stay on the upstream, as on CPAN's backpan).
+    pub fn remove_target(&mut self, role: &str, path: &str) {
+        self.roles.get_mut(role).unwrap().targets.remove(path);
+        self.dirty.insert(role.into());
+    }
+
     /// The trusted root file a mirror admin would be given.
     pub fn root_file(&self) -> PathBuf {
         self.dir.join("tuf/1.root.json")
@@ -266,6 +329,11 @@ impl Upstream {
             .map(|p| (p.clone(), std::fs::read(self.dir.join(p)).unwrap()))
             .collect()
     }
+}
+
+fn prefix_of(author_role: &str) -> String {
+    let id = author_role.strip_prefix("author-").unwrap();
+    format!("prefix-{}-{}", &id[..1], &id[..2])
 }
 
 /// Deterministic filler bytes.
