@@ -64,6 +64,20 @@ impl Layout {
         Ok(())
     }
 
+    /// Refuses to run when `current` exists and is not a symlink (the sync would replace it).
+    pub fn check_current(&self) -> anyhow::Result<()> {
+        let current = self.dir.join(CURRENT);
+        if let Ok(meta) = fs::symlink_metadata(&current) {
+            if !meta.file_type().is_symlink() {
+                bail!(
+                    "{} exists and is not a symlink: move it away, the sync manages it",
+                    current.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The state `current` names (a directory name in `dest`), if any.
     pub fn current_state(&self) -> Option<String> {
         let target = fs::read_link(self.dir.join(CURRENT)).ok()?;
@@ -124,14 +138,7 @@ impl Layout {
             .with_context(|| format!("renaming {} to {}", staging.display(), state.display()))?;
         sync_dir(&self.dir)?;
         let current = self.dir.join(CURRENT);
-        if let Ok(meta) = fs::symlink_metadata(&current) {
-            if !meta.file_type().is_symlink() {
-                bail!(
-                    "{} exists and is not a symlink: move it away, the sync manages it",
-                    current.display()
-                );
-            }
-        }
+        self.check_current()?;
         let tmp = self.dir.join(".current.new");
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(&name, &tmp)?;

@@ -296,6 +296,7 @@ fn link_over(src: &Path, dest: &Path) -> std::io::Result<()> {
 /// One sync: refresh, load every role, stage the changed files, switch `current`.
 pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     let layout = Layout::new(&args.dest)?;
+    layout.check_current()?;
     let store = MetadataStore::new(layout.metadata());
     layout.init_store(&store, &args.root)?;
     // One sync at a time per destination (a second one waits).
