@@ -506,3 +506,42 @@ fn paths_a_role_may_not_sign_are_not_mirrored() {
         filler(40_000, 1)
     );
 }
+
+#[test]
+fn new_root_versions_are_mirrored_for_clients_on_older_roots() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    s.up.bump_root();
+    s.up.bump_root();
+    let log = s.sync_ok();
+    assert!(log.contains("published state-2"), "{log}");
+    let served = tree(&s.current());
+    for name in [
+        "tuf/1.root.json",
+        "tuf/2.root.json",
+        "tuf/3.root.json",
+        "tuf/root.json",
+    ] {
+        let upstream = std::fs::read(s.up.dir.join(name)).unwrap();
+        assert!(
+            served.get(name) == Some(&upstream),
+            "{name} not as received"
+        );
+    }
+    // A client that still trusts root v1 walks to v3 through the mirror.
+    let server = Serve::start(&s.current());
+    let client = tempfile::tempdir().unwrap();
+    let md = client.path().join("metadata");
+    std::fs::create_dir_all(&md).unwrap();
+    std::fs::copy(s.up.root_file(), md.join("root.json")).unwrap();
+    let mut updater = Updater::new(UpdaterConfig {
+        metadata_dir: md,
+        metadata_url: format!("http://{}/tuf/", server.addr),
+        targets_url: format!("http://{}/", server.addr),
+        limits: Limits::default(),
+        fetch: FetchConfig::default(),
+    })
+    .unwrap();
+    updater.refresh().unwrap();
+    assert_eq!(updater.trusted().unwrap().root().version.get(), 3);
+}

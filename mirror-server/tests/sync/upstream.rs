@@ -239,6 +239,15 @@ impl Upstream {
         self.dirty.insert(role.into());
     }
 
+    /// Publishes the next root version (same keys), as `N.root.json` and `root.json`.
+    pub fn bump_root(&mut self) {
+        self.root.version = nz(self.root.version.get() + 1);
+        let bytes = sign(&self.root, 1);
+        let v = self.root.version;
+        std::fs::write(self.dir.join(format!("tuf/{v}.root.json")), &bytes).unwrap();
+        std::fs::write(self.dir.join("tuf/root.json"), &bytes).unwrap();
+    }
+
     /// The trusted root file a mirror admin would be given.
     pub fn root_file(&self) -> PathBuf {
         self.dir.join("tuf/1.root.json")
