@@ -545,3 +545,27 @@ fn new_root_versions_are_mirrored_for_clients_on_older_roots() {
     updater.refresh().unwrap();
     assert_eq!(updater.trusted().unwrap().root().version.get(), 3);
 }
+
+#[test]
+fn more_roles_than_allowed_are_refused_not_mirrored_in_part() {
+    let s = Setup::new();
+    // targets, prefix-E-EX and author-EXAMPLE: three roles.
+    let out = s
+        .sync_command()
+        .args(["--max-roles", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("more than 2 targets roles"), "{err}");
+    assert!(
+        std::fs::symlink_metadata(s.current()).is_err(),
+        "published anyway"
+    );
+    let out = s
+        .sync_command()
+        .args(["--max-roles", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
