@@ -256,6 +256,78 @@ fn load_targets<S: MetadataSource>(
     persist(src, role, &bytes)
 }
 
+/// Loads every targets role reachable from the top-level `targets` role,
+/// for a mirror that must hold all of them (spec 5.6 for `targets`, 5.7 for
+/// each delegated role). Unlike [`find_target`], which follows only the
+/// delegations that may speak for one path, this walks *all* delegations:
+/// a pre-order depth-first search in delegation order, each role verified
+/// through [`TrustedSet::update_targets`] with the delegator that reached
+/// it (a role reached again through another delegator is re-verified
+/// against that one). Succinct hash-bin delegations are expanded to every
+/// bin. At most `max_roles` distinct roles are loaded; more is an error
+/// rather than a silently partial mirror. Returns the role names in the
+/// order they were first loaded. [`refresh`] must have run.
+pub fn load_all_targets<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+    max_roles: usize,
+) -> Result<Vec<String>, UpdateError> {
+    let mut stack: Vec<(String, String)> = vec![("targets".into(), "root".into())];
+    let mut order: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    // (role, delegator) pairs already checked: a diamond is verified once per path.
+    let mut edges: HashSet<(String, String)> = HashSet::new();
+    while let Some((role, delegator)) = stack.pop() {
+        if !edges.insert((role.clone(), delegator.clone())) {
+            continue;
+        }
+        if !seen.contains(&role) && seen.len() >= max_roles {
+            return Err(UpdateError::MissingMeta {
+                role,
+                why: format!(
+                    "more than {max_roles} targets roles are delegated: refusing to load more"
+                ),
+            });
+        }
+        // 5.6 / 5.7: verified with the keys and threshold of its delegator.
+        load_targets(trusted, src, limits, &role, &delegator)?;
+        if !seen.insert(role.clone()) {
+            continue; // already expanded (cycles and diamonds)
+        }
+        order.push(role.clone());
+        let md = trusted
+            .targets(&role)
+            .ok_or(UpdateError::OutOfOrder("role missing after load"))?;
+        let mut children: Vec<String> = Vec::new();
+        if let Some(d) = &md.delegations {
+            if let Some(roles) = &d.roles {
+                children.extend(roles.iter().map(|r| r.name.clone()));
+            }
+            if let Some(s) = &d.succinct_roles {
+                let bins = 1u64 << s.bit_length;
+                if bins > max_roles as u64 {
+                    return Err(UpdateError::MissingMeta {
+                        role: role.clone(),
+                        why: format!(
+                            "delegates to {bins} hash bins, more than the {max_roles} roles allowed"
+                        ),
+                    });
+                }
+                let width = (s.bit_length as usize).div_ceil(4);
+                for bin in 0..bins {
+                    children.push(format!("{}-{bin:0width$x}", s.name_prefix));
+                }
+            }
+        }
+        // Pushed in reverse so the first delegation is visited first (5.7.2).
+        for child in children.into_iter().rev() {
+            stack.push((child, role.clone()));
+        }
+    }
+    Ok(order)
+}
+
 /// A target found by the search, with the role that signed it.
 #[derive(Clone, Debug)]
 pub struct FoundTarget {

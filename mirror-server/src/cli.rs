@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::serve;
+use crate::{serve, sync};
 
 /// Serve a TUF-signed CPAN mirror. The mirror holds no keys and makes no trust decision.
 #[derive(Debug, Parser)]
@@ -17,10 +17,15 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a mirror tree over HTTPS (HTTP/1.1 and HTTP/2).
     Serve(serve::Args),
+    /// Follow an upstream mirror through the TUF client workflow, verify everything, and
+    /// publish each new state by switching a `current` symlink atomically.
+    Sync(sync::Args),
 }
 
 impl Command {
@@ -28,6 +33,7 @@ impl Command {
     pub fn run(self) -> anyhow::Result<()> {
         match self {
             Command::Serve(args) => serve::run(args),
+            Command::Sync(args) => sync::run(args),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod serve;
+mod sync;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,615 @@
+//! `cpantuf-mirror sync`: follow an upstream mirror through the TUF client workflow and publish
+//! each verified state with one atomic symlink switch.
+//!
+//! The mirror holds no keys. Every check is the core's: [`workflow::refresh`] and
+//! [`workflow::load_all_targets`] for metadata (spec 5.3 – 5.7), [`workflow::find_target`] to
+//! decide which role speaks for each path, and [`StreamVerifier`] for every target byte. This
+//! module only moves bytes and files.
+//!
+//! Layout under `--dest` (only `current` and what it names are served; dot-prefixed names
+//! never are):
+//!
+//! ```text
+//! .sync/metadata/     trusted metadata store (the client's MetadataStore), and its lock
+//! .sync/roots/        every root version verified so far, as N.root.json
+//! .staging-N/         the state being built; kept across an interruption and reused
+//! state-N/            published states: tuf/ + the CPAN tree + .sync-manifest.json
+//! current -> state-N  the served state, switched by rename(2)
+//! ```
+
+mod layout;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use chrono::Utc;
+use cpantuf_client::fetcher::{FetchConfig, Fetcher};
+use cpantuf_client::store::{sync_dir, write_atomic, MetadataStore};
+use cpantuf_core::cpan::CpanPath;
+use cpantuf_core::metadata::{Envelope, Root, TargetFile};
+use cpantuf_core::target::StreamVerifier;
+use cpantuf_core::trusted::{TrustedSet, UpdateError};
+use cpantuf_core::workflow::{self, encode_role_name, FetchError, Limits, MetadataSource};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use layout::{Layout, MANIFEST};
+
+/// Options of `cpantuf-mirror sync`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Base URL of the upstream mirror: its TUF metadata is under `<URL>/tuf/`, its CPAN tree
+    /// under `<URL>/`. `https://`, or `http://` to a loopback address.
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+
+    /// Trusted root metadata (the trust anchor), used to initialise the store on the first
+    /// run. Later runs trust the newest root the store verified, never the upstream's word.
+    #[arg(long, value_name = "FILE")]
+    pub root: PathBuf,
+
+    /// Directory that holds the published states; serve `<DIR>/current`.
+    #[arg(long, value_name = "DIR")]
+    pub dest: PathBuf,
+
+    /// Sync again every SECS seconds (logging each outcome) instead of once.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+
+    /// Published states to keep on disk (the served one included), so that downloads in
+    /// flight during a switch can finish.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_states: u64,
+
+    /// Most targets roles (top-level and delegated) loaded in one sync.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub max_roles: usize,
+
+    /// PEM file of CA certificates for the upstream's TLS, instead of the platform's roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// Runs one sync, or one every `--interval`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let Some(secs) = args.interval else {
+        let outcome = sync_once(&args)?;
+        tracing::info!("{outcome}");
+        return Ok(());
+    };
+    loop {
+        match sync_once(&args) {
+            Ok(outcome) => tracing::info!("{outcome}"),
+            Err(e) => tracing::error!("sync failed, served state unchanged: {e:#}"),
+        }
+        std::thread::sleep(Duration::from_secs(secs));
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The state now served.
+    pub state: String,
+    /// Whether a new state was published.
+    pub published: bool,
+    /// Metadata files fetched from upstream.
+    pub metadata_fetched: usize,
+    /// Targets downloaded from upstream.
+    pub downloaded: usize,
+    /// Bytes of targets downloaded.
+    pub downloaded_bytes: u64,
+    /// Targets hard-linked from the previous state.
+    pub linked: usize,
+    /// Targets found already verified in an interrupted staging area.
+    pub resumed: usize,
+    /// Targets in the state.
+    pub targets: usize,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.published {
+            return write!(
+                f,
+                "up to date: {} unchanged ({} metadata files fetched)",
+                self.state, self.metadata_fetched
+            );
+        }
+        write!(
+            f,
+            "published {}: {} targets ({} downloaded, {} bytes; {} linked from the previous \
+             state; {} resumed), {} metadata files fetched",
+            self.state,
+            self.targets,
+            self.downloaded,
+            self.downloaded_bytes,
+            self.linked,
+            self.resumed,
+            self.metadata_fetched
+        )
+    }
+}
+
+/// What a published state records about itself (a hidden file, never served): the verified
+/// target infos that the next sync compares against.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    root_version: u64,
+    timestamp_version: u64,
+    targets: BTreeMap<String, TargetFile>,
+}
+
+/// The metadata side of the workflow: the store in `.sync/metadata`, the upstream over HTTP.
+struct Source<'a> {
+    store: &'a MetadataStore,
+    roots: &'a Path,
+    fetcher: &'a Fetcher,
+    base: String,
+    fetched: usize,
+}
+
+impl MetadataSource for Source<'_> {
+    fn load_local(&mut self, role: &str) -> Option<Vec<u8>> {
+        self.store.load(role)
+    }
+
+    fn fetch(
+        &mut self,
+        role: &str,
+        version: Option<u64>,
+        max_len: u64,
+    ) -> Result<Vec<u8>, FetchError> {
+        let name = encode_role_name(role);
+        let url = match version {
+            Some(v) => format!("{}{v}.{name}.json", self.base),
+            None => format!("{}{name}.json", self.base),
+        };
+        tracing::debug!(%url, "fetching metadata");
+        let bytes = self.fetcher.fetch_bytes(&url, max_len)?;
+        self.fetched += 1;
+        Ok(bytes)
+    }
+
+    fn persist(&mut self, role: &str, bytes: &[u8]) -> std::io::Result<()> {
+        if role == "root" {
+            // Only verified roots reach here; keep every version for clients that start from
+            // an older one.
+            let version = root_version(bytes).map_err(std::io::Error::other)?;
+            write_atomic(&self.roots.join(format!("{version}.root.json")), bytes)?;
+        }
+        self.store.persist(role, bytes)
+    }
+
+    fn local_rejected(&mut self, role: &str, why: &UpdateError) {
+        tracing::debug!(role, %why, "stored copy not usable as final");
+    }
+}
+
+fn root_version(bytes: &[u8]) -> anyhow::Result<u64> {
+    Ok(Envelope::<Root>::from_bytes(bytes)?
+        .unverified()
+        .version
+        .get())
+}
+
+fn with_slash(s: &str) -> String {
+    let mut s = s.to_owned();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    s
+}
+
+/// Percent-encodes each `/`-separated segment of a target path for a URL.
+fn url_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            let mut out = String::new();
+            for b in seg.bytes() {
+                if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+                    out.push(b as char);
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The hash-named twin of a target path (`dir/HASH.name`, spec 5.7.3 consistent targets).
+fn twin_path(path: &str, info: &TargetFile) -> Option<String> {
+    let hash = info
+        .hashes
+        .get("sha256")
+        .or_else(|| info.hashes.values().next())?;
+    if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(match path.rsplit_once('/') {
+        Some((dir, base)) => format!("{dir}/{hash}.{base}"),
+        None => format!("{hash}.{path}"),
+    })
+}
+
+/// A target path the mirror may write: a valid CPAN path (relative, no `..`, no control
+/// characters), no hidden segment (the server would not serve it, and `.sync-manifest.json`
+/// must not be overwritten), and outside `tuf/`.
+fn writable_path(path: &str) -> Result<(), String> {
+    CpanPath::new(path).map_err(|e| e.to_string())?;
+    if path.split('/').any(|s| s.starts_with('.')) {
+        return Err("a path segment starts with '.'".into());
+    }
+    if path == "tuf" || path.starts_with("tuf/") {
+        return Err("collides with the metadata directory tuf/".into());
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` holds exactly the bytes `info` describes (hashed again).
+fn verifies(target: &str, info: &TargetFile, path: &Path) -> bool {
+    let Ok(mut f) = fs::File::open(path) else {
+        return false;
+    };
+    let Ok(mut v) = StreamVerifier::for_target(target, info) else {
+        return false;
+    };
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return v.finish().is_ok(),
+            Ok(n) => {
+                if v.update(&buf[..n]).is_err() {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Creates `dest` as a hard link to `src`, replacing whatever `dest` was.
+fn link_over(src: &Path, dest: &Path) -> std::io::Result<()> {
+    if let (Ok(a), Ok(b)) = (fs::metadata(src), fs::symlink_metadata(dest)) {
+        use std::os::unix::fs::MetadataExt as _;
+        if a.dev() == b.dev() && a.ino() == b.ino() {
+            return Ok(());
+        }
+    }
+    if let Some(dir) = dest.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    match fs::remove_file(dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    fs::hard_link(src, dest)
+}
+
+/// One sync: refresh, load every role, stage the changed files, switch `current`.
+pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
+    let layout = Layout::new(&args.dest)?;
+    layout.check_current()?;
+    let store = MetadataStore::new(layout.metadata());
+    layout.init_store(&store, &args.root)?;
+    // One sync at a time per destination (a second one waits).
+    let _lock = store
+        .lock()
+        .with_context(|| format!("locking {}", layout.metadata().display()))?;
+
+    let fetcher = Fetcher::new(FetchConfig {
+        ca_cert: args.ca_cert.clone(),
+        ..FetchConfig::default()
+    })?;
+    let limits = Limits::default();
+    let upstream = with_slash(&args.upstream);
+    let mut src = Source {
+        store: &store,
+        roots: &layout.roots(),
+        fetcher: &fetcher,
+        base: format!("{upstream}tuf/"),
+        fetched: 0,
+    };
+
+    // Spec 5.2 – 5.7 in the core; any refusal ends the sync before the state is touched.
+    let anchor = store
+        .load("root")
+        .context("the metadata store has no root.json")?;
+    let mut trusted = TrustedSet::new(&anchor, Utc::now()).context("trusted root")?;
+    workflow::refresh(&mut trusted, &mut src, &limits).context("refreshing metadata")?;
+    let roles = workflow::load_all_targets(&mut trusted, &mut src, &limits, args.max_roles)
+        .context("loading delegated targets roles")?;
+    let wanted = resolve_targets(&mut trusted, &mut src, &limits, &roles)?;
+    let metadata_fetched = src.fetched;
+
+    let root_version = trusted.root().version.get();
+    let timestamp_version = trusted
+        .timestamp()
+        .map(|t| t.version.get())
+        .context("no timestamp after refresh")?;
+    let previous = layout.current_state();
+    let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));
+    if let (Some(prev), Some(m)) = (&previous, &prev_manifest) {
+        if m.root_version == root_version
+            && m.timestamp_version == timestamp_version
+            && m.targets == wanted
+        {
+            return Ok(Outcome {
+                state: prev.clone(),
+                metadata_fetched,
+                targets: wanted.len(),
+                ..Outcome::default()
+            });
+        }
+    }
+
+    // The metadata files, exactly as verified, under the names the upstream serves them by.
+    let mut tuf: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for entry in fs::read_dir(layout.roots())? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".root.json") && !name.starts_with('.') {
+            tuf.insert(name, entry.path());
+        }
+    }
+    tuf.insert("root.json".into(), store.path_of("root"));
+    tuf.insert("timestamp.json".into(), store.path_of("timestamp"));
+    let consistent = trusted.root().consistent_snapshot;
+    let versioned = |role: &str, version: u64| {
+        let name = encode_role_name(role);
+        if consistent {
+            format!("{version}.{name}.json")
+        } else {
+            format!("{name}.json")
+        }
+    };
+    let snapshot_version = trusted.snapshot().context("no snapshot")?.version.get();
+    tuf.insert(
+        versioned("snapshot", snapshot_version),
+        store.path_of("snapshot"),
+    );
+    for role in &roles {
+        let v = trusted
+            .targets(role)
+            .context("role not loaded")?
+            .version
+            .get();
+        tuf.insert(versioned(role, v), store.path_of(role));
+    }
+
+    let (number, staging) = layout.staging()?;
+    tracing::info!(staging = %staging.display(), "building a new state");
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    for (name, from) in &tuf {
+        let rel = format!("tuf/{name}");
+        let dest = staging.join(&rel);
+        let bytes = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+        let same_as_before = previous
+            .as_ref()
+            .map(|p| layout.dir().join(p).join(&rel))
+            .filter(|p| fs::read(p).is_ok_and(|b| b == bytes));
+        match same_as_before {
+            Some(prev) => link_over(&prev, &dest)?,
+            None => {
+                fs::create_dir_all(dest.parent().expect("under staging"))?;
+                write_atomic(&dest, &bytes)?;
+            }
+        }
+        expected.insert(rel);
+    }
+
+    let mut outcome = Outcome {
+        metadata_fetched,
+        targets: wanted.len(),
+        published: true,
+        ..Outcome::default()
+    };
+    let tmp_dir = staging.join(".partial");
+    fs::create_dir_all(&tmp_dir)?;
+    let mut to_fetch = Vec::new();
+    for (path, info) in &wanted {
+        let dest = staging.join(path);
+        expected.insert(path.clone());
+        let twin = twin_path(path, info);
+        if let Some(t) = &twin {
+            expected.insert(t.clone());
+        }
+        let unchanged = previous.as_ref().filter(|_| {
+            prev_manifest
+                .as_ref()
+                .is_some_and(|m| m.targets.get(path) == Some(info))
+        });
+        if let Some(prev) = unchanged {
+            // Verified when the previous state was built, and signed with the same info now.
+            let from = layout.dir().join(prev).join(path);
+            link_over(&from, &dest).with_context(|| format!("linking {}", from.display()))?;
+            outcome.linked += 1;
+        } else if verifies(path, info, &dest) {
+            // Left by an interrupted sync, and hashed again just now.
+            outcome.resumed += 1;
+        } else {
+            to_fetch.push((path, info));
+            continue;
+        }
+        if let Some(t) = &twin {
+            link_over(&dest, &staging.join(t))?;
+        }
+    }
+
+    let total: u64 = to_fetch.iter().map(|(_, i)| i.length).sum();
+    let bar = progress_bar(total, to_fetch.len());
+    for (i, (path, info)) in to_fetch.into_iter().enumerate() {
+        bar.set_message(path.clone());
+        let url_rel = if consistent {
+            twin_path(path, info).unwrap_or_else(|| path.clone())
+        } else {
+            path.clone()
+        };
+        let url = format!("{upstream}{}", url_path(&url_rel));
+        let dest = staging.join(path);
+        download(
+            &fetcher,
+            &url,
+            path,
+            info,
+            &tmp_dir.join(format!("{i}.part")),
+            &dest,
+            &bar,
+        )?;
+        if let Some(t) = twin_path(path, info) {
+            link_over(&dest, &staging.join(t))?;
+        }
+        outcome.downloaded += 1;
+        outcome.downloaded_bytes += info.length;
+    }
+    bar.finish_and_clear();
+    fs::remove_dir_all(&tmp_dir)?;
+
+    let manifest = Manifest {
+        root_version,
+        timestamp_version,
+        targets: wanted,
+    };
+    write_atomic(&staging.join(MANIFEST), &serde_json::to_vec(&manifest)?)?;
+    expected.insert(MANIFEST.into());
+    layout::remove_unexpected(&staging, &expected)?;
+
+    outcome.state = layout.publish(number, &staging)?;
+    layout.prune(args.keep_states as usize)?;
+    Ok(outcome)
+}
+
+/// Every target path any loaded role lists, kept only when the core's delegation search
+/// (spec 5.7) finds that role allowed to speak for it, with the info of the role that does.
+fn resolve_targets(
+    trusted: &mut TrustedSet,
+    src: &mut Source<'_>,
+    limits: &Limits,
+    roles: &[String],
+) -> anyhow::Result<BTreeMap<String, TargetFile>> {
+    let mut listed: BTreeSet<String> = BTreeSet::new();
+    for role in roles {
+        if let Some(md) = trusted.targets(role) {
+            listed.extend(md.targets.keys().cloned());
+        }
+    }
+    let mut wanted = BTreeMap::new();
+    for path in listed {
+        match workflow::find_target(trusted, src, limits, &path)? {
+            Some(found) => {
+                if let Err(why) = writable_path(&path) {
+                    bail!("target {path:?} cannot be mirrored: {why}");
+                }
+                wanted.insert(path, found.info);
+            }
+            None => tracing::warn!(
+                path,
+                "listed only by roles not allowed to sign it: not mirrored"
+            ),
+        }
+    }
+    Ok(wanted)
+}
+
+fn progress_bar(bytes: u64, files: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if files > 0 {
+        tracing::info!(files, bytes, "downloading changed targets");
+    }
+    bar
+}
+
+/// Downloads one target into `part` while hashing it, and renames it to `dest` only once its
+/// length and every hash match (spec 5.7.4).
+fn download(
+    fetcher: &Fetcher,
+    url: &str,
+    path: &str,
+    info: &TargetFile,
+    part: &Path,
+    dest: &Path,
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    let mut verifier = StreamVerifier::for_target(path, info).map_err(UpdateError::from)?;
+    let mut hash_err = None;
+    let fetched = fetcher.fetch_to_file(url, info.length, part, |chunk| {
+        bar.inc(chunk.len() as u64);
+        verifier.update(chunk).map_err(|e| {
+            hash_err = Some(e);
+            FetchError::TooLarge { limit: info.length }
+        })
+    });
+    if let Some(e) = hash_err {
+        let _ = fs::remove_file(part);
+        return Err(UpdateError::from(e).into());
+    }
+    if let Err(source) = fetched {
+        let _ = fs::remove_file(part);
+        return Err(UpdateError::Fetch {
+            what: url.to_owned(),
+            source,
+        }
+        .into());
+    }
+    if let Err(e) = verifier.finish() {
+        let _ = fs::remove_file(part);
+        return Err(UpdateError::from(e).into());
+    }
+    let dir = dest.parent().expect("a target path has a parent");
+    fs::create_dir_all(dir)?;
+    let _ = fs::remove_file(dest);
+    fs::rename(part, dest).with_context(|| format!("moving into {}", dest.display()))?;
+    sync_dir(dir)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_paths_that_could_escape_or_hide_are_refused() {
+        assert!(writable_path("authors/id/E/EX/EXAMPLE/Foo-1.0.tar.gz").is_ok());
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "authors/../../x",
+            "authors/.hidden",
+            ".sync-manifest.json",
+            "tuf/1.root.json",
+            "a//b",
+        ] {
+            assert!(writable_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn twins_are_named_by_sha256() {
+        let info = TargetFile {
+            length: 1,
+            hashes: BTreeMap::from([("sha256".to_string(), "ab12".to_string())]),
+            custom: None,
+        };
+        assert_eq!(
+            twin_path("authors/id/A/AB/X/F.tar.gz", &info).unwrap(),
+            "authors/id/A/AB/X/ab12.F.tar.gz"
+        );
+        assert_eq!(twin_path("F", &info).unwrap(), "ab12.F");
+    }
+}

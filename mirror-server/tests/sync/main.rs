@@ -1,0 +1,571 @@
+//! Integration tests of `cpantuf-mirror sync`: a signed upstream built in the test and served
+//! on 127.0.0.1, real `cpantuf-mirror sync` and `serve` processes, and the client's `Updater`.
+
+mod index_update;
+mod upstream;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cpantuf_client::fetcher::FetchConfig;
+use cpantuf_client::updater::{Updater, UpdaterConfig};
+use cpantuf_core::workflow::Limits;
+
+use upstream::{filler, HttpServer, Upstream, AUTHOR_DIR, AUTHOR_ROLE, PREFIX_ROLE};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cpantuf-mirror");
+
+/// An upstream repository, its HTTP server, and a mirror destination.
+struct Setup {
+    up: Upstream,
+    http: HttpServer,
+    dest: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let up = Upstream::new(&dir.path().join("upstream"));
+        let http = HttpServer::start(&up.dir);
+        Setup {
+            up,
+            http,
+            dest: dir.path().join("mirror"),
+            _dir: dir,
+        }
+    }
+
+    fn sync_command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--log", "info", "sync", "--upstream"])
+            .arg(self.http.url())
+            .arg("--root")
+            .arg(self.up.root_file())
+            .arg("--dest")
+            .arg(&self.dest)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs one sync to completion.
+    fn sync(&self) -> Output {
+        self.sync_command().output().unwrap()
+    }
+
+    fn sync_ok(&self) -> String {
+        let out = self.sync();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "sync failed: {stderr}");
+        stderr
+    }
+
+    fn current(&self) -> PathBuf {
+        self.dest.join("current")
+    }
+}
+
+/// Every file under `dir` (following the `current` symlink) with its bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    let real = std::fs::canonicalize(dir).unwrap();
+    walk(&real, &real, &mut out);
+    out
+}
+
+/// The number in `published state-N` / `N resumed` style log fields.
+fn count(stderr: &str, after: &str) -> usize {
+    let line = stderr
+        .lines()
+        .rfind(|l| l.contains("published ") || l.contains("up to date"))
+        .unwrap_or_else(|| panic!("no outcome line in: {stderr}"));
+    let i = line
+        .find(after)
+        .unwrap_or_else(|| panic!("{after:?} not in {line}"));
+    line[..i]
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A `cpantuf-mirror serve` process on loopback HTTP. Killed when dropped.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Serve {
+    fn start(root: &Path) -> Serve {
+        let child = Command::new(BIN)
+            .args(["--log", "info", "serve", "--root"])
+            .arg(root)
+            .args([
+                "--http-listen",
+                "127.0.0.1:0",
+                "--access-log",
+                "off",
+                "--workers",
+                "1",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Owned by `Serve` at once, so a failed start still kills and reaps it.
+        let mut serve = Serve {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+        };
+        let mut lines = BufReader::new(serve.child.stderr.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "server did not start");
+            let line = lines.next().expect("server exited early").unwrap();
+            if let Some((_, addr)) = line.split_once("listening: http ") {
+                serve.addr = addr.trim().parse().unwrap();
+                std::thread::spawn(move || lines.for_each(drop));
+                return serve;
+            }
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sync_mirrors_a_repository_and_serves_it() {
+    let s = Setup::new();
+    let log = s.sync_ok();
+    assert!(log.contains("published state-1"), "{log}");
+    let served = tree(&s.current());
+    // Every target and its twin, byte for byte, and the metadata under the upstream's names.
+    for (path, content) in s.up.targets() {
+        assert!(
+            served.get(&path) == Some(&content),
+            "{path} missing or different"
+        );
+        assert_eq!(
+            served.get(&s.up.twin_of(&path)),
+            Some(&content),
+            "twin of {path}"
+        );
+    }
+    for name in [
+        "tuf/1.root.json",
+        "tuf/root.json",
+        "tuf/timestamp.json",
+        "tuf/1.snapshot.json",
+        "tuf/1.targets.json",
+        &format!("tuf/1.{PREFIX_ROLE}.json"),
+        &format!("tuf/1.{AUTHOR_ROLE}.json"),
+    ] {
+        let upstream = std::fs::read(s.up.dir.join(name)).unwrap();
+        assert!(
+            served.get(name) == Some(&upstream),
+            "{name} not as received"
+        );
+    }
+    assert!(std::fs::symlink_metadata(s.current())
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // A client pointed at the served copy verifies a download through the delegation.
+    let server = Serve::start(&s.current());
+    let client = tempfile::tempdir().unwrap();
+    let md = client.path().join("metadata");
+    std::fs::create_dir_all(&md).unwrap();
+    std::fs::copy(s.up.root_file(), md.join("root.json")).unwrap();
+    let mut updater = Updater::new(UpdaterConfig {
+        metadata_dir: md,
+        metadata_url: format!("http://{}/tuf/", server.addr),
+        targets_url: format!("http://{}/", server.addr),
+        limits: Limits::default(),
+        fetch: FetchConfig::default(),
+    })
+    .unwrap();
+    let path = format!("{AUTHOR_DIR}/Foo-1.0.tar.gz");
+    let found = updater.target_info(&path).unwrap();
+    assert_eq!(found.role, AUTHOR_ROLE);
+    let dest = client.path().join("Foo-1.0.tar.gz");
+    updater.download_target(&found, &dest).unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), filler(40_000, 1));
+}
+
+#[test]
+fn second_sync_fetches_only_what_changed() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    s.http.take_log();
+
+    // Nothing new upstream: one timestamp download (plus the root probe), no new state.
+    let log = s.sync_ok();
+    assert!(log.contains("up to date: state-1"), "{log}");
+    assert_eq!(s.http.take_log(), ["tuf/2.root.json", "tuf/timestamp.json"]);
+
+    // One new release in the delegated role: only that role, the snapshot, the timestamp and
+    // the new file are fetched; the unchanged files are hard links to the previous state.
+    let new = format!("{AUTHOR_DIR}/Foo-1.1.tar.gz");
+    s.up.add_target(AUTHOR_ROLE, &new, &filler(50_000, 3));
+    s.up.publish();
+    let log = s.sync_ok();
+    assert!(log.contains("published state-2"), "{log}");
+    let mut requests = s.http.take_log();
+    requests.sort();
+    let mut expected = vec![
+        "tuf/2.root.json".to_string(),
+        "tuf/timestamp.json".into(),
+        "tuf/2.snapshot.json".into(),
+        format!("tuf/2.{AUTHOR_ROLE}.json"),
+        s.up.twin_of(&new),
+    ];
+    expected.sort();
+    assert_eq!(requests, expected);
+    assert_eq!(count(&log, " downloaded"), 1, "{log}");
+    assert_eq!(count(&log, " linked"), 3, "{log}");
+    let old = s
+        .dest
+        .join("state-1")
+        .join(format!("{AUTHOR_DIR}/Foo-1.0.tar.gz"));
+    let now = s.current().join(format!("{AUTHOR_DIR}/Foo-1.0.tar.gz"));
+    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!(
+        std::fs::metadata(old).unwrap().ino(),
+        std::fs::metadata(now).unwrap().ino(),
+        "unchanged file not hard-linked"
+    );
+    let served = tree(&s.current());
+    assert!(served[&new] == filler(50_000, 3));
+    assert!(served.contains_key("tuf/1.targets.json"));
+    assert!(served.contains_key(&format!("tuf/2.{AUTHOR_ROLE}.json")));
+}
+
+#[test]
+fn interrupted_sync_resumes() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    let before = tree(&s.current());
+    let names: Vec<String> = (0..4)
+        .map(|i| format!("{AUTHOR_DIR}/Slow-{i}.tar.gz"))
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        s.up.add_target(AUTHOR_ROLE, n, &filler(20_000 + i, 10 + i as u8));
+    }
+    s.up.publish();
+    s.http.take_log();
+
+    // Each target takes 700 ms to start: kill the sync after the first ones arrived.
+    s.http
+        .target_delay_ms
+        .store(700, std::sync::atomic::Ordering::SeqCst);
+    let mut child = s.sync_command().stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let staged = |s: &Setup| {
+        std::fs::read_dir(&s.dest)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".staging-"))
+            .map(|e| names.iter().filter(|n| e.path().join(n).is_file()).count())
+            .sum::<usize>()
+    };
+    while staged(&s) < 2 {
+        assert!(Instant::now() < deadline, "sync made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sync finished too fast"
+        );
+        // `current` is never touched while the sync works.
+        assert_eq!(
+            std::fs::read_link(s.current()).unwrap(),
+            PathBuf::from("state-1")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        tree(&s.current()),
+        before,
+        "served state changed by a killed sync"
+    );
+    let staging = s.dest.join(".staging-2");
+    let done: Vec<&String> = names.iter().filter(|n| staging.join(n).is_file()).collect();
+    assert!(done.len() >= 2 && done.len() < names.len(), "{done:?}");
+    s.http.take_log();
+
+    s.http
+        .target_delay_ms
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    let log = s.sync_ok();
+    assert!(log.contains("published state-2"), "{log}");
+    assert!(log.contains("resuming an interrupted sync"), "{log}");
+    assert_eq!(count(&log, " resumed"), done.len(), "{log}");
+    assert_eq!(
+        count(&log, " downloaded"),
+        names.len() - done.len(),
+        "{log}"
+    );
+    // What was verified before the kill is hashed again, not downloaded again.
+    let second_run = s.http.take_log();
+    for n in &done {
+        assert!(!second_run.contains(&s.up.twin_of(n)), "{n} fetched twice");
+    }
+    let served = tree(&s.current());
+    for (path, content) in s.up.targets() {
+        assert!(
+            served.get(&path) == Some(&content),
+            "{path} missing or different"
+        );
+    }
+    assert!(!std::fs::read_dir(&s.dest).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".staging-")));
+}
+
+/// Runs a sync that must fail, and checks that the served state did not change.
+fn assert_refused(s: &Setup, what: &str) -> String {
+    let before = tree(&s.current());
+    let link = std::fs::read_link(s.current()).unwrap();
+    let out = s.sync();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{what}: sync succeeded: {stderr}");
+    assert_eq!(std::fs::read_link(s.current()).unwrap(), link, "{what}");
+    assert!(tree(&s.current()) == before, "{what}: served files changed");
+    stderr
+}
+
+#[test]
+fn tampered_upstream_leaves_served_state_untouched() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    let path = format!("{AUTHOR_DIR}/Evil-1.0.tar.gz");
+    s.up.add_target(AUTHOR_ROLE, &path, &filler(10_000, 7));
+    s.up.publish();
+
+    // Tampered metadata: a byte of the new delegated role version changed on the upstream
+    // (the snapshot lists its hash).
+    let role_file = s.up.dir.join(format!("tuf/2.{AUTHOR_ROLE}.json"));
+    let text = std::fs::read_to_string(&role_file).unwrap();
+    std::fs::write(&role_file, text.replacen("Evil-1.0", "Evil-6.6", 1)).unwrap();
+    let err = assert_refused(&s, "tampered role");
+    assert!(
+        err.contains(&format!("{AUTHOR_ROLE}.json: sha256 hash mismatch")),
+        "{err}"
+    );
+    std::fs::write(&role_file, text).unwrap();
+
+    // A tampered target: the release's bytes swapped on the upstream after signing.
+    let twin = s.up.dir.join(s.up.twin_of(&path));
+    let mut evil = filler(10_000, 7);
+    evil[5000] ^= 1;
+    std::fs::remove_file(&twin).unwrap();
+    std::fs::write(&twin, &evil).unwrap();
+    let err = assert_refused(&s, "tampered target");
+    assert!(
+        err.contains(&format!("{path}: sha256 hash mismatch")),
+        "{err}"
+    );
+    assert!(!tree(&s.current()).contains_key(&path));
+
+    // Once the upstream serves the signed bytes again, the sync goes through.
+    std::fs::remove_file(&twin).unwrap();
+    std::fs::write(&twin, filler(10_000, 7)).unwrap();
+    let log = s.sync_ok();
+    assert!(log.contains("published state-2"), "{log}");
+}
+
+#[test]
+fn rolled_back_upstream_leaves_served_state_untouched() {
+    let mut s = Setup::new();
+    let old_timestamp = std::fs::read(s.up.dir.join("tuf/timestamp.json")).unwrap();
+    s.up.add_target(
+        "targets",
+        "modules/02packages.details.txt.gz",
+        b"index v2\n",
+    );
+    s.up.publish();
+    s.sync_ok();
+    // The upstream serves the previous timestamp again (a rollback or freeze attack).
+    std::fs::write(s.up.dir.join("tuf/timestamp.json"), old_timestamp).unwrap();
+    let err = assert_refused(&s, "rolled-back timestamp");
+    assert!(
+        err.contains("timestamp version 1 is older than trusted version 2: rollback refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn interval_mode_follows_the_upstream_and_prunes_old_states() {
+    let mut s = Setup::new();
+    let child = s
+        .sync_command()
+        .args(["--interval", "1", "--keep-states", "2"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Reaped on every path, including a failed assertion.
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Reap(child);
+    let wait_for = |s: &Setup, state: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::fs::read_link(s.current()).ok() != Some(PathBuf::from(state)) {
+            assert!(Instant::now() < deadline, "{state} never published");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(&s, "state-1");
+    for (i, state) in [(2u8, "state-2"), (3, "state-3"), (4, "state-4")] {
+        s.up.add_target(
+            AUTHOR_ROLE,
+            &format!("{AUTHOR_DIR}/Next-{i}.tar.gz"),
+            &filler(1000, i),
+        );
+        s.up.publish();
+        wait_for(&s, state);
+    }
+    // Pruning follows the switch in the same run.
+    let states = || {
+        let mut v: Vec<String> = std::fs::read_dir(&s.dest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("state-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while states() != ["state-3", "state-4"] {
+        assert!(Instant::now() < deadline, "not pruned: {:?}", states());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let served = tree(&s.current());
+    for (path, content) in s.up.targets() {
+        assert!(
+            served.get(&path) == Some(&content),
+            "{path} missing or different"
+        );
+    }
+}
+
+#[test]
+fn paths_a_role_may_not_sign_are_not_mirrored() {
+    let mut s = Setup::new();
+    // The author role lists a file in someone else's directory, and overrides the index that
+    // only `targets` may sign: the delegation search does not accept either from it.
+    let foreign = "authors/id/O/OT/OTHER/Evil-1.0.tar.gz";
+    s.up.add_target(AUTHOR_ROLE, foreign, b"not yours");
+    s.up.add_target(
+        AUTHOR_ROLE,
+        "modules/02packages.details.txt.gz",
+        b"forged index\n",
+    );
+    s.up.publish();
+    let log = s.sync_ok();
+    assert!(log.contains("not mirrored"), "{log}");
+    let served = tree(&s.current());
+    assert!(!served.contains_key(foreign));
+    assert_eq!(
+        served["modules/02packages.details.txt.gz"],
+        b"index v1\n".to_vec(),
+        "the index must come from the role allowed to sign it"
+    );
+    assert_eq!(
+        served[&format!("{AUTHOR_DIR}/Foo-1.0.tar.gz")],
+        filler(40_000, 1)
+    );
+}
+
+#[test]
+fn new_root_versions_are_mirrored_for_clients_on_older_roots() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    s.up.bump_root();
+    s.up.bump_root();
+    let log = s.sync_ok();
+    assert!(log.contains("published state-2"), "{log}");
+    let served = tree(&s.current());
+    for name in [
+        "tuf/1.root.json",
+        "tuf/2.root.json",
+        "tuf/3.root.json",
+        "tuf/root.json",
+    ] {
+        let upstream = std::fs::read(s.up.dir.join(name)).unwrap();
+        assert!(
+            served.get(name) == Some(&upstream),
+            "{name} not as received"
+        );
+    }
+    // A client that still trusts root v1 walks to v3 through the mirror.
+    let server = Serve::start(&s.current());
+    let client = tempfile::tempdir().unwrap();
+    let md = client.path().join("metadata");
+    std::fs::create_dir_all(&md).unwrap();
+    std::fs::copy(s.up.root_file(), md.join("root.json")).unwrap();
+    let mut updater = Updater::new(UpdaterConfig {
+        metadata_dir: md,
+        metadata_url: format!("http://{}/tuf/", server.addr),
+        targets_url: format!("http://{}/", server.addr),
+        limits: Limits::default(),
+        fetch: FetchConfig::default(),
+    })
+    .unwrap();
+    updater.refresh().unwrap();
+    assert_eq!(updater.trusted().unwrap().root().version.get(), 3);
+}
+
+#[test]
+fn more_roles_than_allowed_are_refused_not_mirrored_in_part() {
+    let s = Setup::new();
+    // targets, prefix-E-EX and author-EXAMPLE: three roles.
+    let out = s
+        .sync_command()
+        .args(["--max-roles", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("more than 2 targets roles"), "{err}");
+    assert!(
+        std::fs::symlink_metadata(s.current()).is_err(),
+        "published anyway"
+    );
+    let out = s
+        .sync_command()
+        .args(["--max-roles", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
