@@ -81,6 +81,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(addr) = config.admin_listen {
         listeners.push((addr, Listener::Admin, None, "admin"));
     }
+    // Signal handlers go in before any port is open: a SIGHUP sent as soon
+    // as the port answers must reload, never hit the default action (exit).
+    let signals = Signals {
+        term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+        int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+        hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
+    };
     let mut loops = Vec::new();
     for (addr, kind, tls, scheme) in listeners {
         let listener = conn::bind(addr).with_context(|| format!("listening on {addr}"))?;
@@ -97,7 +104,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(root = %config.root.display(), "serving");
 
-    wait_for_stop(&ctx, certs.as_deref(), &config).await?;
+    wait_for_stop(&ctx, certs.as_deref(), &config, signals).await?;
 
     let _ = stop_tx.send(true);
     for l in loops {
@@ -118,15 +125,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The signal streams, created before the listeners open.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
 /// Handles signals and periodic checks until SIGTERM or SIGINT.
 async fn wait_for_stop(
     ctx: &Ctx,
     certs: Option<&tls::CertStore>,
     config: &Config,
+    signals: Signals,
 ) -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
     let mut tick = tokio::time::interval(config.reload_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
