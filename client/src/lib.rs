@@ -14,3 +14,4 @@ pub mod local_mirror;
 pub mod session;
 pub mod store;
 pub mod updater;
+pub mod urls;

@@ -11,9 +11,7 @@ use crate::store::{sync_dir, MetadataStore};
 use chrono::Utc;
 use cpantuf_core::target::StreamVerifier;
 use cpantuf_core::trusted::{TrustedSet, UpdateError};
-use cpantuf_core::workflow::{
-    self, encode_role_name, FetchError, FoundTarget, Limits, MetadataSource,
-};
+use cpantuf_core::workflow::{self, FetchError, FoundTarget, Limits, MetadataSource};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -89,11 +87,7 @@ impl MetadataSource for Source<'_> {
         version: Option<u64>,
         max_len: u64,
     ) -> Result<Vec<u8>, FetchError> {
-        let name = encode_role_name(role);
-        let url = match version {
-            Some(v) => format!("{}{v}.{name}.json", self.base),
-            None => format!("{}{name}.json", self.base),
-        };
+        let url = crate::urls::metadata_url(self.base, role, version);
         tracing::debug!(%url, max_len, "fetching metadata");
         self.fetcher.fetch_bytes(&url, max_len)
     }
@@ -103,31 +97,6 @@ impl MetadataSource for Source<'_> {
     fn local_rejected(&mut self, role: &str, why: &UpdateError) {
         tracing::debug!(role, %why, "local copy not usable as final");
     }
-}
-
-fn with_slash(mut s: String) -> String {
-    if !s.ends_with('/') {
-        s.push('/');
-    }
-    s
-}
-
-/// Percent-encodes each `/`-separated segment of a target path for a URL.
-fn url_path(path: &str) -> String {
-    path.split('/')
-        .map(|seg| {
-            let mut out = String::new();
-            for b in seg.bytes() {
-                if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
-                    out.push(b as char);
-                } else {
-                    out.push_str(&format!("%{b:02X}"));
-                }
-            }
-            out
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 impl Updater {
@@ -143,8 +112,8 @@ impl Updater {
             .map_err(io_err(format!("locking {}", config.metadata_dir.display())))?;
         Ok(Updater {
             store,
-            metadata_url: with_slash(config.metadata_url),
-            targets_url: with_slash(config.targets_url),
+            metadata_url: crate::urls::with_slash(&config.metadata_url),
+            targets_url: crate::urls::with_slash(&config.targets_url),
             fetcher: Fetcher::new(config.fetch)?,
             limits: config.limits,
             trusted: None,
@@ -211,21 +180,12 @@ impl Updater {
             .as_ref()
             .is_some_and(|t| t.root().consistent_snapshot);
         let path = if consistent {
-            let hash = found
-                .info
-                .hashes
-                .get("sha256")
-                .or_else(|| found.info.hashes.values().next())
-                .cloned()
-                .unwrap_or_default();
-            match found.path.rsplit_once('/') {
-                Some((dir, base)) => format!("{dir}/{hash}.{base}"),
-                None => format!("{hash}.{}", found.path),
-            }
+            crate::urls::consistent_target_path(&found.path, &found.info)
+                .unwrap_or_else(|| found.path.clone())
         } else {
             found.path.clone()
         };
-        format!("{}{}", self.targets_url, url_path(&path))
+        format!("{}{}", self.targets_url, crate::urls::url_path(&path))
     }
 
     /// Downloads `found` to `dest`: into a temporary file beside the
@@ -289,19 +249,5 @@ impl Updater {
         }
         sync_dir(dest_dir).map_err(io_err(format!("syncing {}", dest_dir.display())))?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_path_encodes_each_segment() {
-        assert_eq!(url_path("a b/c?d/e%f"), "a%20b/c%3Fd/e%25f");
-        assert_eq!(
-            url_path("authors/id/H/HA/HAARG/Moo-2.0.tar.gz"),
-            "authors/id/H/HA/HAARG/Moo-2.0.tar.gz"
-        );
     }
 }

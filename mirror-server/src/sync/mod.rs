@@ -29,6 +29,7 @@ use anyhow::{bail, Context as _};
 use chrono::Utc;
 use cpantuf_client::fetcher::{FetchConfig, Fetcher};
 use cpantuf_client::store::{sync_dir, write_atomic, MetadataStore};
+use cpantuf_client::urls::{consistent_target_path, metadata_url, url_path, with_slash};
 use cpantuf_core::cpan::CpanPath;
 use cpantuf_core::metadata::{Envelope, Root, TargetFile};
 use cpantuf_core::target::StreamVerifier;
@@ -164,11 +165,7 @@ impl MetadataSource for Source<'_> {
         version: Option<u64>,
         max_len: u64,
     ) -> Result<Vec<u8>, FetchError> {
-        let name = encode_role_name(role);
-        let url = match version {
-            Some(v) => format!("{}{v}.{name}.json", self.base),
-            None => format!("{}{name}.json", self.base),
-        };
+        let url = metadata_url(&self.base, role, version);
         tracing::debug!(%url, "fetching metadata");
         let bytes = self.fetcher.fetch_bytes(&url, max_len)?;
         self.fetched += 1;
@@ -195,47 +192,6 @@ fn root_version(bytes: &[u8]) -> anyhow::Result<u64> {
         .unverified()
         .version
         .get())
-}
-
-fn with_slash(s: &str) -> String {
-    let mut s = s.to_owned();
-    if !s.ends_with('/') {
-        s.push('/');
-    }
-    s
-}
-
-/// Percent-encodes each `/`-separated segment of a target path for a URL.
-fn url_path(path: &str) -> String {
-    path.split('/')
-        .map(|seg| {
-            let mut out = String::new();
-            for b in seg.bytes() {
-                if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
-                    out.push(b as char);
-                } else {
-                    out.push_str(&format!("%{b:02X}"));
-                }
-            }
-            out
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// The hash-named twin of a target path (`dir/HASH.name`, spec 5.7.3 consistent targets).
-fn twin_path(path: &str, info: &TargetFile) -> Option<String> {
-    let hash = info
-        .hashes
-        .get("sha256")
-        .or_else(|| info.hashes.values().next())?;
-    if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some(match path.rsplit_once('/') {
-        Some((dir, base)) => format!("{dir}/{hash}.{base}"),
-        None => format!("{hash}.{path}"),
-    })
 }
 
 /// A target path the mirror may write: a valid CPAN path (relative, no `..`, no control
@@ -417,7 +373,7 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     for (path, info) in &wanted {
         let dest = staging.join(path);
         expected.insert(path.clone());
-        let twin = twin_path(path, info);
+        let twin = consistent_target_path(path, info);
         if let Some(t) = &twin {
             expected.insert(t.clone());
         }
@@ -448,7 +404,7 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     for (i, (path, info)) in to_fetch.into_iter().enumerate() {
         bar.set_message(path.clone());
         let url_rel = if consistent {
-            twin_path(path, info).unwrap_or_else(|| path.clone())
+            consistent_target_path(path, info).unwrap_or_else(|| path.clone())
         } else {
             path.clone()
         };
@@ -463,7 +419,7 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
             &dest,
             &bar,
         )?;
-        if let Some(t) = twin_path(path, info) {
+        if let Some(t) = consistent_target_path(path, info) {
             link_over(&dest, &staging.join(t))?;
         }
         outcome.downloaded += 1;
@@ -607,9 +563,9 @@ mod tests {
             custom: None,
         };
         assert_eq!(
-            twin_path("authors/id/A/AB/X/F.tar.gz", &info).unwrap(),
+            consistent_target_path("authors/id/A/AB/X/F.tar.gz", &info).unwrap(),
             "authors/id/A/AB/X/ab12.F.tar.gz"
         );
-        assert_eq!(twin_path("F", &info).unwrap(), "ab12.F");
+        assert_eq!(consistent_target_path("F", &info).unwrap(), "ab12.F");
     }
 }
