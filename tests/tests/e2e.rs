@@ -688,3 +688,123 @@ fn one_malicious_mirror_of_two_is_skipped() {
     assert_eq!(got, MOO_SHA256);
     assert!(honest.requests().iter().any(|r| r == &moo_twin()));
 }
+
+// ------------------------------------------------------ crash consistency
+
+fn timestamp_version(repo: &Repo) -> u64 {
+    let bytes = std::fs::read(repo.tuf("timestamp.json")).unwrap();
+    cpantuf_core::metadata::Envelope::<cpantuf_core::metadata::Timestamp>::from_bytes(&bytes)
+        .unwrap()
+        .unverified()
+        .version
+        .get()
+}
+
+/// Audits the repository from the original root. Returns the problems
+/// listed (empty when it verifies completely).
+fn audit(repo: &Repo, trusted_root: &Path) -> Vec<String> {
+    let out = run(Command::new(bin("cpantuf-sign"))
+        .arg("verify")
+        .arg("--mirror")
+        .arg(repo.mirror())
+        .arg("--root")
+        .arg(trusted_root));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let problems: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("PROBLEM"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        out.status.success(),
+        problems.is_empty(),
+        "verify exit status and report disagree:\n{text}{}",
+        stderr(&out)
+    );
+    problems
+}
+
+/// SIGKILL `cpantuf-sign` at random points of incremental (`add`) and full
+/// (`publish`) publishing. After every kill the repository must verify
+/// completely from the trusted root, as the old state (timestamp version
+/// unchanged; the only finding may be the upload not yet signed) or the new
+/// one (version + 1, nothing to report); a retry then publishes cleanly.
+/// `CPANTUF_CRASH_TRIALS` sets the number of trials (default 200).
+#[test]
+fn crash_consistency_sigkill_during_publishing() {
+    let trials: u64 = std::env::var("CPANTUF_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let repo = Repo::new();
+    let trusted_root = repo.save("1.root.json");
+    let k = |n: &str| keys().join(n).to_str().unwrap().to_owned();
+    let cfg = repo.dir.path().join("signer.json");
+    let sign_cmd = |full: bool, upload: &Path| {
+        let mut c = Command::new(bin("cpantuf-sign"));
+        if full {
+            c.arg("publish")
+                .args(["--key", &k("targets-1.pem"), "--key", &k("targets-2.pem")]);
+        } else {
+            c.arg("add").arg(upload);
+        }
+        c.arg("--config")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    // How long an undisturbed run takes, to spread kill points over it.
+    let probe = repo
+        .mirror()
+        .join("authors/id/E/ET/ETHER/Probe-0.01.tar.gz");
+    std::fs::write(&probe, b"probe").unwrap();
+    let t = std::time::Instant::now();
+    assert!(sign_cmd(false, &probe).status().unwrap().success());
+    let span = t.elapsed().as_micros().max(1000) as u64 * 3 / 2;
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let (mut old_states, mut new_states) = (0u32, 0u32);
+    for i in 0..trials {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let full = i % 4 == 3;
+        let upload = repo
+            .mirror()
+            .join(format!("authors/id/E/ET/ETHER/Crash-{i}.tar.gz"));
+        std::fs::write(&upload, format!("upload {i}\n")).unwrap();
+        let before = timestamp_version(&repo);
+        let mut child = sign_cmd(full, &upload).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(rng % span));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let after = timestamp_version(&repo);
+        let problems = audit(&repo, &trusted_root);
+        let pending = format!("PROBLEM authors/id/E/ET/ETHER/Crash-{i}.tar.gz:");
+        if after == before {
+            old_states += 1;
+            assert!(
+                problems.iter().all(|p| p.starts_with(&pending)),
+                "trial {i}: old state does not verify: {problems:?}"
+            );
+        } else {
+            new_states += 1;
+            assert_eq!(after, before + 1, "trial {i}: timestamp jumped");
+            assert!(
+                problems.is_empty(),
+                "trial {i}: new state does not verify: {problems:?}"
+            );
+        }
+        // The operator retries; the lock died with the process.
+        assert!(
+            sign_cmd(false, &upload).status().unwrap().success(),
+            "trial {i}: retry failed"
+        );
+        assert!(
+            audit(&repo, &trusted_root).is_empty(),
+            "trial {i}: after retry"
+        );
+    }
+    eprintln!("{trials} SIGKILL trials: {old_states} left the old state, {new_states} the new one");
+    assert_eq!(u64::from(old_states + new_states), trials);
+}
