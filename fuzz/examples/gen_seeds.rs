@@ -56,7 +56,10 @@ fn main() {
     put(
         "metadata_parse",
         "escapes.json",
-        &with(3, "{\"a\\\\\":[1,-2,\"\\\"q\\u00e9\\n\",null,true],\"\u{e9}\":{}}".as_bytes()),
+        &with(
+            3,
+            "{\"a\\\\\":[1,-2,\"\\\"q\\u00e9\\n\",null,true],\"\u{e9}\":{}}".as_bytes(),
+        ),
     );
 
     // state_machine: control byte (see the target) + document.
@@ -69,7 +72,11 @@ fn main() {
         ("root", 5, &fx.root),
     ];
     for (name, slot, bytes) in slots {
-        put("state_machine", &format!("{slot}-{name}.json"), &with(slot, bytes));
+        put(
+            "state_machine",
+            &format!("{slot}-{name}.json"),
+            &with(slot, bytes),
+        );
         put(
             "state_machine",
             &format!("{slot}-{name}-twice.json"),
@@ -122,7 +129,11 @@ Try::Tiny                          0.31  E/ET/ETHER/Try-Tiny-0.31.tar.gz
 ",
     );
     let gz = fs::read("../sample-mirror/modules/02packages.details.txt.gz").unwrap();
-    put("packages_parse", "sample-mirror-02packages.details.txt.gz", &gz);
+    put(
+        "packages_parse",
+        "sample-mirror-02packages.details.txt.gz",
+        &gz,
+    );
 
     // cpan_path: paths, ids, role names, and pattern\0target pairs.
     let paths: &[&[u8]] = &[

@@ -77,7 +77,10 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => return,
     };
-    let (pattern, target) = (String::from_utf8_lossy(pattern), String::from_utf8_lossy(target));
+    let (pattern, target) = (
+        String::from_utf8_lossy(pattern),
+        String::from_utf8_lossy(target),
+    );
     let m = path_matches(&pattern, &target);
     if pattern.split('/').count() != target.split('/').count() {
         assert!(!m, "{pattern:?} matched {target:?} across segments");
