@@ -7,13 +7,14 @@ use cpantuf_core::cpan::packages::Packages;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for parsed in [Packages::parse(data), Packages::read_gz(data)] {
-        if let Ok(p) = parsed {
-            let text = p.to_bytes();
-            let again = Packages::parse(&text).expect("to_bytes output parses");
-            assert_eq!(again, p, "parse(to_bytes(p)) != p");
-            let gz = Packages::read_gz(p.to_gz_bytes().as_slice()).expect("gz round trip");
-            assert_eq!(gz, p);
-        }
+    for p in [Packages::parse(data), Packages::read_gz(data)]
+        .into_iter()
+        .flatten()
+    {
+        let text = p.to_bytes();
+        let again = Packages::parse(&text).expect("to_bytes output parses");
+        assert_eq!(again, p, "parse(to_bytes(p)) != p");
+        let gz = Packages::read_gz(p.to_gz_bytes().as_slice()).expect("gz round trip");
+        assert_eq!(gz, p);
     }
 });
