@@ -241,6 +241,21 @@ impl Mirror {
         Ok((files, twins))
     }
 
+    /// Every signable file below one directory of the mirror (twins
+    /// excluded); empty when the directory does not exist. Used where only
+    /// one author's files matter, so a single upload never walks the
+    /// whole mirror.
+    pub fn scan_dir(&self, dir: &CpanPath) -> Result<Vec<CpanPath>, RepoError> {
+        let disk = self.file(dir);
+        if !disk.exists() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        walk(&disk, dir.as_str(), &mut out)?;
+        out.retain(|p| !is_twin_name(p.file_name()));
+        Ok(out)
+    }
+
     /// Hashes `paths` in parallel; `progress` is called once per file.
     pub fn hash_files(
         &self,

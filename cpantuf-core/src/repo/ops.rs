@@ -829,25 +829,25 @@ pub fn timestamp(ctx: &Ctx) -> Result<SignedFile, RepoError> {
 
 // ---------------------------------------------------------------- authors
 
+/// The files `id` owns now, hashed (PAUSE-generated files in the author
+/// directory belong to the index role and are left out).
+fn author_files(ctx: &Ctx, id: &PauseId) -> Result<Vec<FileEntry>, RepoError> {
+    let mut entries = Vec::new();
+    for p in ctx.mirror.scan_dir(&id.author_dir())? {
+        if owner(&p)? == Owner::Author(id.clone()) {
+            entries.push(ctx.mirror.hash_file(p)?);
+        }
+    }
+    Ok(entries)
+}
+
 /// An unsigned proposal of `id`'s role: every file now in the author's
 /// directory, the next version, the claimed-author lifetime. PAUSE hands it
 /// to the author, who checks and signs it offline ([`signed::add_signature`]).
 pub fn author_export(ctx: &Ctx, id: &PauseId) -> Result<SignedFile, RepoError> {
     let state = ctx.state()?;
     state.current()?;
-    let dir = ctx.mirror.file(&id.author_dir());
-    let mut paths = Vec::new();
-    if dir.exists() {
-        for p in ctx.mirror.scan()? {
-            if owner(&p)? == Owner::Author(id.clone()) {
-                paths.push(p);
-            }
-        }
-    }
-    let entries: Vec<FileEntry> = paths
-        .into_iter()
-        .map(|p| ctx.mirror.hash_file(p))
-        .collect::<Result<_, _>>()?;
+    let entries = author_files(ctx, id)?;
     let role = CpanRole::Author(id.clone()).name();
     let payload = build::leaf_targets(
         state.next_version(&role),
@@ -1054,18 +1054,7 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
         return Err(RepoError::AuthorNotClaimed { author: id.clone() });
     }
     a.key = ctx.key(&ctx.authors_key).public_key().clone();
-    let mut paths = Vec::new();
-    if ctx.mirror.file(&id.author_dir()).exists() {
-        for p in ctx.mirror.scan()? {
-            if owner(&p)? == Owner::Author(id.clone()) {
-                paths.push(p);
-            }
-        }
-    }
-    let entries: Vec<FileEntry> = paths
-        .into_iter()
-        .map(|p| ctx.mirror.hash_file(p))
-        .collect::<Result<_, _>>()?;
+    let entries = author_files(ctx, id)?;
     a.depth = a.depth.max(build::depth_of(&entries));
     let role = CpanRole::Author(id.clone()).name();
     let payload = build::leaf_targets(
