@@ -108,6 +108,16 @@ pub fn prefix_targets(
         let paths = role.path_patterns(a.depth);
         roles.push(delegated(role.name(), keyid, paths));
     }
+    delegating(version, expires, keys, roles)
+}
+
+/// A targets payload that lists no files, only delegations.
+fn delegating(
+    version: NonZeroU64,
+    expires: DateTime<Utc>,
+    keys: BTreeMap<KeyId, Key>,
+    roles: Vec<DelegatedRole>,
+) -> Targets {
     Targets {
         spec_version: SPEC_VERSION.into(),
         version,
@@ -171,17 +181,7 @@ pub fn top_targets(
             role.path_patterns(prefix_depth),
         ));
     }
-    Targets {
-        spec_version: SPEC_VERSION.into(),
-        version,
-        expires,
-        targets: BTreeMap::new(),
-        delegations: Some(Delegations {
-            keys,
-            roles: Some(roles),
-            succinct_roles: None,
-        }),
-    }
+    delegating(version, expires, keys, roles)
 }
 
 /// The prefixes top-level targets delegates to.

@@ -70,6 +70,17 @@ pub fn canonical_signed<T: RoleMeta + Serialize>(payload: &T) -> Vec<u8> {
     canonical::encode(&signed_value(payload)).expect("metadata payloads hold integers only")
 }
 
+/// One signature per signer over `canonical`.
+fn signatures_over(canonical: &[u8], signers: &[&Ed25519Signer]) -> Vec<Signature> {
+    signers
+        .iter()
+        .map(|s| Signature {
+            keyid: s.keyid().clone(),
+            sig: s.sign_hex(canonical),
+        })
+        .collect()
+}
+
 /// Signs `payload` with every signer given (possibly none, for a change
 /// prepared for offline signing).
 pub fn sign<T: RoleMeta + Serialize>(
@@ -78,13 +89,7 @@ pub fn sign<T: RoleMeta + Serialize>(
     signers: &[&Ed25519Signer],
 ) -> SignedFile {
     let canonical = canonical_signed(payload);
-    let signatures: Vec<Signature> = signers
-        .iter()
-        .map(|s| Signature {
-            keyid: s.keyid().clone(),
-            sig: s.sign_hex(&canonical),
-        })
-        .collect();
+    let signatures = signatures_over(&canonical, signers);
     SignedFile {
         role: role.to_owned(),
         version: payload.version(),
@@ -102,13 +107,7 @@ pub fn sign_checked<T: RoleMeta + Serialize + Clone>(
     authority: Authority<'_>,
 ) -> Result<SignedFile, RepoError> {
     let canonical = canonical_signed(payload);
-    let signatures: Vec<Signature> = signers
-        .iter()
-        .map(|s| Signature {
-            keyid: s.keyid().clone(),
-            sig: s.sign_hex(&canonical),
-        })
-        .collect();
+    let signatures = signatures_over(&canonical, signers);
     let bytes = file_bytes(&canonical, &signatures);
     let env = Envelope {
         signed: payload.clone(),
