@@ -141,6 +141,13 @@ fn meta_err(role: &str) -> impl FnOnce(MetadataError) -> UpdateError + '_ {
     }
 }
 
+/// Trust bootstrap by pin: whether `root_bytes` are exactly the root whose
+/// sha256 the user pinned. A root fetched from a mirror is trusted only
+/// when this holds (it must then still pass [`TrustedSet::new`]).
+pub fn root_matches_pin(root_bytes: &[u8], pinned_sha256_hex: &str) -> bool {
+    crate::target::sha256_hex(root_bytes).eq_ignore_ascii_case(pinned_sha256_hex.trim())
+}
+
 /// Result of offering a new timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampUpdate {

@@ -808,3 +808,35 @@ fn crash_consistency_sigkill_during_publishing() {
     eprintln!("{trials} SIGKILL trials: {old_states} left the old state, {new_states} the new one");
     assert_eq!(u64::from(old_states + new_states), trials);
 }
+
+/// Trust bootstrap by pin: a root fetched from the mirror is trusted only
+/// if its sha256 is the pinned one.
+#[test]
+fn init_trusts_a_fetched_root_only_when_its_sha256_matches_the_pin() {
+    let repo = Repo::new();
+    let mirror = EvilMirror::start(&repo.mirror());
+    let good = cpantuf_core::target::sha256_hex(&std::fs::read(repo.tuf("1.root.json")).unwrap());
+    let home = tempfile::tempdir().unwrap();
+    let init = |pin: &str| {
+        run(Command::new(bin("cpantuf"))
+            .arg("--home")
+            .arg(home.path())
+            .args(["init", &mirror.url(), "--root-sha256", pin]))
+    };
+    let bad = init(&"0".repeat(64));
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("refusing to trust an unpinned root"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(!home.path().join("metadata/root.json").exists());
+    run_ok(
+        Command::new(bin("cpantuf"))
+            .arg("--home")
+            .arg(home.path())
+            .args(["init", &mirror.url(), "--root-sha256", &good.to_uppercase()]),
+    );
+    let stored = std::fs::read(home.path().join("metadata/root.json")).unwrap();
+    assert_eq!(cpantuf_core::target::sha256_hex(&stored), good);
+}

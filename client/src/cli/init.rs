@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use cpantuf_client::fetcher::Fetcher;
 use cpantuf_client::session::{initialise, mirror_base, Config};
 use cpantuf_core::target::sha256_hex;
+use cpantuf_core::trusted::root_matches_pin;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -57,7 +58,7 @@ fn fetch_pinned(ctx: &Ctx, mirror: &str, pin: &str) -> Result<Vec<u8>> {
     for name in ["root.json", "1.root.json"] {
         let url = format!("{base}tuf/{name}");
         match fetcher.fetch_bytes(&url, 512_000) {
-            Ok(bytes) if sha256_hex(&bytes) == pin => return Ok(bytes),
+            Ok(bytes) if root_matches_pin(&bytes, &pin) => return Ok(bytes),
             Ok(bytes) => seen.push(format!("{url} has sha256 {}", sha256_hex(&bytes))),
             Err(e) => seen.push(format!("{url}: {e}")),
         }
