@@ -8,8 +8,13 @@
 #   scripts/fuzz-smoke.sh              # every target, FUZZ_SECONDS each
 #   scripts/fuzz-smoke.sh cpan_path    # some targets
 #
-# Environment: FUZZ_SECONDS (default 20), FUZZ_SANITIZER (default address;
-# "none" for a plain coverage-guided build).
+# Environment: FUZZ_SECONDS (default 20), FUZZ_RUNS (stop after this many
+# executions if that comes first; default no limit), FUZZ_SANITIZER (default
+# address; "none" for a plain coverage-guided build).
+#
+# The long runs the threat model reports (10 million executions or 20
+# minutes per target):
+#   FUZZ_SECONDS=1200 FUZZ_RUNS=10000000 scripts/fuzz-smoke.sh
 #
 # cargo-fuzz needs nightly compiler flags (-Zsanitizer, sancov passes); the
 # project's toolchain is stable, so RUSTC_BOOTSTRAP=1 unlocks them. New
@@ -23,6 +28,7 @@ cd "$(dirname "$0")/../fuzz"
 
 SECONDS_EACH="${FUZZ_SECONDS:-20}"
 SANITIZER="${FUZZ_SANITIZER:-address}"
+RUNS="${FUZZ_RUNS:--1}"
 export RUSTC_BOOTSTRAP=1
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 
@@ -44,12 +50,13 @@ for t in "${targets[@]}"; do
     mkdir -p "work/$t"
     echo "fuzz-smoke: $t for ${SECONDS_EACH}s" >&2
     if ! cargo fuzz run -O --sanitizer "$SANITIZER" "$t" "work/$t" "corpus/$t" -- \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 \
+        -max_total_time="$SECONDS_EACH" -runs="$RUNS" -rss_limit_mb=2048 \
         -timeout=10 -print_final_stats=1 2>"work/$t.log"; then
         failed+=("$t")
         tail -n 40 "work/$t.log" >&2
     else
         grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec)' "work/$t.log" >&2 || true
+        cp "work/$t.log" "work/$t.last.log"
     fi
 done
 
