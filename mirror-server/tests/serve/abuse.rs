@@ -221,3 +221,134 @@ fn connection_limit_queues_clients_instead_of_failing_them() {
     assert_eq!(third.join().unwrap(), 200);
     drop(b);
 }
+
+/// Requests a hostile client sends on fresh connections, and what each may get back.
+const MALFORMED: &[(&[u8], &[u16])] = &[
+    (b"GARBAGE\r\n\r\n", &[400]),
+    (b"GET\r\n\r\n", &[400]),
+    (b"GET /timestamp.json HTTP/9.9\r\nHost: x\r\n\r\n", &[400, 505]),
+    (b"GET /timestamp.json HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", &[400]),
+    (b"GET /timestamp.json HTTP/1.1\r\nHost: x\r\nX: \x01\x02\r\n\r\n", &[400]),
+    (
+        b"POST /timestamp.json HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcde",
+        &[400],
+    ),
+    (
+        b"POST /timestamp.json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+        &[400, 405],
+    ),
+    (b"DELETE /timestamp.json HTTP/1.1\r\nHost: x\r\n\r\n", &[405]),
+    (b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", &[400]),
+    (b"GET /%2e%2e/outside-secret.txt HTTP/1.1\r\nHost: x\r\n\r\n", &[400]),
+    (b"GET /authors/id/E/escape HTTP/1.1\r\nHost: x\r\n\r\n", &[404]),
+    (b"GET /timestamp.json%00 HTTP/1.1\r\nHost: x\r\n\r\n", &[400]),
+    (b"GET /timestamp.json HTTP/1.1\r\nHost: x\r\nRange: bytes=999999-\r\n\r\n", &[416]),
+    (b"GET /no/such/file HTTP/1.1\r\nHost: x\r\n\r\n", &[404]),
+];
+
+/// Hundreds of idle and slowloris connections held open at once (TLS connections that sent
+/// half a request head, TCP connections that never start a handshake, and connections
+/// stalled in the middle of a ClientHello), a stream of malformed and traversal requests,
+/// and, throughout, good keep-alive clients whose every answer is checked byte for byte.
+#[test]
+fn hundreds_of_idle_connections_and_hostile_requests_while_good_clients_get_correct_answers() {
+    const EACH: usize = 100;
+    let m = Mirror::start(&["--header-timeout", "60s", "--handshake-timeout", "60s"]);
+    let mut slow_heads: Vec<Tls> = (0..EACH).map(|_| m.tls()).collect();
+    for s in &mut slow_heads {
+        s.write_all(b"GET /timestamp.json HTTP/1.1\r\nHost: lo")
+            .unwrap();
+        s.flush().unwrap();
+    }
+    let silent: Vec<TcpStream> = (0..EACH)
+        .map(|_| TcpStream::connect(m.https).unwrap())
+        .collect();
+    let half_hello: Vec<TcpStream> = (0..EACH)
+        .map(|_| {
+            let mut s = TcpStream::connect(m.https).unwrap();
+            s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])
+                .unwrap();
+            s
+        })
+        .collect();
+    // Every one of them is held by the server, not refused or queued.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while m.metric("cpantuf_mirror_connections_open") < (3 * EACH) as f64 {
+        assert!(
+            Instant::now() < deadline,
+            "hostile connections not all accepted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let files: Vec<(&str, Vec<u8>)> = [
+        "timestamp.json",
+        "7.snapshot.json",
+        "modules/02packages.details.txt.gz",
+        "authors/id/E/EX/EXAMPLE/Foo-1.0.tar.gz",
+        "authors/id/E/EX/EXAMPLE/CHECKSUMS",
+    ]
+    .into_iter()
+    .map(|p| (p, std::fs::read(m.root.join(p)).unwrap()))
+    .collect();
+    let files = std::sync::Arc::new(files);
+    const GOOD_CLIENTS: usize = 4;
+    const REQUESTS: usize = 60;
+    let good: Vec<_> = (0..GOOD_CLIENTS)
+        .map(|c| {
+            let files = files.clone();
+            let mut s = m.tls();
+            std::thread::spawn(move || {
+                let mut correct = 0;
+                for i in 0..REQUESTS {
+                    let (path, want) = &files[(c + i) % files.len()];
+                    s.write_all(&request("GET", &format!("/{path}"), &[]))
+                        .unwrap();
+                    s.flush().unwrap();
+                    let r = read_response(&mut s, false).expect("a response on keep-alive");
+                    assert_eq!(r.status, 200, "good client got {} for {path}", r.status);
+                    assert!(r.body == *want, "good client got wrong bytes for {path}");
+                    correct += 1;
+                }
+                correct
+            })
+        })
+        .collect();
+    let mut hostile_answers = 0;
+    for round in 0..5 {
+        for (raw, allowed) in MALFORMED {
+            let mut s = m.tls();
+            let _ = s.write_all(raw).and_then(|()| s.flush());
+            // An answer must be an allowed status; closing without one is also fine.
+            if let Some(r) = read_response(&mut s, false) {
+                assert!(
+                    allowed.contains(&r.status),
+                    "round {round}: {:?} got {}",
+                    String::from_utf8_lossy(raw),
+                    r.status
+                );
+                let body = String::from_utf8_lossy(&r.body);
+                assert!(!body.contains("outside") && !body.contains("root:"));
+                hostile_answers += 1;
+            }
+        }
+        // The slowloris clients keep dripping bytes.
+        for s in &mut slow_heads {
+            let _ = s.write_all(b"c").and_then(|()| s.flush());
+        }
+    }
+    let correct: usize = good.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(correct, GOOD_CLIENTS * REQUESTS);
+    assert!(hostile_answers >= MALFORMED.len(), "{hostile_answers}");
+    // The hostile connections were still open throughout.
+    let open = m.metric("cpantuf_mirror_connections_open");
+    assert!(open >= (3 * EACH) as f64, "{open}");
+    eprintln!(
+        "{open} connections open ({} idle/slowloris), {hostile_answers} hostile requests \
+         answered correctly, {correct}/{} good answers correct",
+        3 * EACH,
+        GOOD_CLIENTS * REQUESTS
+    );
+    m.assert_healthy();
+    drop((slow_heads, silent, half_hello));
+}
