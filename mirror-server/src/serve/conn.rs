@@ -26,7 +26,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
+
+use super::tls::ServerConfigs;
 
 use super::config::Limits;
 use super::handler::{self, ConnInfo, Ctx, Listener};
@@ -95,7 +97,7 @@ pub async fn accept_loop(
     server: Arc<Server>,
     listener: TcpListener,
     kind: Listener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<ServerConfigs>,
     mut stop: watch::Receiver<bool>,
     graceful: Arc<GracefulShutdown>,
 ) {
@@ -152,7 +154,7 @@ async fn serve_connection(
     server: &Server,
     tcp: TcpStream,
     info: ConnInfo,
-    tls: Option<TlsAcceptor>,
+    tls: Option<ServerConfigs>,
     watcher: Watcher,
 ) {
     let metrics = &server.ctx.metrics;
@@ -162,10 +164,16 @@ async fn serve_connection(
         inner: tcp,
         activity: activity.clone(),
     };
-    let Some(acceptor) = tls else {
+    let Some(configs) = tls else {
         return serve_http(server, TokioIo::new(io), info, &activity, watcher).await;
     };
-    match tokio::time::timeout(server.limits.handshake_timeout, acceptor.accept(io)).await {
+    // The ClientHello is read first, to pick the configuration (cipher preference) for it.
+    let handshake = async move {
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
+        let config = configs.for_hello(&start.client_hello());
+        start.into_stream(config).await
+    };
+    match tokio::time::timeout(server.limits.handshake_timeout, handshake).await {
         Ok(Ok(stream)) => serve_http(server, TokioIo::new(stream), info, &activity, watcher).await,
         Ok(Err(e)) => {
             tracing::debug!(peer = %info.peer, "TLS handshake failed: {e}");

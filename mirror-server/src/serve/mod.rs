@@ -67,13 +67,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let graceful = Arc::new(GracefulShutdown::new());
 
-    let acceptor = match &certs {
-        Some(store) => Some(tokio_rustls::TlsAcceptor::from(store.server_config()?)),
+    let tls_configs = match &certs {
+        Some(store) => Some(store.server_configs()?),
         None => None,
     };
     let mut listeners = Vec::new();
     for addr in &config.tls_listen {
-        listeners.push((*addr, Listener::Tls, acceptor.clone(), "https"));
+        listeners.push((*addr, Listener::Tls, tls_configs.clone(), "https"));
     }
     for addr in &config.http_listen {
         listeners.push((*addr, Listener::Plain, None, "http"));

@@ -69,14 +69,31 @@ impl Pki {
     }
 
     pub fn client_config(&self, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+        self.client_config_offering(alpn, None)
+    }
+
+    /// A client configuration that offers exactly `suites`, in that order (all of rustls'
+    /// defaults if `None`).
+    pub fn client_config_offering(
+        &self,
+        alpn: &[&[u8]],
+        suites: Option<&[rustls::CipherSuite]>,
+    ) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.der().clone()).unwrap();
-        let mut config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+        let mut provider = rustls::crypto::ring::default_provider();
+        if let Some(suites) = suites {
+            let all = std::mem::take(&mut provider.cipher_suites);
+            provider.cipher_suites = suites
+                .iter()
+                .map(|want| *all.iter().find(|s| s.suite() == *want).unwrap())
+                .collect();
+        }
+        let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Arc::new(config)
     }

@@ -154,3 +154,55 @@ fn sigterm_does_not_wait_forever_for_a_stuck_client() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn aes128_gcm_is_preferred_unless_the_client_leads_with_chacha20() {
+    use rustls::CipherSuite as S;
+    let m = Mirror::start(&[]);
+    let negotiated = |suites: Option<&[S]>| {
+        let tcp = std::net::TcpStream::connect(m.https).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let conn = rustls::ClientConnection::new(
+            m.pki.client_config_offering(&[b"http/1.1"], suites),
+            "localhost".try_into().unwrap(),
+        )
+        .unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock).expect("TLS handshake");
+        }
+        s.conn.negotiated_cipher_suite().unwrap().suite()
+    };
+    // rustls' and OpenSSL's default order lead with AES-256-GCM: the server picks AES-128.
+    assert_eq!(negotiated(None), S::TLS13_AES_128_GCM_SHA256);
+    assert_eq!(
+        negotiated(Some(&[
+            S::TLS13_AES_256_GCM_SHA384,
+            S::TLS13_AES_128_GCM_SHA256
+        ])),
+        S::TLS13_AES_128_GCM_SHA256
+    );
+    // A client without AES hardware leads with ChaCha20: its order is followed.
+    assert_eq!(
+        negotiated(Some(&[
+            S::TLS13_CHACHA20_POLY1305_SHA256,
+            S::TLS13_AES_256_GCM_SHA384,
+            S::TLS13_AES_128_GCM_SHA256
+        ])),
+        S::TLS13_CHACHA20_POLY1305_SHA256
+    );
+    // What a client offers is all it can get.
+    assert_eq!(
+        negotiated(Some(&[S::TLS13_AES_256_GCM_SHA384])),
+        S::TLS13_AES_256_GCM_SHA384
+    );
+    // TLS 1.2 clients too.
+    assert_eq!(
+        negotiated(Some(&[
+            S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        ])),
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+    );
+    m.assert_healthy();
+}
