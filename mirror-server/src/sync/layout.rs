@@ -133,7 +133,10 @@ impl Layout {
     pub fn publish(&self, number: u64, staging: &Path) -> anyhow::Result<String> {
         let name = format!("{STATE_PREFIX}{number}");
         let state = self.dir.join(&name);
-        sync_tree(staging)?;
+        // One syncfs(2) makes every file and directory of the staging tree durable (the
+        // downloads are not synced one by one) before the rename makes it a state.
+        let dir = fs::File::open(staging)?;
+        rustix::fs::syncfs(&dir).with_context(|| format!("syncing {}", staging.display()))?;
         fs::rename(staging, &state)
             .with_context(|| format!("renaming {} to {}", staging.display(), state.display()))?;
         sync_dir(&self.dir)?;
@@ -195,18 +198,5 @@ pub fn remove_unexpected(root: &Path, expected: &BTreeSet<String>) -> anyhow::Re
         Ok(empty)
     }
     walk(root, root, expected)?;
-    Ok(())
-}
-
-/// Syncs every directory of a tree, so the renames and links in it are durable before the
-/// tree is published. Files were synced when they were written.
-fn sync_tree(dir: &Path) -> anyhow::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            sync_tree(&entry.path())?;
-        }
-    }
-    sync_dir(dir)?;
     Ok(())
 }

@@ -28,7 +28,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use chrono::Utc;
 use cpantuf_client::fetcher::{FetchConfig, Fetcher};
-use cpantuf_client::store::{sync_dir, write_atomic, MetadataStore};
+use cpantuf_client::store::{write_atomic, MetadataStore};
 use cpantuf_client::urls::{consistent_target_path, metadata_url, url_path, with_slash};
 use cpantuf_core::cpan::CpanPath;
 use cpantuf_core::metadata::{Envelope, Root, TargetFile};
@@ -73,6 +73,10 @@ pub struct Args {
     /// PEM file of CA certificates for the upstream's TLS, instead of the platform's roots.
     #[arg(long, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
+
+    /// Targets downloaded at once (each over its own kept-alive connection).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: u64,
 }
 
 /// Runs one sync, or one every `--interval`.
@@ -401,30 +405,18 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
 
     let total: u64 = to_fetch.iter().map(|(_, i)| i.length).sum();
     let bar = progress_bar(total, to_fetch.len());
-    for (i, (path, info)) in to_fetch.into_iter().enumerate() {
-        bar.set_message(path.clone());
-        let url_rel = if consistent {
-            consistent_target_path(path, info).unwrap_or_else(|| path.clone())
-        } else {
-            path.clone()
-        };
-        let url = format!("{upstream}{}", url_path(&url_rel));
-        let dest = staging.join(path);
-        download(
-            &fetcher,
-            &url,
-            path,
-            info,
-            &tmp_dir.join(format!("{i}.part")),
-            &dest,
-            &bar,
-        )?;
-        if let Some(t) = consistent_target_path(path, info) {
-            link_over(&dest, &staging.join(t))?;
-        }
-        outcome.downloaded += 1;
-        outcome.downloaded_bytes += info.length;
-    }
+    let (downloaded, downloaded_bytes) = download_all(
+        &fetcher,
+        &upstream,
+        consistent,
+        &to_fetch,
+        &staging,
+        &tmp_dir,
+        &bar,
+        args.jobs as usize,
+    )?;
+    outcome.downloaded += downloaded;
+    outcome.downloaded_bytes += downloaded_bytes;
     bar.finish_and_clear();
     fs::remove_dir_all(&tmp_dir)?;
 
@@ -491,6 +483,83 @@ fn progress_bar(bytes: u64, files: usize) -> ProgressBar {
     bar
 }
 
+/// Downloads `to_fetch` into `staging` with `jobs` threads (each with its own connection
+/// from the fetcher's pool), linking each file's hash-named twin. The first error stops the
+/// other threads after their current file and is returned; what was verified stays in the
+/// staging area for the next run to resume from.
+#[allow(clippy::too_many_arguments)]
+fn download_all(
+    fetcher: &Fetcher,
+    upstream: &str,
+    consistent: bool,
+    to_fetch: &[(&String, &TargetFile)],
+    staging: &Path,
+    tmp_dir: &Path,
+    bar: &ProgressBar,
+    jobs: usize,
+) -> anyhow::Result<(usize, u64)> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let one = |i: usize| -> anyhow::Result<()> {
+        let (path, info) = to_fetch[i];
+        bar.set_message(path.clone());
+        let url_rel = if consistent {
+            consistent_target_path(path, info).unwrap_or_else(|| path.clone())
+        } else {
+            path.clone()
+        };
+        let url = format!("{upstream}{}", url_path(&url_rel));
+        let dest = staging.join(path);
+        download(
+            fetcher,
+            &url,
+            path,
+            info,
+            &tmp_dir.join(format!("{i}.part")),
+            &dest,
+            bar,
+        )?;
+        if let Some(t) = consistent_target_path(path, info) {
+            link_over(&dest, &staging.join(t))?;
+        }
+        Ok(())
+    };
+    let results: Vec<anyhow::Result<(usize, u64)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.min(to_fetch.len()).max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut files, mut bytes) = (0, 0);
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= to_fetch.len() {
+                            break;
+                        }
+                        if let Err(e) = one(i) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                        files += 1;
+                        bytes += to_fetch[i].1.length;
+                    }
+                    Ok((files, bytes))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let (mut files, mut bytes) = (0, 0);
+    for r in results {
+        let (f, b) = r?;
+        files += f;
+        bytes += b;
+    }
+    Ok((files, bytes))
+}
+
 /// Downloads one target into `part` while hashing it, and renames it to `dest` only once its
 /// length and every hash match (spec 5.7.4).
 fn download(
@@ -504,13 +573,19 @@ fn download(
 ) -> anyhow::Result<()> {
     let mut verifier = StreamVerifier::for_target(path, info).map_err(UpdateError::from)?;
     let mut hash_err = None;
-    let fetched = fetcher.fetch_to_file(url, info.length, part, |chunk| {
+    // Not synced file by file: `Layout::publish` syncs the whole filesystem once before
+    // the state goes live, and a resumed sync hashes what it finds again.
+    let mut file =
+        fs::File::create(part).with_context(|| format!("creating {}", part.display()))?;
+    let fetched = fetcher.fetch_into(url, info.length, &mut |chunk| {
         bar.inc(chunk.len() as u64);
         verifier.update(chunk).map_err(|e| {
             hash_err = Some(e);
             FetchError::TooLarge { limit: info.length }
-        })
+        })?;
+        std::io::Write::write_all(&mut file, chunk).map_err(|e| FetchError::Transport(Box::new(e)))
     });
+    drop(file);
     if let Some(e) = hash_err {
         let _ = fs::remove_file(part);
         return Err(UpdateError::from(e).into());
@@ -530,8 +605,9 @@ fn download(
     let dir = dest.parent().expect("a target path has a parent");
     fs::create_dir_all(dir)?;
     let _ = fs::remove_file(dest);
+    // The file was synced before the rename; the directories are synced once, all
+    // together, before the state is published (`Layout::publish`).
     fs::rename(part, dest).with_context(|| format!("moving into {}", dest.display()))?;
-    sync_dir(dir)?;
     Ok(())
 }
 

@@ -283,7 +283,13 @@ fn interrupted_sync_resumes() {
     s.http
         .target_delay_ms
         .store(700, std::sync::atomic::Ordering::SeqCst);
-    let mut child = s.sync_command().stderr(Stdio::null()).spawn().unwrap();
+    // One download at a time, so the kill lands between files.
+    let mut child = s
+        .sync_command()
+        .args(["--jobs", "1"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let staged = |s: &Setup| {
         std::fs::read_dir(&s.dest)
