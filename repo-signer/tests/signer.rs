@@ -713,3 +713,67 @@ fn root_rotation_needs_old_and_new_thresholds_signed_separately() {
     let out = ngclient(&mirror, server.port, &[(TRY_TINY, true)]);
     assert!(out.contains("trusted_root_version=2"), "{out}");
 }
+
+/// An author who deletes every file keeps an empty role: a returning client,
+/// which trusts the snapshot that lists the role, accepts the next one (a
+/// snapshot without the role would be refused as a rollback, spec 5.5.5,
+/// leaving every client stuck).
+#[test]
+fn an_author_who_deletes_every_file_keeps_an_empty_role_and_clients_follow() {
+    let (tmp, mirror, cfg) = signed_sample();
+    let cfg = cfg.to_str().unwrap();
+    let only = "authors/id/E/ET/ETHERGONE/Only-1.0.tar.gz";
+    std::fs::create_dir_all(mirror.join(only).parent().unwrap()).unwrap();
+    std::fs::write(mirror.join(only), b"the only release").unwrap();
+    ok(sign(&[
+        "add",
+        "--config",
+        cfg,
+        mirror.join(only).to_str().unwrap(),
+    ]));
+
+    let server = serve(&mirror);
+    let md = tmp.path().join("client-metadata");
+    std::fs::create_dir_all(&md).unwrap();
+    std::fs::copy(mirror.join("tuf/1.root.json"), md.join("root.json")).unwrap();
+    let mut client = Updater::new(UpdaterConfig {
+        metadata_dir: md,
+        metadata_url: format!("http://127.0.0.1:{}/tuf/", server.port),
+        targets_url: format!("http://127.0.0.1:{}/", server.port),
+        limits: Default::default(),
+        fetch: FetchConfig::default(),
+    })
+    .unwrap();
+    client.refresh().unwrap();
+    assert_eq!(client.target_info(only).unwrap().role, "author-ETHERGONE");
+
+    // The author deletes the release; the operator re-signs everything.
+    std::fs::remove_file(mirror.join(only)).unwrap();
+    ok(sign(&[
+        "publish",
+        "--config",
+        cfg,
+        "--key",
+        keys().join("targets-1.pem").to_str().unwrap(),
+        "--key",
+        keys().join("targets-2.pem").to_str().unwrap(),
+    ]));
+    ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+    let snapshot = |client: &Updater| client.trusted().unwrap().snapshot().unwrap().version.get();
+    let before = snapshot(&client);
+    client
+        .refresh()
+        .expect("a returning client must accept the snapshot after the deletion");
+    assert!(snapshot(&client) > before);
+    let err = client.target_info(only).unwrap_err().to_string();
+    assert!(
+        err.contains("no role") || err.contains("not found") || err.contains("lists"),
+        "{err}"
+    );
+}

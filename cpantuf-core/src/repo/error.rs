@@ -4,6 +4,7 @@ use crate::cpan::{CpanPathError, OwnerError, PauseId, PauseIdError, RoleNameErro
 use crate::crypto::KeyFileError;
 use crate::metadata::{KeyId, MetadataError};
 use crate::verify::ThresholdError;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 /// Why a signer operation stopped. Every variant means nothing was published
@@ -148,6 +149,17 @@ pub enum RepoError {
     /// Signatures do not reach a role's threshold.
     #[error(transparent)]
     Threshold(#[from] ThresholdError),
+    /// A new snapshot would drop a role the published one lists, or lower
+    /// its version (spec 5.5.5: clients refuse it as a rollback).
+    #[error("refusing to publish: the new snapshot {} role {role} (published version {published}); clients would refuse it as a rollback", match new { Some(v) => format!("lowers to version {v} the"), None => "drops the".to_owned() })]
+    SnapshotRollback {
+        /// The role concerned.
+        role: String,
+        /// Its version in the published snapshot.
+        published: NonZeroU64,
+        /// Its version in the new snapshot, if listed.
+        new: Option<NonZeroU64>,
+    },
     /// A role's new version is not above the published one (spec 5.6.5 /
     /// 5.7.x: clients refuse a rollback, so publishing it would break them).
     #[error("{role}: version {new} does not increase the published version {published}")]

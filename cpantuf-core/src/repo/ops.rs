@@ -290,9 +290,13 @@ pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport,
     let author_exp = ctx.expires(ctx.cfg.expiry.author_hours);
 
     // Every author on disk, plus claimed authors whose directory is empty
-    // (their delegation stays until revoked).
+    // (their delegation stays until revoked), plus every author with a
+    // published role: an author whose files were all deleted keeps an empty
+    // role, because a snapshot may never drop a role the previous one listed
+    // (clients refuse that as a rollback, spec 5.5.5).
     let mut ids: BTreeSet<PauseId> = inv.authors.keys().cloned().collect();
     ids.extend(claimed.keys().cloned());
+    ids.extend(state.published_authors());
     let empty = Vec::new();
     progress.phase("signing author roles", ids.len() as u64);
     let ids: Vec<PauseId> = ids.into_iter().collect();
@@ -510,6 +514,25 @@ fn finish(
             m
         }
     };
+    // Spec 5.5.5 on the signing side: clients refuse a snapshot that drops a
+    // role the previous one lists, or lowers its version; never publish one.
+    if let Some(cur) = &state.current {
+        for (name, old) in &cur.snapshot.unverified().meta {
+            let Some(role) = name.strip_suffix(".json") else {
+                continue;
+            };
+            match meta.get(role) {
+                Some(v) if *v >= old.version => {}
+                found => {
+                    return Err(RepoError::SnapshotRollback {
+                        role: role.to_owned(),
+                        published: old.version,
+                        new: found.copied(),
+                    })
+                }
+            }
+        }
+    }
     let snap_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
         c.snapshot.unverified().version.saturating_add(1)
     });

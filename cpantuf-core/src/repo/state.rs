@@ -114,6 +114,24 @@ impl PublishedState {
         self.current.as_ref().ok_or(RepoError::NotPublished)
     }
 
+    /// The authors whose roles the published snapshot lists.
+    pub fn published_authors(&self) -> Vec<crate::cpan::PauseId> {
+        let Some(c) = self.current.as_ref() else {
+            return Vec::new();
+        };
+        c.snapshot
+            .unverified()
+            .meta
+            .keys()
+            .filter_map(|name| {
+                match crate::cpan::CpanRole::from_name(name.strip_suffix(".json")?).ok()? {
+                    crate::cpan::CpanRole::Author(id) => Some(id),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
     /// The version snapshot lists for a targets-type role.
     pub fn role_version(&self, role: &str) -> Option<NonZeroU64> {
         let c = self.current.as_ref()?;
