@@ -18,7 +18,10 @@ use sha2::{Digest, Sha256};
 pub fn path_matches(pattern: &str, target: &str) -> bool {
     // The pattern's text before its first glob character must start the target: a cheap
     // test that settles most non-matches (a delegation search tries every sibling pattern).
-    let literal = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    let literal = pattern
+        .bytes()
+        .position(|b| matches!(b, b'*' | b'?' | b'['))
+        .unwrap_or(pattern.len());
     if !target
         .as_bytes()
         .starts_with(&pattern.as_bytes()[..literal])
