@@ -24,12 +24,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
         eprintln!("warning: {w}");
     }
     println!(
-        "published {} files: {} authors ({} claimed, kept), {} prefixes, {} roles signed{}; {} twins linked, {} copied; pruned {} metadata files, {} twins",
+        "published {} files: {} authors ({} claimed, kept), {} prefixes, {} roles signed, {} unchanged{}; {} twins linked, {} copied; pruned {} metadata files, {} twins",
         r.files,
         r.authors,
         r.claimed_kept,
         r.prefixes,
         r.roles_signed,
+        r.roles_unchanged,
         if r.targets_resigned { ", targets re-signed" } else { "" },
         r.write.linked,
         r.write.copied,

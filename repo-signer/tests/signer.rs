@@ -777,3 +777,54 @@ fn an_author_who_deletes_every_file_keeps_an_empty_role_and_clients_follow() {
         "{err}"
     );
 }
+
+/// A full publish over an unchanged mirror re-signs no targets role (only
+/// snapshot and timestamp), so clients and mirrors fetch nothing else; one
+/// changed author re-signs that author's role alone.
+#[test]
+fn a_full_publish_re_signs_only_the_roles_that_changed() {
+    let (_tmp, mirror, cfg) = signed_sample();
+    let cfg = cfg.to_str().unwrap();
+    let publish = || {
+        ok(sign(&[
+            "publish",
+            "--config",
+            cfg,
+            "--key",
+            keys().join("targets-1.pem").to_str().unwrap(),
+            "--key",
+            keys().join("targets-2.pem").to_str().unwrap(),
+        ]))
+    };
+    let out = publish();
+    assert!(out.contains(" 0 roles signed,"), "{out}");
+    std::fs::write(
+        mirror.join("authors/id/E/ET/ETHER/Another-0.01.tar.gz"),
+        b"another",
+    )
+    .unwrap();
+    let out = publish();
+    assert!(out.contains(" 1 roles signed,"), "{out}");
+    let newest = |role: &str| {
+        std::fs::read_dir(mirror.join("tuf"))
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                name.strip_suffix(&format!(".{role}.json"))?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .max()
+            .unwrap()
+    };
+    assert_eq!(newest("author-ETHER"), 2);
+    assert_eq!(newest("author-HAARG"), 1);
+    assert_eq!(newest("index"), 1);
+    ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+}

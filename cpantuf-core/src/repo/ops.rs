@@ -225,6 +225,9 @@ pub struct PublishReport {
     pub prefixes: usize,
     /// Roles signed in this run.
     pub roles_signed: usize,
+    /// PAUSE-signed roles whose content did not change, kept at their
+    /// published version (not re-signed, not fetched again by clients).
+    pub roles_unchanged: usize,
     /// Whether top-level targets was re-signed.
     pub targets_resigned: bool,
     /// Things the operator should know about (not errors).
@@ -303,6 +306,8 @@ pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport,
     struct AuthorOut {
         delegation: AuthorDelegation,
         file: Option<SignedFile>,
+        /// Published version kept because nothing changed.
+        unchanged: Option<NonZeroU64>,
         warning: Option<String>,
     }
     let outs: Vec<AuthorOut> = ids
@@ -346,29 +351,51 @@ pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport,
                         depth: depth.max(c.depth),
                     },
                     file: None,
+                    unchanged: None,
                     warning,
                 });
             }
             let payload = build::leaf_targets(state.next_version(&role), author_exp, files);
+            let delegation = AuthorDelegation {
+                id: id.clone(),
+                key: authors_pub.clone(),
+                depth,
+            };
+            let lifetime = hours(ctx.cfg.expiry.author_hours);
+            if let Some(v) =
+                unchanged_version(ctx, &state, &role, &payload, lifetime, &ctx.authors_key)?
+            {
+                return Ok(AuthorOut {
+                    delegation,
+                    file: None,
+                    unchanged: Some(v),
+                    warning: None,
+                });
+            }
             let file = signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]);
             Ok(AuthorOut {
-                delegation: AuthorDelegation {
-                    id: id.clone(),
-                    key: authors_pub.clone(),
-                    depth,
-                },
+                delegation,
                 file: Some(file),
+                unchanged: None,
                 warning: None,
             })
         })
         .collect::<Result<_, _>>()?;
     report.authors = outs.len();
-    report.claimed_kept = outs.iter().filter(|o| o.file.is_none()).count();
+    report.claimed_kept = outs
+        .iter()
+        .filter(|o| o.file.is_none() && o.unchanged.is_none())
+        .count();
 
     let mut roles: Vec<SignedFile> = Vec::with_capacity(outs.len() + 1000);
+    // Roles kept at their published version, for the snapshot.
+    let mut unchanged: BTreeMap<String, NonZeroU64> = BTreeMap::new();
     let mut by_prefix: BTreeMap<AuthorPrefix, Vec<AuthorDelegation>> = BTreeMap::new();
     for o in outs {
         report.warnings.extend(o.warning);
+        if let Some(v) = o.unchanged {
+            unchanged.insert(CpanRole::Author(o.delegation.id.clone()).name(), v);
+        }
         by_prefix
             .entry(o.delegation.id.prefix())
             .or_default()
@@ -376,16 +403,36 @@ pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport,
         roles.extend(o.file);
     }
     let prefix_exp = ctx.expires(ctx.cfg.expiry.prefix_hours);
-    let prefix_files: Vec<SignedFile> = by_prefix
+    let prefix_lifetime = hours(ctx.cfg.expiry.prefix_hours);
+    let prefix_files: Vec<(String, Result<SignedFile, NonZeroU64>)> = by_prefix
         .par_iter()
         .map(|(prefix, authors)| {
             let role = CpanRole::Prefix(*prefix).name();
             let payload = build::prefix_targets(state.next_version(&role), prefix_exp, authors);
-            signed::sign(&role, &payload, &[ctx.key(&ctx.registry_key)])
+            let kept = unchanged_version(
+                ctx,
+                &state,
+                &role,
+                &payload,
+                prefix_lifetime,
+                &ctx.registry_key,
+            )?;
+            let out = match kept {
+                Some(v) => Err(v),
+                None => Ok(signed::sign(&role, &payload, &[ctx.key(&ctx.registry_key)])),
+            };
+            Ok((role, out))
         })
-        .collect();
+        .collect::<Result<_, RepoError>>()?;
     report.prefixes = prefix_files.len();
-    roles.extend(prefix_files);
+    for (role, out) in prefix_files {
+        match out {
+            Ok(f) => roles.push(f),
+            Err(v) => {
+                unchanged.insert(role, v);
+            }
+        }
+    }
 
     let index_role = CpanRole::Index.name();
     let index_payload = build::leaf_targets(
@@ -393,11 +440,24 @@ pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport,
         ctx.expires(ctx.cfg.expiry.index_hours),
         &inv.index,
     );
-    roles.push(signed::sign(
+    let index_lifetime = hours(ctx.cfg.expiry.index_hours);
+    match unchanged_version(
+        ctx,
+        &state,
         &index_role,
         &index_payload,
-        &[ctx.key(&ctx.index_key)],
-    ));
+        index_lifetime,
+        &ctx.index_key,
+    )? {
+        Some(v) => {
+            unchanged.insert(index_role, v);
+        }
+        None => roles.push(signed::sign(
+            &index_role,
+            &index_payload,
+            &[ctx.key(&ctx.index_key)],
+        )),
+    }
 
     // Top-level targets changes only when the set of prefixes or a
     // delegated key changes, or when it nears expiry; only then does the
@@ -439,6 +499,8 @@ pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport,
     for f in &roles {
         meta.insert(f.role.clone(), f.version);
     }
+    report.roles_unchanged = unchanged.len();
+    meta.extend(unchanged);
     for id in claimed.keys() {
         let role = CpanRole::Author(id.clone()).name();
         if let Some(v) = state.role_version(&role) {
@@ -471,6 +533,30 @@ pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport,
     timer.lap("prune");
     report.timings = timer.1;
     Ok(report)
+}
+
+/// The published version of a PAUSE-signed `role` when re-signing it would
+/// change nothing: the published file says the same as `payload` (targets
+/// and delegations), is signed by `signer` (the key its delegation names
+/// now), and has more than half of `lifetime` left. A full publish keeps such
+/// roles, so that clients and mirrors fetch only the roles that changed.
+fn unchanged_version(
+    ctx: &Ctx,
+    state: &PublishedState,
+    role: &str,
+    payload: &Targets,
+    lifetime: chrono::Duration,
+    signer: &KeyId,
+) -> Result<Option<NonZeroU64>, RepoError> {
+    let Some((old, file)) = state.load_role(role)? else {
+        return Ok(None);
+    };
+    let signed_by_signer = old.signatures().iter().any(|s| &s.keyid == signer);
+    let old = old.unverified();
+    let keep = signed_by_signer
+        && build::same_content(old, payload)
+        && old.expires - ctx.now > lifetime / 2;
+    Ok(keep.then_some(file.version))
 }
 
 fn inv_entries(inv: &Inventory) -> Vec<FileEntry> {
