@@ -256,6 +256,55 @@ fn serve_conn(conn: TcpStream, state: &Mutex<EvilState>, stop: &AtomicBool) {
     }
 }
 
+/// The demo keys (`keys-example/`).
+pub fn example_keys() -> PathBuf {
+    workspace_root().join("keys-example")
+}
+
+/// `cpantuf-sign init` over `mirror` with the demo keys (root 2-of-3, targets 2-of-2,
+/// online snapshot/timestamp/index/registry/authors keys), configuration in `cfg`, then a
+/// full `publish` signed by both targets keys.
+pub fn sign_new_repository(mirror: &Path, cfg: &Path) {
+    let k = |n: &str| example_keys().join(n);
+    run_ok(
+        Command::new(bin("cpantuf-sign"))
+            .arg("init")
+            .arg("--mirror")
+            .arg(mirror)
+            .arg("--config")
+            .arg(cfg)
+            .args(["--root-key".as_ref(), k("root-1.pem").as_os_str()])
+            .args(["--root-key".as_ref(), k("root-2.pem").as_os_str()])
+            .args(["--root-key".as_ref(), k("root-3.pem").as_os_str()])
+            .args(["--root-threshold", "2"])
+            .args(["--targets-key".as_ref(), k("targets-1.pub.pem").as_os_str()])
+            .args(["--targets-key".as_ref(), k("targets-2.pub.pem").as_os_str()])
+            .args(["--targets-threshold", "2"])
+            .args(["--snapshot-key".as_ref(), k("snapshot.pem").as_os_str()])
+            .args(["--timestamp-key".as_ref(), k("timestamp.pem").as_os_str()])
+            .args(["--index-key".as_ref(), k("index.pem").as_os_str()])
+            .args(["--registry-key".as_ref(), k("registry.pem").as_os_str()])
+            .args(["--authors-key".as_ref(), k("authors.pem").as_os_str()])
+            .arg("--no-fsync"),
+    );
+    sign_publish(cfg);
+}
+
+/// A full `cpantuf-sign publish` signed by both demo targets keys.
+pub fn sign_publish(cfg: &Path) -> Output {
+    let k = |n: &str| example_keys().join(n);
+    run_ok(
+        Command::new(bin("cpantuf-sign"))
+            .arg("publish")
+            .arg("--key")
+            .arg(k("targets-1.pem"))
+            .arg("--key")
+            .arg(k("targets-2.pem"))
+            .arg("--config")
+            .arg(cfg),
+    )
+}
+
 /// Copies a directory tree (hard links are not preserved; fine for tests).
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -28,7 +28,7 @@ struct Repo {
 }
 
 fn keys() -> PathBuf {
-    workspace_root().join("keys-example")
+    cpantuf_tests::example_keys()
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -47,38 +47,8 @@ impl Repo {
             &workspace_root().join("sample-mirror/modules"),
             &mirror.join("modules"),
         );
-        let k = |n: &str| keys().join(n);
-        let cfg = dir.path().join("signer.json");
-        run_ok(
-            Command::new(bin("cpantuf-sign"))
-                .arg("init")
-                .arg("--mirror")
-                .arg(&mirror)
-                .arg("--config")
-                .arg(&cfg)
-                .args(["--root-key".as_ref(), k("root-1.pem").as_os_str()])
-                .args(["--root-key".as_ref(), k("root-2.pem").as_os_str()])
-                .args(["--root-key".as_ref(), k("root-3.pem").as_os_str()])
-                .args(["--root-threshold", "2"])
-                .args(["--targets-key".as_ref(), k("targets-1.pub.pem").as_os_str()])
-                .args(["--targets-key".as_ref(), k("targets-2.pub.pem").as_os_str()])
-                .args(["--targets-threshold", "2"])
-                .args(["--snapshot-key".as_ref(), k("snapshot.pem").as_os_str()])
-                .args(["--timestamp-key".as_ref(), k("timestamp.pem").as_os_str()])
-                .args(["--index-key".as_ref(), k("index.pem").as_os_str()])
-                .args(["--registry-key".as_ref(), k("registry.pem").as_os_str()])
-                .args(["--authors-key".as_ref(), k("authors.pem").as_os_str()])
-                .arg("--no-fsync"),
-        );
-        let repo = Repo { dir };
-        repo.sign(&[
-            "publish",
-            "--key",
-            k("targets-1.pem").to_str().unwrap(),
-            "--key",
-            k("targets-2.pem").to_str().unwrap(),
-        ]);
-        repo
+        cpantuf_tests::sign_new_repository(&mirror, &dir.path().join("signer.json"));
+        Repo { dir }
     }
 
     fn mirror(&self) -> PathBuf {
