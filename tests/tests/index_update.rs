@@ -43,7 +43,7 @@ struct Upstream {
 
 impl Upstream {
     fn start(root: &Path, access_log: &Path) -> Upstream {
-        let mut child = Command::new(bin("cpantuf-mirror"))
+        let child = Command::new(bin("cpantuf-mirror"))
             .args(["--log", "info", "serve", "--root"])
             .arg(root)
             .args(["--http-listen", "127.0.0.1:0", "--access-log"])
@@ -53,17 +53,20 @@ impl Upstream {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        // Owned at once, so a failed start still kills and reaps it.
+        let mut upstream = Upstream {
+            child,
+            url: String::new(),
+        };
+        let mut lines = BufReader::new(upstream.child.stderr.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             assert!(Instant::now() < deadline, "upstream did not start");
             let line = lines.next().expect("upstream exited early").unwrap();
             if let Some((_, addr)) = line.split_once("listening: http ") {
                 std::thread::spawn(move || lines.for_each(drop));
-                return Upstream {
-                    child,
-                    url: format!("http://{}/", addr.trim()),
-                };
+                upstream.url = format!("http://{}/", addr.trim());
+                return upstream;
             }
         }
     }
