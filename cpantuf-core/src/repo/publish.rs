@@ -13,8 +13,10 @@
 //! never half of one. Only step 5 changes what clients consider current, and
 //! every file it (transitively) names was in place before it: a crash before
 //! step 5 leaves the previous timestamp pointing at the previous, complete
-//! state. With `fsync` every file is flushed before the timestamp rename so
-//! that this also holds across a power loss.
+//! state. With `fsync` this also holds across a power loss: one `syncfs(2)`
+//! after steps 1–3 makes the twins' directory entries and every role file
+//! durable, the snapshot is synced before the timestamp is written, and the
+//! timestamp last.
 
 use super::mirror::{is_twin_name, twin_path, FileEntry, Mirror};
 use super::signed::SignedFile;
@@ -66,6 +68,12 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8], fsync: bool) -> Result<
     }
     drop(f);
     fs::rename(&tmp, &dest).map_err(RepoError::io(&dest))
+}
+
+/// Flushes the whole file system holding `dir` (`syncfs(2)`).
+fn sync_fs(dir: &Path) -> Result<(), RepoError> {
+    let d = fs::File::open(dir).map_err(RepoError::io(dir))?;
+    rustix::fs::syncfs(&d).map_err(|e| RepoError::io(dir)(e.into()))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), RepoError> {
@@ -140,10 +148,11 @@ pub fn write(
     stats.linked = twins.iter().filter(|t| t.0).count();
     stats.copied = twins.iter().filter(|t| t.1).count();
 
+    // Not synced one by one: the syncfs below covers them and the twins.
     p.roles
         .par_iter()
         .map(|f| {
-            let r = write_atomic(&tuf, &f.file_name(), &f.bytes, fsync);
+            let r = write_atomic(&tuf, &f.file_name(), &f.bytes, false);
             progress();
             r
         })
@@ -154,9 +163,16 @@ pub fn write(
     };
     p.roles.iter().for_each(&mut count);
     if let Some(root) = &p.root {
-        write_atomic(&tuf, &root.file_name(), &root.bytes, fsync)?;
-        write_atomic(&tuf, "root.json", &root.bytes, fsync)?;
+        write_atomic(&tuf, &root.file_name(), &root.bytes, false)?;
+        write_atomic(&tuf, "root.json", &root.bytes, false)?;
         count(root);
+    }
+    if fsync {
+        // Twins (their directory entries), roles and root are durable
+        // before the snapshot names them; the mirror tree and tuf/ may sit
+        // on different file systems.
+        sync_fs(mirror.root())?;
+        sync_fs(&tuf)?;
     }
     if let Some(s) = &p.snapshot {
         write_atomic(&tuf, &s.file_name(), &s.bytes, fsync)?;
