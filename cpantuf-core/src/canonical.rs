@@ -108,7 +108,9 @@ fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JsonError> {
     Ok(())
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
+/// Appends `s` as a canonical JSON string (only `"` and `\\` escaped), for
+/// encoders that write canonical bytes without building a [`Value`].
+pub fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;

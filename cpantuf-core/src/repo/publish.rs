@@ -70,6 +70,10 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8], fsync: bool) -> Result<
     fs::rename(&tmp, &dest).map_err(RepoError::io(&dest))
 }
 
+/// Above this many files (roles plus twins) a publication is made durable
+/// with one `syncfs(2)` rather than an fsync per file and directory.
+const SYNCFS_ABOVE: usize = 256;
+
 /// Flushes the whole file system holding `dir` (`syncfs(2)`).
 fn sync_fs(dir: &Path) -> Result<(), RepoError> {
     let d = fs::File::open(dir).map_err(RepoError::io(dir))?;
@@ -148,11 +152,13 @@ pub fn write(
     stats.linked = twins.iter().filter(|t| t.0).count();
     stats.copied = twins.iter().filter(|t| t.1).count();
 
-    // Not synced one by one: the syncfs below covers them and the twins.
+    // A big publication is made durable by one syncfs below; a small one
+    // (an upload) file by file, which does not wait for unrelated dirty data.
+    let big = p.roles.len() + p.twins.len() > SYNCFS_ABOVE;
     p.roles
         .par_iter()
         .map(|f| {
-            let r = write_atomic(&tuf, &f.file_name(), &f.bytes, false);
+            let r = write_atomic(&tuf, &f.file_name(), &f.bytes, fsync && !big);
             progress();
             r
         })
@@ -163,16 +169,25 @@ pub fn write(
     };
     p.roles.iter().for_each(&mut count);
     if let Some(root) = &p.root {
-        write_atomic(&tuf, &root.file_name(), &root.bytes, false)?;
-        write_atomic(&tuf, "root.json", &root.bytes, false)?;
+        write_atomic(&tuf, &root.file_name(), &root.bytes, fsync)?;
+        write_atomic(&tuf, "root.json", &root.bytes, fsync)?;
         count(root);
     }
-    if fsync {
+    if fsync && big {
         // Twins (their directory entries), roles and root are durable
         // before the snapshot names them; the mirror tree and tuf/ may sit
         // on different file systems.
         sync_fs(mirror.root())?;
         sync_fs(&tuf)?;
+    } else if fsync {
+        let dirs: std::collections::BTreeSet<std::path::PathBuf> = p
+            .twins
+            .iter()
+            .filter_map(|e| mirror.file(&e.path).parent().map(Path::to_path_buf))
+            .collect();
+        for d in &dirs {
+            sync_dir(d)?;
+        }
     }
     if let Some(s) = &p.snapshot {
         write_atomic(&tuf, &s.file_name(), &s.bytes, fsync)?;

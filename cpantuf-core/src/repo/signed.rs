@@ -9,7 +9,7 @@
 use super::RepoError;
 use crate::canonical;
 use crate::crypto::Ed25519Signer;
-use crate::metadata::{signed_value, Envelope, RoleMeta, Signature};
+use crate::metadata::{expiry, signed_value, Envelope, RoleMeta, Signature, Snapshot};
 use crate::verify::{check_threshold, count_valid_signatures, Authority};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -66,8 +66,54 @@ fn file_bytes(canonical_signed: &[u8], signatures: &[Signature]) -> Vec<u8> {
 }
 
 /// The canonical bytes of a payload's `signed` object.
-pub fn canonical_signed<T: RoleMeta + Serialize>(payload: &T) -> Vec<u8> {
+pub fn canonical_signed<T: RoleMeta + Serialize + 'static>(payload: &T) -> Vec<u8> {
+    if let Some(s) = (payload as &dyn std::any::Any).downcast_ref::<Snapshot>() {
+        return snapshot_canonical_signed(s);
+    }
     canonical::encode(&signed_value(payload)).expect("metadata payloads hold integers only")
+}
+
+/// A snapshot's canonical `signed` bytes, written directly: a CPAN-scale
+/// snapshot lists tens of thousands of roles, and building a JSON tree of it
+/// first took most of an upload's time. Byte-identical to the generic
+/// encoder (tested below); keys in canonical (code point) order:
+/// `_type`, `expires`, `meta`, `spec_version`, `version`, and in each entry
+/// `hashes`, `length`, `version`.
+fn snapshot_canonical_signed(s: &Snapshot) -> Vec<u8> {
+    use canonical::write_string as string;
+    let mut out = Vec::with_capacity(64 + s.meta.len() * 48);
+    out.extend_from_slice(b"{\"_type\":");
+    string(&mut out, Snapshot::TYPE);
+    out.extend_from_slice(b",\"expires\":");
+    string(&mut out, &expiry::format(&s.expires));
+    out.extend_from_slice(b",\"meta\":{");
+    for (i, (name, m)) in s.meta.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(&mut out, name);
+        out.extend_from_slice(b":{");
+        if let Some(hashes) = &m.hashes {
+            out.extend_from_slice(b"\"hashes\":{");
+            for (j, (alg, hex)) in hashes.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                string(&mut out, alg);
+                out.push(b':');
+                string(&mut out, hex);
+            }
+            out.extend_from_slice(b"},");
+        }
+        if let Some(length) = m.length {
+            out.extend_from_slice(format!("\"length\":{length},").as_bytes());
+        }
+        out.extend_from_slice(format!("\"version\":{}}}", m.version).as_bytes());
+    }
+    out.extend_from_slice(b"},\"spec_version\":");
+    string(&mut out, &s.spec_version);
+    out.extend_from_slice(format!(",\"version\":{}}}", s.version).as_bytes());
+    out
 }
 
 /// One signature per signer over `canonical`.
@@ -83,7 +129,7 @@ fn signatures_over(canonical: &[u8], signers: &[&Ed25519Signer]) -> Vec<Signatur
 
 /// Signs `payload` with every signer given (possibly none, for a change
 /// prepared for offline signing).
-pub fn sign<T: RoleMeta + Serialize>(
+pub fn sign<T: RoleMeta + Serialize + 'static>(
     role: &str,
     payload: &T,
     signers: &[&Ed25519Signer],
@@ -100,7 +146,7 @@ pub fn sign<T: RoleMeta + Serialize>(
 /// Signs `payload` and checks the result against `authority` with the
 /// client's threshold code, over the very bytes written (no re-parse: the
 /// snapshot of a CPAN-scale repository is half a megabyte).
-pub fn sign_checked<T: RoleMeta + Serialize + Clone>(
+pub fn sign_checked<T: RoleMeta + Serialize + Clone + 'static>(
     role: &str,
     payload: &T,
     signers: &[&Ed25519Signer],
@@ -176,6 +222,61 @@ mod tests {
         let doc = serde_json::json!({"_type":"timestamp","spec_version":"1.0.31","version":4,
             "expires":"2030-01-01T00:00:00Z","meta":{"snapshot.json":{"version":1}}});
         serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn the_direct_snapshot_encoder_matches_the_generic_one() {
+        use crate::metadata::MetaFile;
+        let v = |n: u64| NonZeroU64::new(n).unwrap();
+        let mut meta = BTreeMap::new();
+        meta.insert(
+            "targets.json".to_owned(),
+            MetaFile {
+                version: v(7),
+                length: None,
+                hashes: None,
+            },
+        );
+        meta.insert(
+            "author-\u{e9}t\"\\.json".to_owned(),
+            MetaFile {
+                version: v(u64::MAX),
+                length: Some(123),
+                hashes: Some(BTreeMap::from([
+                    ("sha256".to_owned(), "ab".repeat(32)),
+                    ("sha512".to_owned(), "cd".repeat(64)),
+                ])),
+            },
+        );
+        meta.insert(
+            "index.json".to_owned(),
+            MetaFile {
+                version: v(1),
+                length: Some(0),
+                hashes: None,
+            },
+        );
+        meta.insert(
+            "prefix-A-AB.json".to_owned(),
+            MetaFile {
+                version: v(2),
+                length: None,
+                hashes: Some(BTreeMap::new()),
+            },
+        );
+        for meta in [meta, BTreeMap::new()] {
+            let snap = Snapshot {
+                spec_version: "1.0.31".into(),
+                version: v(42),
+                expires: expiry::parse("2030-01-02T03:04:05Z").unwrap(),
+                meta,
+            };
+            let generic = canonical::encode(&signed_value(&snap)).unwrap();
+            assert_eq!(
+                String::from_utf8(snapshot_canonical_signed(&snap)).unwrap(),
+                String::from_utf8(generic).unwrap()
+            );
+        }
     }
 
     #[test]
