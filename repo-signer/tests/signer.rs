@@ -125,6 +125,30 @@ fn signed_sample() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (tmp, mirror, cfg)
 }
 
+/// A full `publish` with both demo targets keys; its report line.
+fn publish_with_targets_keys(cfg: &str) -> String {
+    ok(sign(&[
+        "publish",
+        "--config",
+        cfg,
+        "--key",
+        keys().join("targets-1.pem").to_str().unwrap(),
+        "--key",
+        keys().join("targets-2.pem").to_str().unwrap(),
+    ]))
+}
+
+/// `verify` of the whole repository from its first root; must find nothing.
+fn verify_from_first_root(mirror: &Path) {
+    ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+}
+
 fn python() -> PathBuf {
     let venv = std::env::var_os("CPANTUF_VENV")
         .map(PathBuf::from)
@@ -246,13 +270,7 @@ fn twin(mirror: &Path, target: &str) -> PathBuf {
 fn both_clients_download_from_a_signed_sample_mirror_and_refuse_tampering() {
     let (_tmp, mirror, _cfg) = signed_sample();
     // The signer's own audit agrees.
-    ok(sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]));
+    verify_from_first_root(&mirror);
     let server = serve(&mirror);
     let wanted = [TRY_TINY, SUB_FILE, PACKAGES, MOO];
     for (t, got) in wanted
@@ -385,13 +403,7 @@ fn incremental_add_then_clients_see_the_upload() {
     std::fs::remove_file(mirror.join(fresh)).unwrap();
     ok(sign(&["timestamp", "--config", cfg]));
     ok(sign(&["index", "--config", cfg]));
-    ok(sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]));
+    verify_from_first_root(&mirror);
     let server = serve(&mirror);
     let got = cpantuf_get(&mirror, server.port, &[up, newbie]);
     assert_eq!(got[0].as_ref().unwrap(), b"new upload");
@@ -630,13 +642,7 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
         ether_key.to_str().unwrap(),
     ]));
     ok(sign(&["author", "import", "--config", cfg, "ETHER", p]));
-    ok(sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]));
+    verify_from_first_root(&mirror);
     let server = serve(&mirror);
     let rel = "authors/id/E/ET/ETHER/Claimed-1.0.tar.gz";
     assert_eq!(
@@ -656,13 +662,7 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
     let up2 = mirror.join("authors/id/E/ET/ETHER/After-Revoke-1.0.tar.gz");
     std::fs::write(&up2, b"after").unwrap();
     ok(sign(&["add", "--config", cfg, up2.to_str().unwrap()]));
-    ok(sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]));
+    verify_from_first_root(&mirror);
 }
 
 #[test]
@@ -701,13 +701,7 @@ fn root_rotation_needs_old_and_new_thresholds_signed_separately() {
     );
     ok(sign(&["root", "sign", p, "--key", &k("root-3.pem")]));
     ok(sign(&["root", "publish", "--config", cfg, p]));
-    ok(sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]));
+    verify_from_first_root(&mirror);
     let server = serve(&mirror);
     assert!(cpantuf_get(&mirror, server.port, &[TRY_TINY])[0].is_ok());
     let out = ngclient(&mirror, server.port, &[(TRY_TINY, true)]);
@@ -749,22 +743,8 @@ fn an_author_who_deletes_every_file_keeps_an_empty_role_and_clients_follow() {
 
     // The author deletes the release; the operator re-signs everything.
     std::fs::remove_file(mirror.join(only)).unwrap();
-    ok(sign(&[
-        "publish",
-        "--config",
-        cfg,
-        "--key",
-        keys().join("targets-1.pem").to_str().unwrap(),
-        "--key",
-        keys().join("targets-2.pem").to_str().unwrap(),
-    ]));
-    ok(sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]));
+    publish_with_targets_keys(cfg);
+    verify_from_first_root(&mirror);
     let snapshot = |client: &Updater| client.trusted().unwrap().snapshot().unwrap().version.get();
     let before = snapshot(&client);
     client
@@ -785,17 +765,7 @@ fn an_author_who_deletes_every_file_keeps_an_empty_role_and_clients_follow() {
 fn a_full_publish_re_signs_only_the_roles_that_changed() {
     let (_tmp, mirror, cfg) = signed_sample();
     let cfg = cfg.to_str().unwrap();
-    let publish = || {
-        ok(sign(&[
-            "publish",
-            "--config",
-            cfg,
-            "--key",
-            keys().join("targets-1.pem").to_str().unwrap(),
-            "--key",
-            keys().join("targets-2.pem").to_str().unwrap(),
-        ]))
-    };
+    let publish = || publish_with_targets_keys(cfg);
     let out = publish();
     assert!(out.contains(" 0 roles signed,"), "{out}");
     std::fs::write(
@@ -820,11 +790,5 @@ fn a_full_publish_re_signs_only_the_roles_that_changed() {
     assert_eq!(newest("author-ETHER"), 2);
     assert_eq!(newest("author-HAARG"), 1);
     assert_eq!(newest("index"), 1);
-    ok(sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]));
+    verify_from_first_root(&mirror);
 }
