@@ -202,30 +202,19 @@ pub fn same_content(a: &Targets, b: &Targets) -> bool {
     a.targets == b.targets && a.delegations == b.delegations
 }
 
-/// Snapshot listing the version of every targets-type role, without
-/// lengths or hashes (the guide's choice: ~40 bytes an entry).
+/// Snapshot listing the version of every targets-type role (`meta`, keyed
+/// `ROLE.json`), without lengths or hashes (the guide's choice: ~40 bytes an
+/// entry).
 pub fn snapshot(
     version: NonZeroU64,
     expires: DateTime<Utc>,
-    roles: &BTreeMap<String, NonZeroU64>,
+    meta: BTreeMap<String, MetaFile>,
 ) -> Snapshot {
     Snapshot {
         spec_version: SPEC_VERSION.into(),
         version,
         expires,
-        meta: roles
-            .iter()
-            .map(|(name, v)| {
-                (
-                    format!("{name}.json"),
-                    MetaFile {
-                        version: *v,
-                        length: None,
-                        hashes: None,
-                    },
-                )
-            })
-            .collect(),
+        meta,
     }
 }
 

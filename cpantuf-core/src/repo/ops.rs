@@ -14,7 +14,7 @@ use super::state::PublishedState;
 use super::RepoError;
 use crate::cpan::{owner, AuthorPrefix, CpanPath, CpanRole, Owner, PauseId};
 use crate::crypto::{compute_keyid, Ed25519Signer};
-use crate::metadata::{Key, KeyId, Root, Targets, Timestamp};
+use crate::metadata::{Key, KeyId, MetaFile, Root, Targets, Timestamp};
 use crate::verify::Authority;
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
@@ -583,19 +583,22 @@ fn finish(
         None => state.root.clone(),
     };
     let root = root_env.unverified();
-    let meta = match meta {
-        Some(m) => m,
+    // The snapshot's entries, keyed `ROLE.json` as written.
+    let entry = |v: NonZeroU64| MetaFile {
+        version: v,
+        length: None,
+        hashes: None,
+    };
+    let meta: BTreeMap<String, MetaFile> = match meta {
+        Some(m) => m
+            .into_iter()
+            .map(|(role, v)| (format!("{role}.json"), entry(v)))
+            .collect(),
         None => {
-            let cur = state.current()?;
-            let mut m: BTreeMap<String, NonZeroU64> = cur
-                .snapshot
-                .unverified()
-                .meta
-                .iter()
-                .filter_map(|(k, v)| Some((k.strip_suffix(".json")?.to_owned(), v.version)))
-                .collect();
+            // Incremental: the published entries, with the re-signed roles'.
+            let mut m = state.current()?.snapshot.unverified().meta.clone();
             for f in &roles {
-                m.insert(f.role.clone(), f.version);
+                m.insert(format!("{}.json", f.role), entry(f.version));
             }
             m
         }
@@ -604,16 +607,13 @@ fn finish(
     // role the previous one lists, or lowers its version; never publish one.
     if let Some(cur) = &state.current {
         for (name, old) in &cur.snapshot.unverified().meta {
-            let Some(role) = name.strip_suffix(".json") else {
-                continue;
-            };
-            match meta.get(role) {
-                Some(v) if *v >= old.version => {}
+            match meta.get(name) {
+                Some(new) if new.version >= old.version => {}
                 found => {
                     return Err(RepoError::SnapshotRollback {
-                        role: role.to_owned(),
+                        role: name.strip_suffix(".json").unwrap_or(name).to_owned(),
                         published: old.version,
-                        new: found.copied(),
+                        new: found.map(|m| m.version),
                     })
                 }
             }
@@ -625,7 +625,7 @@ fn finish(
     let snap = build::snapshot(
         snap_version,
         ctx.expires(ctx.cfg.expiry.snapshot_hours),
-        &meta,
+        meta,
     );
     let snap_file = signed::sign_checked(
         "snapshot",
