@@ -9,6 +9,9 @@
 #   --workers N      cpantuf-mirror worker threads (default 1, like nginx's 1 worker)
 #   --scenarios S    comma list of small,large,meta (default all)
 #   --access-log     have both servers write an access log (default: both off)
+#   --nginx-aes128   make nginx prefer AES-128-GCM as cpantuf-mirror does (default: nginx
+#                    as configured out of the box, which follows the client's order:
+#                    AES-256-GCM for wrk/OpenSSL)
 #   --work DIR       scratch directory (default /tmp/cpantuf-bench)
 #   --no-build       use the existing target/release/cpantuf-mirror
 #   -h, --help       this text
@@ -26,7 +29,7 @@
 set -euo pipefail
 
 DURATION=10 ROUNDS=3 CONNS=64 WRK_THREADS=1 WORKERS=1 SCENARIOS=small,large,meta
-ACCESS_LOG=0 WORK=/tmp/cpantuf-bench BUILD=1
+ACCESS_LOG=0 WORK=/tmp/cpantuf-bench BUILD=1 NGINX_AES128=0
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
         --workers) WORKERS=$2; shift ;;
         --scenarios) SCENARIOS=$2; shift ;;
         --access-log) ACCESS_LOG=1 ;;
+        --nginx-aes128) NGINX_AES128=1 ;;
         --work) WORK=$2; shift ;;
         --no-build) BUILD=0 ;;
         -h|--help) usage; exit 0 ;;
@@ -130,6 +134,10 @@ wait_port() {
 NGINX_PORT=$(free_port)
 mkdir -p "$WORK/nginx"
 if [ "$ACCESS_LOG" = 1 ]; then NGINX_LOG="access_log $WORK/nginx/access.log;"; else NGINX_LOG="access_log off;"; fi
+NGINX_CIPHERS=""
+if [ "$NGINX_AES128" = 1 ]; then
+    NGINX_CIPHERS="ssl_prefer_server_ciphers on; ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;"
+fi
 cat > "$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -155,6 +163,7 @@ http {
         ssl_certificate $WORK/cert.pem;
         ssl_certificate_key $WORK/key.pem;
         ssl_protocols TLSv1.3;
+        $NGINX_CIPHERS
         ssl_session_cache shared:SSL:10m;
         root $ROOT;
     }
@@ -195,7 +204,7 @@ run() { # scenario server port round pid
     after=$(cpu_ticks "$5")
     echo "server-cpu-seconds: $(( (after - before) * 100 / $(getconf CLK_TCK) ))e-2" >> "$out"
 }
-echo "bench-mirror: $ROUNDS rounds x ${DURATION}s, $CONNS connections, wrk threads $WRK_THREADS, mirror workers $WORKERS"
+echo "bench-mirror: $ROUNDS rounds x ${DURATION}s, $CONNS connections, wrk threads $WRK_THREADS, mirror workers $WORKERS, nginx prefers AES-128: $NGINX_AES128"
 IFS=, read -ra SCN <<< "$SCENARIOS"
 for s in "${SCN[@]}"; do
     # warm both servers and the page cache
