@@ -100,3 +100,34 @@ pub fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         .init();
 }
+
+/// `signed::add_signature` for one role type.
+pub type AddSignature =
+    fn(
+        &cpantuf_core::repo::signed::SignedFile,
+        &cpantuf_core::crypto::Ed25519Signer,
+    ) -> Result<cpantuf_core::repo::signed::SignedFile, cpantuf_core::repo::RepoError>;
+
+/// Adds the signature of `key` to a prepared role file in place (multi-party
+/// signing: each key holder runs this on their own machine). The signed
+/// bytes are kept exactly as they are.
+pub fn sign_prepared(
+    role: &str,
+    file: &std::path::Path,
+    key: &std::path::Path,
+    pass: &PassArgs,
+    add_signature: AddSignature,
+) -> Result<()> {
+    use cpantuf_core::repo::signed::SignedFile;
+    let signer = cpantuf_core::repo::config::load_signer(key, pass.get()?.as_deref())?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let f = SignedFile {
+        role: role.into(),
+        version: std::num::NonZeroU64::MIN,
+        bytes,
+    };
+    let signed = add_signature(&f, &signer)?;
+    std::fs::write(file, &signed.bytes).with_context(|| format!("writing {}", file.display()))?;
+    println!("signed {} with key {}", file.display(), signer.keyid());
+    Ok(())
+}

@@ -17,6 +17,7 @@ mod keygen;
 mod publish;
 mod root;
 mod status;
+mod targets;
 mod timestamp;
 mod verify;
 
@@ -54,6 +55,9 @@ enum Command {
     /// Root rotation with multi-party offline signing: prepare, sign,
     /// publish.
     Root(root::Args),
+    /// Multi-party offline signing of the top-level targets role (see
+    /// `publish --prepare-targets` and `--targets-signed`).
+    Targets(targets::Args),
     /// Audit a repository from a trusted root; exit 3 on any problem.
     Verify(verify::Args),
 }
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Author(a) => author::run(a),
         Command::Root(a) => root::run(a),
+        Command::Targets(a) => targets::run(a),
     };
     match result {
         Ok(code) => code,

@@ -7,9 +7,8 @@
 use crate::common::{PassArgs, RepoArgs};
 use anyhow::{Context, Result};
 use cpantuf_core::metadata::Root;
-use cpantuf_core::repo::config::{load_public_key, load_signer};
+use cpantuf_core::repo::config::load_public_key;
 use cpantuf_core::repo::ops::{self, RootChange};
-use cpantuf_core::repo::signed::{self, SignedFile};
 use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,18 +108,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
             println!("prepared root version {} in {}", f.version, out.display());
         }
         Cmd::Sign { file, key, pass } => {
-            let signer = load_signer(&key, pass.get()?.as_deref())?;
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let f = SignedFile {
-                role: "root".into(),
-                version: NonZeroU64::MIN,
-                bytes,
-            };
-            let signed = signed::add_signature::<Root>(&f, &signer)?;
-            std::fs::write(&file, &signed.bytes)
-                .with_context(|| format!("writing {}", file.display()))?;
-            println!("signed with key {}", signer.keyid());
+            crate::common::sign_prepared(
+                "root",
+                &file,
+                &key,
+                &pass,
+                cpantuf_core::repo::signed::add_signature::<Root>,
+            )?;
         }
         Cmd::Publish { repo, file } => {
             let ctx = repo.ctx()?;

@@ -792,3 +792,89 @@ fn a_full_publish_re_signs_only_the_roles_that_changed() {
     assert_eq!(newest("index"), 1);
     verify_from_first_root(&mirror);
 }
+
+/// A top-level targets change (a new author prefix) signed by the two
+/// targets key holders separately, offline: prepared, signed one by one,
+/// published once the threshold is met; refused below it, and refused once
+/// the mirror has moved on from what was prepared.
+#[test]
+fn top_level_targets_change_is_signed_by_each_key_holder_separately() {
+    let (tmp, mirror, cfg) = signed_sample();
+    let cfg = cfg.to_str().unwrap();
+    let pending = tmp.path().join("targets.pending.json");
+    let pending_s = pending.to_str().unwrap();
+    let fresh = "authors/id/Z/ZZ/ZZTOP/Y-1.tar.gz";
+    std::fs::create_dir_all(mirror.join(fresh).parent().unwrap()).unwrap();
+    std::fs::write(mirror.join(fresh), b"y").unwrap();
+    let before = tuf_state(&mirror);
+
+    let out = ok(sign(&[
+        "publish",
+        "--config",
+        cfg,
+        "--prepare-targets",
+        pending_s,
+    ]));
+    assert!(out.contains("prepared targets version 2"), "{out}");
+    assert_eq!(before, tuf_state(&mirror), "prepare must publish nothing");
+
+    let publish_signed = || sign(&["publish", "--config", cfg, "--targets-signed", pending_s]);
+    fails(publish_signed(), "has 0 of 2 signature(s)");
+    let key = |n: &str| keys().join(n).to_str().unwrap().to_owned();
+    ok(sign(&[
+        "targets",
+        "sign",
+        pending_s,
+        "--key",
+        &key("targets-1.pem"),
+    ]));
+    fails(publish_signed(), "has 1 of 2 signature(s)");
+    // A signature by a key that is not a targets key does not count.
+    ok(sign(&[
+        "targets",
+        "sign",
+        pending_s,
+        "--key",
+        &key("snapshot.pem"),
+    ]));
+    fails(publish_signed(), "has 1 of 2 signature(s)");
+    assert_eq!(
+        before,
+        tuf_state(&mirror),
+        "nothing published below threshold"
+    );
+    ok(sign(&[
+        "targets",
+        "sign",
+        pending_s,
+        "--key",
+        &key("targets-2.pem"),
+    ]));
+    let out = ok(publish_signed());
+    assert!(out.contains("targets re-signed"), "{out}");
+    verify_from_first_root(&mirror);
+    let server = serve(&mirror);
+    assert_eq!(
+        cpantuf_get(&mirror, server.port, &[fresh])[0]
+            .as_ref()
+            .unwrap(),
+        b"y"
+    );
+
+    // The mirror moves on (another new prefix): the old file is stale.
+    let other = "authors/id/Q/QQ/QQUEUE/X-1.tar.gz";
+    std::fs::create_dir_all(mirror.join(other).parent().unwrap()).unwrap();
+    std::fs::write(mirror.join(other), b"x").unwrap();
+    let before = tuf_state(&mirror);
+    fails(publish_signed(), "cannot be used");
+    assert_eq!(before, tuf_state(&mirror));
+    std::fs::remove_file(mirror.join(other)).unwrap();
+    let out = ok(sign(&[
+        "publish",
+        "--config",
+        cfg,
+        "--prepare-targets",
+        pending_s,
+    ]));
+    assert!(out.contains("nothing prepared"), "{out}");
+}

@@ -251,6 +251,13 @@ pub enum RepoError {
         /// Signatures needed.
         needed: u64,
     },
+    /// A co-signed top-level targets file does not match what the
+    /// repository needs now.
+    #[error("the prepared targets file cannot be used: {why}; prepare it again (`publish --prepare-targets`) and have it signed")]
+    PreparedTargetsStale {
+        /// What does not match.
+        why: String,
+    },
     /// There is no prepared change of this role.
     #[error("no pending {role} change (prepare one first)")]
     NoPending {

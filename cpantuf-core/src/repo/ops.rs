@@ -238,6 +238,9 @@ pub struct PublishReport {
     pub pruned: publish::PruneStats,
     /// Seconds spent: scan, hash, build+sign, write, prune.
     pub timings: Vec<(&'static str, f64)>,
+    /// With [`TargetsSigning::Prepare`]: the new top-level targets role,
+    /// unsigned (nothing was published).
+    pub prepared_targets: Option<SignedFile>,
 }
 
 struct Timer(Instant, Vec<(&'static str, f64)>);
@@ -273,7 +276,37 @@ fn claimed_authors(
 }
 
 /// Hash every file, build every role, sign, write (the full build).
+/// How a full publish gets the top-level targets role signed when it has to
+/// change (a new author prefix, a delegated key change, near expiry).
+#[derive(Clone, Debug, Default)]
+pub enum TargetsSigning {
+    /// With the targets keys given to this run.
+    #[default]
+    Keys,
+    /// Multi-party, step 1: build the new targets role unsigned and return
+    /// it in [`PublishReport::prepared_targets`]; publish nothing. Each
+    /// targets key holder then adds a signature on their own machine
+    /// ([`signed::add_signature`]).
+    Prepare,
+    /// Multi-party, step 3: a prepared targets file that has reached its
+    /// threshold. Used only if it still says exactly what the repository
+    /// needs now.
+    Signed(Vec<u8>),
+}
+
+/// [`publish_full_with`] with the targets keys given to this run.
 pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport, RepoError> {
+    publish_full_with(ctx, progress, TargetsSigning::Keys)
+}
+
+/// Hashes every file, builds every role, signs what changed, and publishes
+/// (unless `targets` is [`TargetsSigning::Prepare`] and the top-level
+/// targets role has to change).
+pub fn publish_full_with(
+    ctx: &Ctx,
+    progress: &dyn Progress,
+    targets: TargetsSigning,
+) -> Result<PublishReport, RepoError> {
     let _lock = ctx.mirror.lock()?;
     let mut timer = Timer(Instant::now(), Vec::new());
     let state = ctx.state()?;
@@ -482,19 +515,53 @@ pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport,
             meta.insert("targets".into(), v);
         }
         None => {
-            let signers = ctx.top_signers(root, "targets").map_err(|e| match (&state.current, e) {
-                (Some(_), RepoError::MissingKey { .. }) => RepoError::NeedsTargetsKeys {
-                    what: "the prefix delegations or delegated keys changed, or targets nears expiry"
-                        .into(),
-                },
-                (_, e) => e,
-            })?;
-            let f = signed::sign("targets", &top, &signers);
-            signed::check::<Targets>(&f, root_authority(root, "targets"))?;
+            let f = match &targets {
+                TargetsSigning::Keys => {
+                    let signers = ctx.top_signers(root, "targets").map_err(|e| {
+                        match (&state.current, e) {
+                            (Some(_), RepoError::MissingKey { .. }) => {
+                                RepoError::NeedsTargetsKeys {
+                                    what: "the prefix delegations or delegated keys changed, or \
+                                           targets nears expiry"
+                                        .into(),
+                                }
+                            }
+                            (_, e) => e,
+                        }
+                    })?;
+                    let f = signed::sign("targets", &top, &signers);
+                    signed::check::<Targets>(&f, root_authority(root, "targets"))?;
+                    f
+                }
+                TargetsSigning::Prepare => {
+                    report.prepared_targets = Some(signed::sign("targets", &top, &[]));
+                    report.timings = timer.1;
+                    return Ok(report);
+                }
+                TargetsSigning::Signed(bytes) => prepared_targets(ctx, root, &top, bytes)?,
+            };
             meta.insert("targets".into(), f.version);
             roles.push(f);
             report.targets_resigned = true;
         }
+    }
+    match targets {
+        // Reached only when targets needs no change: nothing to prepare, and
+        // a prepare run never publishes.
+        TargetsSigning::Prepare => {
+            report.warnings.push(
+                "the top-level targets role needs no change: nothing to prepare (run `publish` \
+                 without --prepare-targets)"
+                    .into(),
+            );
+            report.timings = timer.1;
+            return Ok(report);
+        }
+        TargetsSigning::Signed(_) if keep_top.is_some() => report.warnings.push(
+            "the top-level targets role needs no change: the prepared targets file was not used"
+                .into(),
+        ),
+        _ => {}
     }
     for f in &roles {
         meta.insert(f.role.clone(), f.version);
@@ -533,6 +600,53 @@ pub fn publish_full(ctx: &Ctx, progress: &dyn Progress) -> Result<PublishReport,
     timer.lap("prune");
     report.timings = timer.1;
     Ok(report)
+}
+
+/// Checks a prepared, co-signed top-level targets file against what this
+/// run needs (`top`): the same delegations and targets, the next version,
+/// not expired, and the threshold of the root's targets keys.
+fn prepared_targets(
+    ctx: &Ctx,
+    root: &Root,
+    top: &Targets,
+    bytes: &[u8],
+) -> Result<SignedFile, RepoError> {
+    let file = SignedFile {
+        role: "targets".into(),
+        version: top.version,
+        bytes: bytes.to_vec(),
+    };
+    let env = file.envelope::<Targets>()?;
+    let t = env.unverified();
+    let stale = |why: String| RepoError::PreparedTargetsStale { why };
+    if t.version != top.version {
+        return Err(stale(format!(
+            "it is version {}, the repository needs version {}",
+            t.version, top.version
+        )));
+    }
+    if !build::same_content(t, top) {
+        return Err(stale(
+            "its delegations differ from what the mirror needs now (authors or keys changed \
+             since it was prepared)"
+                .into(),
+        ));
+    }
+    if t.expires <= ctx.now {
+        return Err(stale(format!("it expired at {}", t.expires)));
+    }
+    let authority = root_authority(root, "targets");
+    let have = signed::valid_signatures::<Targets>(&file, authority)?;
+    if have < authority.threshold.get() {
+        return Err(RepoError::PendingBelowThreshold {
+            role: "targets".into(),
+            version: t.version.get(),
+            have,
+            needed: authority.threshold.get(),
+        });
+    }
+    signed::check::<Targets>(&file, authority)?;
+    Ok(file)
 }
 
 /// The published version of a PAUSE-signed `role` when re-signing it would
