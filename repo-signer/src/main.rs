@@ -39,7 +39,8 @@ enum Command {
     Keygen(keygen::Args),
     /// Create a repository over a mirror directory: root metadata and config.
     Init(init::Args),
-    /// Full build: hash every file, build and sign every role, publish.
+    /// Full build: hash every file, build every role, sign the ones that
+    /// changed, publish.
     Publish(publish::Args),
     /// Re-sign the roles owning some uploaded or changed files.
     Add(add::Args),
