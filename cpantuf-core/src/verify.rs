@@ -150,8 +150,24 @@ pub fn check_threshold<T>(
     envelope: &Envelope<T>,
     authority: Authority<'_>,
 ) -> Result<(), ThresholdError> {
-    let (valid, rejected) =
-        count_valid_signatures(authority, &envelope.canonical_signed, &envelope.signatures);
+    check_threshold_over(
+        role,
+        &envelope.canonical_signed,
+        &envelope.signatures,
+        authority,
+    )
+}
+
+/// [`check_threshold`] over canonical bytes and signatures that are not (yet)
+/// in an envelope: the signer checks what it is about to write without
+/// copying the payload.
+pub fn check_threshold_over(
+    role: &str,
+    canonical: &[u8],
+    signatures: &[crate::metadata::Signature],
+    authority: Authority<'_>,
+) -> Result<(), ThresholdError> {
+    let (valid, rejected) = count_valid_signatures(authority, canonical, signatures);
     if valid >= authority.threshold.get() {
         Ok(())
     } else {

@@ -10,7 +10,7 @@ use super::RepoError;
 use crate::canonical;
 use crate::crypto::Ed25519Signer;
 use crate::metadata::{expiry, signed_value, Envelope, RoleMeta, Signature, Snapshot};
-use crate::verify::{check_threshold, count_valid_signatures, Authority};
+use crate::verify::{check_threshold, check_threshold_over, count_valid_signatures, Authority};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::num::NonZeroU64;
@@ -146,7 +146,7 @@ pub fn sign<T: RoleMeta + Serialize + 'static>(
 /// Signs `payload` and checks the result against `authority` with the
 /// client's threshold code, over the very bytes written (no re-parse: the
 /// snapshot of a CPAN-scale repository is half a megabyte).
-pub fn sign_checked<T: RoleMeta + Serialize + Clone + 'static>(
+pub fn sign_checked<T: RoleMeta + Serialize + 'static>(
     role: &str,
     payload: &T,
     signers: &[&Ed25519Signer],
@@ -155,12 +155,7 @@ pub fn sign_checked<T: RoleMeta + Serialize + Clone + 'static>(
     let canonical = canonical_signed(payload);
     let signatures = signatures_over(&canonical, signers);
     let bytes = file_bytes(&canonical, &signatures);
-    let env = Envelope {
-        signed: payload.clone(),
-        canonical_signed: canonical,
-        signatures,
-    };
-    check_threshold(role, &env, authority)?;
+    check_threshold_over(role, &canonical, &signatures, authority)?;
     Ok(SignedFile {
         role: role.to_owned(),
         version: payload.version(),
