@@ -172,22 +172,13 @@ pub struct TrustedSet {
     targets: HashMap<String, TrustedTargets>,
 }
 
-fn root_authority<'a>(root: &'a Root, role: &str) -> Authority<'a> {
-    let r = &root.roles[role]; // presence of the four roles is checked at parse
-    Authority {
-        keys: &root.keys,
-        keyids: &r.keyids,
-        threshold: r.threshold,
-    }
-}
-
 impl TrustedSet {
     /// Spec 5.2: loads the trusted root from local storage. It must be
     /// signed by a threshold of its own root keys; its expiry is not
     /// checked here (5.3.10 checks the final root).
     pub fn new(root_bytes: &[u8], reference_time: DateTime<Utc>) -> Result<Self, UpdateError> {
         let env = Envelope::<Root>::from_bytes(root_bytes).map_err(meta_err("root"))?;
-        let auth = root_authority(&env.signed, "root");
+        let auth = Authority::of_root(&env.signed, "root");
         verify::check_threshold("root", &env, auth)?;
         let keys = env.signed.keys.clone();
         let role = env.signed.roles["root"].clone();
@@ -253,7 +244,7 @@ impl TrustedSet {
         verify::check_threshold(
             "new root (by the trusted root's keys)",
             &new,
-            root_authority(&self.root, "root"),
+            Authority::of_root(&self.root, "root"),
         )?;
         // 5.3.5: ... exactly one version above it (rollback and skips refused) ...
         let trusted = self.root.version.get();
@@ -292,7 +283,11 @@ impl TrustedSet {
         self.expired("root", &*self.root)?;
         let env = Envelope::<Timestamp>::from_bytes(bytes).map_err(meta_err("timestamp"))?;
         // 5.4.2: signed by a threshold of the root's timestamp keys.
-        let new = verify::verify_role("timestamp", env, root_authority(&self.root, "timestamp"))?;
+        let new = verify::verify_role(
+            "timestamp",
+            env,
+            Authority::of_root(&self.root, "timestamp"),
+        )?;
         if let Some(old) = &self.timestamp {
             // 5.4.3.1: version must not go down; equal means unchanged.
             let (o, n) = (old.version.get(), new.version.get());
@@ -356,7 +351,7 @@ impl TrustedSet {
         }
         let env = Envelope::<Snapshot>::from_bytes(bytes).map_err(meta_err("snapshot"))?;
         // 5.5.3: signed by a threshold of the root's snapshot keys.
-        let new = verify::verify_role("snapshot", env, root_authority(&self.root, "snapshot"))?;
+        let new = verify::verify_role("snapshot", env, Authority::of_root(&self.root, "snapshot"))?;
         if let Some(old) = &self.snapshot {
             // 5.5.5: no targets role may disappear or go back in version.
             for (name, info) in &old.meta {
@@ -417,7 +412,7 @@ impl TrustedSet {
                     delegator: delegator.into(),
                 });
             }
-            return Ok(root_authority(&self.root, "targets"));
+            return Ok(Authority::of_root(&self.root, "targets"));
         }
         let parent = self.targets.get(delegator).ok_or(UpdateError::OutOfOrder(
             "a delegated role needs its delegator loaded first",

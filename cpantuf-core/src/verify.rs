@@ -34,6 +34,19 @@ pub struct Authority<'a> {
     pub threshold: NonZeroU64,
 }
 
+impl<'a> Authority<'a> {
+    /// What root gives one of the top-level roles (spec 5.3 – 5.6). Parsing
+    /// a root checks that all four are present.
+    pub fn of_root(root: &'a crate::metadata::Root, role: &str) -> Self {
+        let r = &root.roles[role];
+        Authority {
+            keys: &root.keys,
+            keyids: &r.keyids,
+            threshold: r.threshold,
+        }
+    }
+}
+
 /// Why a signature set did not reach its threshold.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{role} has {valid} valid signature(s) from distinct trusted keys, needs {threshold}{}", detail(.rejected))]

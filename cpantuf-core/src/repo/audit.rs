@@ -86,15 +86,6 @@ fn load<T: RoleMeta + for<'de> serde::Deserialize<'de>>(
     }
 }
 
-fn authority<'a>(root: &'a Root, role: &str) -> Authority<'a> {
-    let r = &root.roles[role];
-    Authority {
-        keys: &root.keys,
-        keyids: &r.keyids,
-        threshold: r.threshold,
-    }
-}
-
 /// Audits the repository in `mirror` from `trusted_root` (the bytes of a
 /// root the auditor trusts, normally `1.root.json` kept offline).
 pub fn verify(
@@ -125,14 +116,15 @@ pub fn verify(
             break;
         };
         let name = format!("{next}.root.json");
-        if let Err(e) = check_threshold(&name, &new, authority(root.unverified(), "root")) {
+        if let Err(e) = check_threshold(&name, &new, Authority::of_root(root.unverified(), "root"))
+        {
             a.problem(
                 &name,
                 format!("not signed by the previous root's keys: {e}"),
             );
             break;
         }
-        if let Err(e) = check_threshold(&name, &new, authority(new.unverified(), "root")) {
+        if let Err(e) = check_threshold(&name, &new, Authority::of_root(new.unverified(), "root")) {
             a.problem(&name, format!("not signed by its own root keys: {e}"));
             break;
         }
@@ -154,7 +146,7 @@ pub fn verify(
         report.problems = a.problems;
         return Ok(report);
     };
-    if let Err(e) = check_threshold("timestamp", &ts, authority(&root, "timestamp")) {
+    if let Err(e) = check_threshold("timestamp", &ts, Authority::of_root(&root, "timestamp")) {
         a.problem("timestamp.json", e.to_string());
     }
     a.expiry("timestamp", ts.unverified(), now);
@@ -174,7 +166,7 @@ pub fn verify(
             a.problem(&snap_name, "sha256 differs from the timestamp's");
         }
     }
-    if let Err(e) = check_threshold("snapshot", &snap, authority(&root, "snapshot")) {
+    if let Err(e) = check_threshold("snapshot", &snap, Authority::of_root(&root, "snapshot")) {
         a.problem(&snap_name, e.to_string());
     }
     if snap.unverified().version != sm.version {
@@ -216,7 +208,7 @@ pub fn verify(
             continue;
         };
         let auth = match node.chain.last() {
-            None => Some(authority(&root, "targets")),
+            None => Some(Authority::of_root(&root, "targets")),
             Some((parent, _)) => parent
                 .delegations
                 .as_ref()

@@ -121,15 +121,6 @@ fn short(s: &str) -> String {
     s.chars().take(12).collect()
 }
 
-fn root_authority<'a>(root: &'a Root, role: &str) -> Authority<'a> {
-    let r = &root.roles[role];
-    Authority {
-        keys: &root.keys,
-        keyids: &r.keyids,
-        threshold: r.threshold,
-    }
-}
-
 // ---------------------------------------------------------------- init
 
 /// What `init` needs.
@@ -200,7 +191,7 @@ pub fn init(p: InitParams<'_>) -> Result<SignedFile, RepoError> {
     let signers: Vec<&Ed25519Signer> = p.root_signers.iter().collect();
     let file = signed::sign("root", &root, &signers);
     // Spec 5.3.4: the new root must be signed by a threshold of its own keys.
-    signed::check::<Root>(&file, root_authority(&root, "root"))?;
+    signed::check::<Root>(&file, Authority::of_root(&root, "root"))?;
     let _lock = p.mirror.lock()?;
     let publication = Publication {
         root: Some(file.clone()),
@@ -530,7 +521,7 @@ pub fn publish_full_with(
                         }
                     })?;
                     let f = signed::sign("targets", &top, &signers);
-                    signed::check::<Targets>(&f, root_authority(root, "targets"))?;
+                    signed::check::<Targets>(&f, Authority::of_root(root, "targets"))?;
                     f
                 }
                 TargetsSigning::Prepare => {
@@ -635,7 +626,7 @@ fn prepared_targets(
     if t.expires <= ctx.now {
         return Err(stale(format!("it expired at {}", t.expires)));
     }
-    let authority = root_authority(root, "targets");
+    let authority = Authority::of_root(root, "targets");
     let have = signed::valid_signatures::<Targets>(&file, authority)?;
     if have < authority.threshold.get() {
         return Err(RepoError::PendingBelowThreshold {
@@ -745,7 +736,7 @@ fn finish(
         "snapshot",
         &snap,
         &ctx.top_signers(root, "snapshot")?,
-        root_authority(root, "snapshot"),
+        Authority::of_root(root, "snapshot"),
     )?;
     let ts_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
         c.timestamp.unverified().version.saturating_add(1)
@@ -760,7 +751,7 @@ fn finish(
         "timestamp",
         &ts,
         &ctx.top_signers(root, "timestamp")?,
-        root_authority(root, "timestamp"),
+        Authority::of_root(root, "timestamp"),
     )?;
     Ok(Publication {
         twins,
@@ -913,7 +904,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
                     what: format!("new author prefix {}", new_prefixes[0]),
                 })?;
         let f = signed::sign("targets", &top, &signers);
-        signed::check::<Targets>(&f, root_authority(root, "targets"))?;
+        signed::check::<Targets>(&f, Authority::of_root(root, "targets"))?;
         roles.push(f);
     }
     if !inv.index.is_empty() {
@@ -1041,7 +1032,7 @@ pub fn timestamp(ctx: &Ctx) -> Result<SignedFile, RepoError> {
         &cur.snapshot_bytes,
     );
     let f = signed::sign("timestamp", &ts, &ctx.top_signers(root, "timestamp")?);
-    signed::check::<Timestamp>(&f, root_authority(root, "timestamp"))?;
+    signed::check::<Timestamp>(&f, Authority::of_root(root, "timestamp"))?;
     let publication = Publication {
         timestamp: Some(f.clone()),
         ..Default::default()
@@ -1369,8 +1360,8 @@ pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> 
         });
     }
     for (who, authority) in [
-        ("the current root's", root_authority(old, "root")),
-        ("its own", root_authority(new, "root")),
+        ("the current root's", Authority::of_root(old, "root")),
+        ("its own", Authority::of_root(new, "root")),
     ] {
         let have = signed::valid_signatures::<Root>(&file, authority)?;
         if have < authority.threshold.get() {
@@ -1385,14 +1376,15 @@ pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> 
     let mut roles = Vec::new();
     if let Some(cur) = &state.current {
         let t = &cur.targets;
-        if crate::verify::check_threshold("targets", t, root_authority(new, "targets")).is_err() {
+        if crate::verify::check_threshold("targets", t, Authority::of_root(new, "targets")).is_err()
+        {
             // The targets keys changed: the current targets must be signed
             // by the new ones, or clients would stop at it.
             let mut payload = t.unverified().clone();
             payload.version = state.next_version("targets");
             let signers = ctx.top_signers(new, "targets")?;
             let f = signed::sign("targets", &payload, &signers);
-            signed::check::<Targets>(&f, root_authority(new, "targets"))?;
+            signed::check::<Targets>(&f, Authority::of_root(new, "targets"))?;
             roles.push(f);
         }
         let publication = finish(ctx, &state, roles, Vec::new(), Some(file.clone()), None)?;
