@@ -762,6 +762,26 @@ fn finish(
     })
 }
 
+/// Publishes re-signed `roles` over the published snapshot (their new
+/// versions replace the old), with the twins of `entries`, then a new
+/// snapshot and timestamp: the end of every incremental operation.
+fn publish_incremental(
+    ctx: &Ctx,
+    state: &PublishedState,
+    roles: Vec<SignedFile>,
+    entries: Vec<FileEntry>,
+) -> Result<AddReport, RepoError> {
+    let names = roles.iter().map(|f| f.role.clone()).collect();
+    let files = entries.len();
+    let publication = finish(ctx, state, roles, entries, None, None)?;
+    let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
+    Ok(AddReport {
+        files,
+        roles: names,
+        write,
+    })
+}
+
 // ---------------------------------------------------------------- add
 
 /// What an incremental run did.
@@ -910,16 +930,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
     if !inv.index.is_empty() {
         roles.push(index_update(ctx, &state, &inv.index, &[])?);
     }
-    let report_roles = roles.iter().map(|f| f.role.clone()).collect();
-    let files = inv.len();
-    let twins = inv_entries(&inv);
-    let publication = finish(ctx, &state, roles, twins, None, None)?;
-    let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
-    Ok(AddReport {
-        files,
-        roles: report_roles,
-        write,
-    })
+    publish_incremental(ctx, &state, roles, inv_entries(&inv))
 }
 
 /// The index role with `updated` entries set and `removed` dropped.
@@ -1008,14 +1019,7 @@ pub fn index(ctx: &Ctx) -> Result<AddReport, RepoError> {
         }
     }
     let f = index_update(ctx, &state, &entries, &removed)?;
-    let roles = vec![f.role.clone()];
-    let publication = finish(ctx, &state, vec![f], entries.clone(), None, None)?;
-    let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
-    Ok(AddReport {
-        files: entries.len(),
-        roles,
-        write,
-    })
+    publish_incremental(ctx, &state, vec![f], entries)
 }
 
 /// Signs a fresh timestamp for the current snapshot (cron).
@@ -1236,15 +1240,7 @@ pub fn author_import(
             &[ctx.key(&ctx.registry_key)],
         ));
     }
-    let names = roles.iter().map(|f| f.role.clone()).collect();
-    let files = entries.len();
-    let publication = finish(ctx, &state, roles, entries, None, None)?;
-    let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
-    Ok(AddReport {
-        files,
-        roles: names,
-        write,
-    })
+    publish_incremental(ctx, &state, roles, entries)
 }
 
 /// Takes a claimed author back to PAUSE's key (lost or compromised author
@@ -1283,16 +1279,7 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
         &authors,
     );
     let prefix_file = signed::sign(&prefix_role, &prefix_payload, &[ctx.key(&ctx.registry_key)]);
-    let roles = vec![author_file, prefix_file];
-    let names = roles.iter().map(|f| f.role.clone()).collect();
-    let files = entries.len();
-    let publication = finish(ctx, &state, roles, entries, None, None)?;
-    let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
-    Ok(AddReport {
-        files,
-        roles: names,
-        write,
-    })
+    publish_incremental(ctx, &state, vec![author_file, prefix_file], entries)
 }
 
 // ---------------------------------------------------------------- root
