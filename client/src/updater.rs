@@ -164,12 +164,8 @@ impl Updater {
 
     /// Whether `local` already holds exactly the bytes `found` describes.
     pub fn is_cached(found: &FoundTarget, local: &Path) -> bool {
-        let Ok(bytes) = fs::read(local) else {
-            return false;
-        };
-        StreamVerifier::for_target(&found.path, &found.info)
-            .and_then(|v| v.check_all(&bytes))
-            .is_ok()
+        fs::File::open(local)
+            .is_ok_and(|f| cpantuf_core::target::reader_matches(&found.path, &found.info, f))
     }
 
     /// The URL a target is fetched from: with consistent snapshots,

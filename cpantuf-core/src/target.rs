@@ -196,6 +196,29 @@ impl StreamVerifier {
     }
 }
 
+/// Whether `reader` yields exactly the bytes `info` describes for target
+/// `name` (length and every hash, spec 5.7.4). For files already on disk: a
+/// client cache, an interrupted sync's staging area. Any read error, unknown
+/// hash algorithm or mismatch is `false`.
+pub fn reader_matches(name: &str, info: &TargetFile, mut reader: impl std::io::Read) -> bool {
+    let Ok(mut v) = StreamVerifier::for_target(name, info) else {
+        return false;
+    };
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return v.finish().is_ok(),
+            Ok(n) => {
+                if v.update(&buf[..n]).is_err() {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
 /// Hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -214,6 +237,19 @@ mod tests {
             hashes,
             custom: None,
         }
+    }
+
+    #[test]
+    fn reader_matches_checks_length_and_hashes() {
+        let i = TargetFile {
+            length: 5,
+            hashes: BTreeMap::from([("sha256".to_owned(), sha256_hex(b"hello"))]),
+            custom: None,
+        };
+        assert!(reader_matches("t", &i, &b"hello"[..]));
+        assert!(!reader_matches("t", &i, &b"hellO"[..]));
+        assert!(!reader_matches("t", &i, &b"hello!"[..]));
+        assert!(!reader_matches("t", &i, &b"hell"[..]));
     }
 
     #[test]

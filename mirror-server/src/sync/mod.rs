@@ -21,7 +21,6 @@ mod layout;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ use cpantuf_client::store::{write_atomic, MetadataStore};
 use cpantuf_client::urls::{consistent_target_path, metadata_url, url_path, with_slash};
 use cpantuf_core::cpan::CpanPath;
 use cpantuf_core::metadata::{Envelope, Root, TargetFile};
-use cpantuf_core::target::StreamVerifier;
+use cpantuf_core::target::{reader_matches, StreamVerifier};
 use cpantuf_core::trusted::{TrustedSet, UpdateError};
 use cpantuf_core::workflow::{self, encode_role_name, FetchError, Limits, MetadataSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -214,24 +213,7 @@ fn writable_path(path: &str) -> Result<(), String> {
 
 /// Whether the file at `path` holds exactly the bytes `info` describes (hashed again).
 fn verifies(target: &str, info: &TargetFile, path: &Path) -> bool {
-    let Ok(mut f) = fs::File::open(path) else {
-        return false;
-    };
-    let Ok(mut v) = StreamVerifier::for_target(target, info) else {
-        return false;
-    };
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return v.finish().is_ok(),
-            Ok(n) => {
-                if v.update(&buf[..n]).is_err() {
-                    return false;
-                }
-            }
-            Err(_) => return false,
-        }
-    }
+    fs::File::open(path).is_ok_and(|f| reader_matches(target, info, f))
 }
 
 /// Creates `dest` as a hard link to `src`, replacing whatever `dest` was.
