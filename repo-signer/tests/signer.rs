@@ -521,6 +521,20 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
     let p = prop.to_str().unwrap();
     let ether_key = keys().join("author-ETHER.pem");
     let ether_pub = keys().join("author-ETHER.pub.pem");
+    // ETHER signs the proposed role offline; PAUSE imports it, registering ETHER's key.
+    let author_sign = || sign(&["author", "sign", p, "--key", ether_key.to_str().unwrap()]);
+    let import_claiming = || {
+        sign(&[
+            "author",
+            "import",
+            "--config",
+            cfg,
+            "ETHER",
+            p,
+            "--claim-key",
+            ether_pub.to_str().unwrap(),
+        ])
+    };
     let haarg_key = keys().join("author-HAARG.pem");
     let haarg_pass = keys().join("author-HAARG.passphrase");
     ok(sign(&[
@@ -539,19 +553,7 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
         haarg_pass.to_str().unwrap(),
     ]));
     let before = tuf_state(&mirror);
-    fails(
-        sign(&[
-            "author",
-            "import",
-            "--config",
-            cfg,
-            "ETHER",
-            p,
-            "--claim-key",
-            ether_pub.to_str().unwrap(),
-        ]),
-        "valid signature",
-    );
+    fails(import_claiming(), "valid signature");
     // Reaching outside the author's directory (into HAARG's, and a
     // PAUSE-owned CHECKSUMS): refused even when correctly signed.
     for (from, to) in [
@@ -568,48 +570,15 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
             .unwrap()
             .replace(from, to);
         std::fs::write(&prop, forged).unwrap();
-        ok(sign(&[
-            "author",
-            "sign",
-            p,
-            "--key",
-            ether_key.to_str().unwrap(),
-        ]));
-        fails(
-            sign(&[
-                "author",
-                "import",
-                "--config",
-                cfg,
-                "ETHER",
-                p,
-                "--claim-key",
-                ether_pub.to_str().unwrap(),
-            ]),
-            "does not cover",
-        );
+        ok(author_sign());
+        fails(import_claiming(), "does not cover");
     }
     assert_eq!(before, tuf_state(&mirror), "a refused import changed tuf/");
 
     // The real thing.
     std::fs::write(&prop, &unsigned).unwrap();
-    ok(sign(&[
-        "author",
-        "sign",
-        p,
-        "--key",
-        ether_key.to_str().unwrap(),
-    ]));
-    ok(sign(&[
-        "author",
-        "import",
-        "--config",
-        cfg,
-        "ETHER",
-        p,
-        "--claim-key",
-        ether_pub.to_str().unwrap(),
-    ]));
+    ok(author_sign());
+    ok(import_claiming());
     // Same version again: refused.
     fails(
         sign(&["author", "import", "--config", cfg, "ETHER", p]),
@@ -634,13 +603,7 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
     ok(sign(&[
         "author", "export", "--config", cfg, "ETHER", "--out", p,
     ]));
-    ok(sign(&[
-        "author",
-        "sign",
-        p,
-        "--key",
-        ether_key.to_str().unwrap(),
-    ]));
+    ok(author_sign());
     ok(sign(&["author", "import", "--config", cfg, "ETHER", p]));
     verify_from_first_root(&mirror);
     let server = serve(&mirror);
