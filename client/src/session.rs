@@ -111,11 +111,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SessionError {
 
 /// Normalises a mirror URL to end in `/`.
 pub fn mirror_base(url: &str) -> String {
-    let mut s = url.trim().to_owned();
-    if !s.ends_with('/') {
-        s.push('/');
-    }
-    s
+    crate::urls::with_slash(url.trim())
 }
 
 impl Session {
@@ -162,13 +158,10 @@ impl Session {
     }
 
     fn updater_for(&self, mirror: &str) -> Result<Updater, ClientError> {
-        let base = mirror_base(mirror);
         Updater::new(UpdaterConfig {
-            metadata_dir: self.metadata_dir(),
-            metadata_url: format!("{base}tuf/"),
-            targets_url: base,
             limits: self.limits.clone(),
             fetch: self.fetch.clone(),
+            ..UpdaterConfig::for_mirror(self.metadata_dir(), &mirror_base(mirror))
         })
     }
 

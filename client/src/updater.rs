@@ -30,6 +30,20 @@ pub struct UpdaterConfig {
     pub fetch: FetchConfig,
 }
 
+impl UpdaterConfig {
+    /// A cpantuf mirror's layout (metadata under `<mirror>/tuf/`, targets
+    /// under `<mirror>/`), default limits and network settings.
+    pub fn for_mirror(metadata_dir: PathBuf, mirror: &str) -> Self {
+        UpdaterConfig {
+            metadata_dir,
+            metadata_url: crate::urls::metadata_base(mirror),
+            targets_url: crate::urls::with_slash(mirror),
+            limits: Limits::default(),
+            fetch: FetchConfig::default(),
+        }
+    }
+}
+
 /// Why an updater operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -14,6 +14,12 @@ pub fn with_slash(s: &str) -> String {
     s
 }
 
+/// Where a cpantuf mirror at `mirror` keeps its TUF metadata: `<mirror>/tuf/`
+/// (its CPAN tree, the targets, is `<mirror>/` itself).
+pub fn metadata_base(mirror: &str) -> String {
+    format!("{}tuf/", with_slash(mirror))
+}
+
 /// URL of a metadata file under `base` (ending in `/`): `N.ROLE.json` when a
 /// version is given (consistent snapshots), else `ROLE.json`; the role name
 /// is percent-encoded as python-tuf does.

@@ -6,7 +6,6 @@
 //! (`.venv/` at the project root, or `CPANTUF_VENV`); without it the interop
 //! test fails with that instruction rather than passing vacuously.
 
-use cpantuf_client::fetcher::FetchConfig;
 use cpantuf_client::updater::{Updater, UpdaterConfig};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -195,19 +194,25 @@ fn serve(dir: &Path) -> Server {
 }
 
 /// cpantuf's updater: Ok(bytes) or the refusal.
+/// cpantuf's updater for the mirror served on `port`, its metadata in
+/// `metadata_dir`, trusting the repository's first root.
+fn client_trusting_first_root(mirror: &Path, port: u16, metadata_dir: &Path) -> Updater {
+    std::fs::create_dir_all(metadata_dir).unwrap();
+    std::fs::copy(
+        mirror.join("tuf/1.root.json"),
+        metadata_dir.join("root.json"),
+    )
+    .unwrap();
+    Updater::new(UpdaterConfig::for_mirror(
+        metadata_dir.to_owned(),
+        &format!("http://127.0.0.1:{port}/"),
+    ))
+    .unwrap()
+}
+
 fn cpantuf_get(mirror: &Path, port: u16, targets: &[&str]) -> Vec<Result<Vec<u8>, String>> {
     let work = tempfile::tempdir().unwrap();
-    let md = work.path().join("metadata");
-    std::fs::create_dir_all(&md).unwrap();
-    std::fs::copy(mirror.join("tuf/1.root.json"), md.join("root.json")).unwrap();
-    let mut up = Updater::new(UpdaterConfig {
-        metadata_dir: md,
-        metadata_url: format!("http://127.0.0.1:{port}/tuf/"),
-        targets_url: format!("http://127.0.0.1:{port}/"),
-        limits: Default::default(),
-        fetch: FetchConfig::default(),
-    })
-    .unwrap();
+    let mut up = client_trusting_first_root(mirror, port, &work.path().join("metadata"));
     targets
         .iter()
         .enumerate()
@@ -690,17 +695,8 @@ fn an_author_who_deletes_every_file_keeps_an_empty_role_and_clients_follow() {
     ]));
 
     let server = serve(&mirror);
-    let md = tmp.path().join("client-metadata");
-    std::fs::create_dir_all(&md).unwrap();
-    std::fs::copy(mirror.join("tuf/1.root.json"), md.join("root.json")).unwrap();
-    let mut client = Updater::new(UpdaterConfig {
-        metadata_dir: md,
-        metadata_url: format!("http://127.0.0.1:{}/tuf/", server.port),
-        targets_url: format!("http://127.0.0.1:{}/", server.port),
-        limits: Default::default(),
-        fetch: FetchConfig::default(),
-    })
-    .unwrap();
+    let mut client =
+        client_trusting_first_root(&mirror, server.port, &tmp.path().join("client-metadata"));
     client.refresh().unwrap();
     assert_eq!(client.target_info(only).unwrap().role, "author-ETHERGONE");
 

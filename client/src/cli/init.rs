@@ -53,10 +53,10 @@ fn fetch_pinned(ctx: &Ctx, mirror: &str, pin: &str) -> Result<Vec<u8>> {
         bail!("--root-sha256 must be 64 hex digits");
     }
     let fetcher = Fetcher::new(ctx.fetch.clone())?;
-    let base = mirror_base(mirror);
+    let base = cpantuf_client::urls::metadata_base(mirror.trim());
     let mut seen = Vec::new();
     for name in ["root.json", "1.root.json"] {
-        let url = format!("{base}tuf/{name}");
+        let url = format!("{base}{name}");
         match fetcher.fetch_bytes(&url, 512_000) {
             Ok(bytes) if root_matches_pin(&bytes, &pin) => return Ok(bytes),
             Ok(bytes) => seen.push(format!("{url} has sha256 {}", sha256_hex(&bytes))),

@@ -28,7 +28,9 @@ use anyhow::{bail, Context as _};
 use chrono::Utc;
 use cpantuf_client::fetcher::{FetchConfig, Fetcher};
 use cpantuf_client::store::{write_atomic, MetadataStore};
-use cpantuf_client::urls::{consistent_target_path, metadata_url, url_path, with_slash};
+use cpantuf_client::urls::{
+    consistent_target_path, metadata_base, metadata_url, url_path, with_slash,
+};
 use cpantuf_core::cpan::CpanPath;
 use cpantuf_core::metadata::{Envelope, Root, TargetFile};
 use cpantuf_core::target::{reader_matches, StreamVerifier};
@@ -256,7 +258,7 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         store: &store,
         roots: &layout.roots(),
         fetcher: &fetcher,
-        base: format!("{upstream}tuf/"),
+        base: metadata_base(&upstream),
         fetched: 0,
     };
 

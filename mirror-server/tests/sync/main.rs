@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cpantuf_client::fetcher::FetchConfig;
 use cpantuf_client::updater::{Updater, UpdaterConfig};
-use cpantuf_core::workflow::Limits;
 
 use upstream::{filler, HttpServer, Upstream, AUTHOR_DIR, AUTHOR_ROLE, PREFIX_ROLE};
 
@@ -150,6 +148,20 @@ impl Serve {
     }
 }
 
+impl Serve {
+    /// cpantuf's updater for this server, trusting `root`, its metadata under `dir`.
+    fn client(&self, root: &Path, dir: &Path) -> Updater {
+        let md = dir.join("metadata");
+        std::fs::create_dir_all(&md).unwrap();
+        std::fs::copy(root, md.join("root.json")).unwrap();
+        Updater::new(UpdaterConfig::for_mirror(
+            md,
+            &format!("http://{}/", self.addr),
+        ))
+        .unwrap()
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -198,17 +210,7 @@ fn sync_mirrors_a_repository_and_serves_it() {
     // A client pointed at the served copy verifies a download through the delegation.
     let server = Serve::start(&s.current());
     let client = tempfile::tempdir().unwrap();
-    let md = client.path().join("metadata");
-    std::fs::create_dir_all(&md).unwrap();
-    std::fs::copy(s.up.root_file(), md.join("root.json")).unwrap();
-    let mut updater = Updater::new(UpdaterConfig {
-        metadata_dir: md,
-        metadata_url: format!("http://{}/tuf/", server.addr),
-        targets_url: format!("http://{}/", server.addr),
-        limits: Limits::default(),
-        fetch: FetchConfig::default(),
-    })
-    .unwrap();
+    let mut updater = server.client(&s.up.root_file(), client.path());
     let path = format!("{AUTHOR_DIR}/Foo-1.0.tar.gz");
     let found = updater.target_info(&path).unwrap();
     assert_eq!(found.role, AUTHOR_ROLE);
@@ -538,17 +540,7 @@ fn new_root_versions_are_mirrored_for_clients_on_older_roots() {
     // A client that still trusts root v1 walks to v3 through the mirror.
     let server = Serve::start(&s.current());
     let client = tempfile::tempdir().unwrap();
-    let md = client.path().join("metadata");
-    std::fs::create_dir_all(&md).unwrap();
-    std::fs::copy(s.up.root_file(), md.join("root.json")).unwrap();
-    let mut updater = Updater::new(UpdaterConfig {
-        metadata_dir: md,
-        metadata_url: format!("http://{}/tuf/", server.addr),
-        targets_url: format!("http://{}/", server.addr),
-        limits: Limits::default(),
-        fetch: FetchConfig::default(),
-    })
-    .unwrap();
+    let mut updater = server.client(&s.up.root_file(), client.path());
     updater.refresh().unwrap();
     assert_eq!(updater.trusted().unwrap().root().version.get(), 3);
 }
