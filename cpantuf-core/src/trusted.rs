@@ -19,11 +19,14 @@
 //! This module does no I/O. [`crate::workflow`] drives it with bytes from a
 //! [`crate::workflow::MetadataSource`].
 
-use crate::metadata::{Envelope, MetadataError, RoleMeta, Root, Snapshot, Targets, Timestamp};
+use crate::metadata::{
+    Envelope, MetaFile, MetadataError, RoleMeta, Root, Snapshot, Targets, Timestamp,
+};
 use crate::target::{HashError, StreamVerifier};
 use crate::verify::{self, Authority, ThresholdError, Verified};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU64;
 
 /// Why the client refused metadata or could not complete an update.
 ///
@@ -170,6 +173,34 @@ pub struct TrustedSet {
     timestamp: Option<Verified<Timestamp>>,
     snapshot: Option<Verified<Snapshot>>,
     targets: HashMap<String, TrustedTargets>,
+}
+
+/// A role that a new snapshot drops or lists at a lower version than an
+/// older one (spec 5.5.5).
+#[derive(Debug, PartialEq, Eq)]
+pub struct SnapshotRollback<'a> {
+    /// The role's file name as the snapshot lists it (`ROLE.json`).
+    pub name: &'a str,
+    /// Its version in the older snapshot.
+    pub old: NonZeroU64,
+    /// Its version in the new one, if listed.
+    pub new: Option<NonZeroU64>,
+}
+
+/// Spec 5.5.5: the first role of `old` that `new` drops or lowers, if any.
+/// Clients refuse such a snapshot; the signer refuses to publish one.
+pub fn snapshot_rollback<'a>(
+    old: &'a BTreeMap<String, MetaFile>,
+    new: &BTreeMap<String, MetaFile>,
+) -> Option<SnapshotRollback<'a>> {
+    old.iter().find_map(|(name, o)| match new.get(name) {
+        Some(n) if n.version >= o.version => None,
+        n => Some(SnapshotRollback {
+            name,
+            old: o.version,
+            new: n.map(|n| n.version),
+        }),
+    })
 }
 
 impl TrustedSet {
@@ -354,18 +385,25 @@ impl TrustedSet {
         let new = verify::verify_role("snapshot", env, Authority::of_root(&self.root, "snapshot"))?;
         if let Some(old) = &self.snapshot {
             // 5.5.5: no targets role may disappear or go back in version.
-            for (name, info) in &old.meta {
-                let Some(new_info) = new.meta.get(name) else {
+            match snapshot_rollback(&old.meta, &new.meta) {
+                None => {}
+                Some(SnapshotRollback {
+                    name, new: None, ..
+                }) => {
                     return Err(UpdateError::MissingMeta {
-                        role: name.clone(),
+                        role: name.to_owned(),
                         why: "new snapshot drops a role the trusted snapshot lists (rollback refused)".into(),
                     });
-                };
-                if new_info.version < info.version {
+                }
+                Some(SnapshotRollback {
+                    name,
+                    old,
+                    new: Some(new),
+                }) => {
                     return Err(UpdateError::Rollback {
                         role: format!("{name} (as listed in snapshot)"),
-                        trusted: info.version.get(),
-                        new: new_info.version.get(),
+                        trusted: old.get(),
+                        new: new.get(),
                     });
                 }
             }

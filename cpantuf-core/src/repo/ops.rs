@@ -711,17 +711,12 @@ fn finish(
     // Spec 5.5.5 on the signing side: clients refuse a snapshot that drops a
     // role the previous one lists, or lowers its version; never publish one.
     if let Some(cur) = &state.current {
-        for (name, old) in &cur.snapshot.unverified().meta {
-            match meta.get(name) {
-                Some(new) if new.version >= old.version => {}
-                found => {
-                    return Err(RepoError::SnapshotRollback {
-                        role: name.strip_suffix(".json").unwrap_or(name).to_owned(),
-                        published: old.version,
-                        new: found.map(|m| m.version),
-                    })
-                }
-            }
+        if let Some(r) = crate::trusted::snapshot_rollback(&cur.snapshot.unverified().meta, &meta) {
+            return Err(RepoError::SnapshotRollback {
+                role: r.name.strip_suffix(".json").unwrap_or(r.name).to_owned(),
+                published: r.old,
+                new: r.new,
+            });
         }
     }
     let snap_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
