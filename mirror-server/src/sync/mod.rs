@@ -355,7 +355,7 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         published: true,
         ..Outcome::default()
     };
-    let tmp_dir = staging.join(".partial");
+    let tmp_dir = staging.join(PARTIAL_DIR);
     fs::create_dir_all(&tmp_dir)?;
     let mut to_fetch = Vec::new();
     for (path, info) in &wanted {
@@ -395,7 +395,6 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         consistent,
         &to_fetch,
         &staging,
-        &tmp_dir,
         &bar,
         args.jobs as usize,
     )?;
@@ -467,18 +466,19 @@ fn progress_bar(bytes: u64, files: usize) -> ProgressBar {
     bar
 }
 
+/// Where downloads in flight are written, inside the staging area.
+const PARTIAL_DIR: &str = ".partial";
+
 /// Downloads `to_fetch` into `staging` with `jobs` threads (each with its own connection
 /// from the fetcher's pool), linking each file's hash-named twin. The first error stops the
 /// other threads after their current file and is returned; what was verified stays in the
 /// staging area for the next run to resume from.
-#[allow(clippy::too_many_arguments)]
 fn download_all(
     fetcher: &Fetcher,
     upstream: &str,
     consistent: bool,
     to_fetch: &[(&String, &TargetFile)],
     staging: &Path,
-    tmp_dir: &Path,
     bar: &ProgressBar,
     jobs: usize,
 ) -> anyhow::Result<(usize, u64)> {
@@ -500,7 +500,7 @@ fn download_all(
             &url,
             path,
             info,
-            &tmp_dir.join(format!("{i}.part")),
+            &staging.join(PARTIAL_DIR).join(format!("{i}.part")),
             &dest,
             bar,
         )?;
