@@ -105,18 +105,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-/// Deterministic filler bytes.
-pub fn filler(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = u32::from(seed) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
+#[path = "../common/filler.rs"]
+mod common_filler;
+pub use common_filler::filler;
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

@@ -345,18 +345,9 @@ fn prefix_of(author_role: &str) -> String {
     format!("prefix-{}-{}", &id[..1], &id[..2])
 }
 
-/// Deterministic filler bytes.
-pub fn filler(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = u32::from(seed) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
+#[path = "../common/filler.rs"]
+mod common_filler;
+pub use common_filler::filler;
 
 /// A static HTTP/1.1 server over a directory, one thread per connection, `Connection: close`.
 pub struct HttpServer {
