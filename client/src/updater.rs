@@ -176,6 +176,23 @@ impl Updater {
             .ok_or_else(|| ClientError::TargetNotFound(target.to_owned()))
     }
 
+    /// Loads delegated role `role` as `delegator` (already loaded, e.g. by
+    /// [`Updater::target_info`]) delegates to it, fetching it if needed
+    /// (spec 5.7).
+    pub fn load_role(&mut self, role: &str, delegator: &str) -> Result<(), ClientError> {
+        if self.trusted.is_none() {
+            self.refresh()?;
+        }
+        let trusted = self.trusted.as_mut().expect("refreshed above");
+        let mut src = Source {
+            store: &self.store,
+            fetcher: &self.fetcher,
+            base: &self.metadata_url,
+        };
+        workflow::load_targets(trusted, &mut src, &self.limits, role, delegator)?;
+        Ok(())
+    }
+
     /// Whether `local` already holds exactly the bytes `found` describes.
     pub fn is_cached(found: &FoundTarget, local: &Path) -> bool {
         fs::File::open(local)

@@ -195,6 +195,12 @@ impl SuccinctRoles {
         format!("{bins_minus_one:x}").len()
     }
 
+    /// Every bin's role name, in bin order.
+    pub fn bin_names(&self) -> impl Iterator<Item = String> + '_ {
+        let width = self.suffix_len();
+        (0..1u64 << self.bit_length).map(move |bin| format!("{}-{bin:0width$x}", self.name_prefix))
+    }
+
     /// The one bin role that may sign `target`.
     pub fn role_for_target(&self, target: &str) -> String {
         let digest = Sha256::digest(target.as_bytes());

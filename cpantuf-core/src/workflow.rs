@@ -218,8 +218,11 @@ pub fn refresh<S: MetadataSource>(
     load_targets(trusted, src, limits, "targets", "root")
 }
 
-/// Loads one targets role as delegated by `delegator` (spec 5.6 / 5.7).
-fn load_targets<S: MetadataSource>(
+/// Loads one targets role as delegated by `delegator` (spec 5.6 / 5.7):
+/// the local copy if it verifies, else the snapshot's version fetched and
+/// verified with the keys `delegator` (already trusted) gives it. Used to
+/// load every hash bin of a role, e.g. to list an author's files.
+pub fn load_targets<S: MetadataSource>(
     trusted: &mut TrustedSet,
     src: &mut S,
     limits: &Limits,
@@ -314,10 +317,7 @@ pub fn load_all_targets<S: MetadataSource>(
                         ),
                     });
                 }
-                let width = (s.bit_length as usize).div_ceil(4);
-                for bin in 0..bins {
-                    children.push(format!("{}-{bin:0width$x}", s.name_prefix));
-                }
+                children.extend(s.bin_names());
             }
         }
         // Pushed in reverse so the first delegation is visited first (5.7.2).

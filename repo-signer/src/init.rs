@@ -3,7 +3,8 @@
 use crate::common::PassArgs;
 use anyhow::{bail, Context, Result};
 use cpantuf_core::repo::config::{
-    load_public_key, load_signer, ExpiryPolicy, OnlineKeyFiles, SignerConfig, DEFAULT_PREFIX_DEPTH,
+    load_public_key, load_signer, ExpiryPolicy, OnlineKeyFiles, SignerConfig,
+    DEFAULT_AUTHOR_BINS_ABOVE, DEFAULT_PREFIX_DEPTH,
 };
 use cpantuf_core::repo::mirror::Mirror;
 use cpantuf_core::repo::ops::{self, InitParams};
@@ -49,6 +50,11 @@ pub struct Args {
     /// Levels below an author directory the prefix delegations cover.
     #[arg(long, default_value_t = DEFAULT_PREFIX_DEPTH)]
     prefix_depth: usize,
+    /// An unclaimed author with more files than this gets a role split into
+    /// hash bins (TUF succinct delegations), so new clients never fetch one
+    /// huge role. 0 turns binning off.
+    #[arg(long, default_value_t = DEFAULT_AUTHOR_BINS_ABOVE, value_name = "FILES")]
+    author_bins_above: usize,
     /// Hours superseded metadata and hash-named files are kept.
     #[arg(long, default_value_t = 72)]
     retention_hours: u32,
@@ -124,6 +130,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         prefix_depth: a.prefix_depth,
         retention_hours: a.retention_hours,
         fsync: !a.no_fsync,
+        author_bins_above: a.author_bins_above,
     };
     let root = ops::init(InitParams {
         mirror: &mirror,

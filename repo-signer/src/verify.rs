@@ -25,10 +25,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
         println!("PROBLEM {p}");
     }
     println!(
-        "verified root chain to version {}, {} roles, {} files: {} problem(s)",
+        "verified root chain to version {}, {} roles, {} files{}: {} problem(s)",
         r.root_version,
         r.roles_checked,
         r.files_checked,
+        if r.roles_retired > 0 {
+            format!(" ({} retired empty bins)", r.roles_retired)
+        } else {
+            String::new()
+        },
         r.problems.len()
     );
     Ok(if r.problems.is_empty() {

@@ -837,3 +837,185 @@ fn top_level_targets_change_is_signed_by_each_key_holder_separately() {
     ]));
     assert!(out.contains("nothing prepared"), "{out}");
 }
+
+/// The newest `N.ROLE.json` version on disk.
+fn newest_version(mirror: &Path, role: &str) -> u64 {
+    std::fs::read_dir(mirror.join("tuf"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(&format!(".{role}.json"))?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// ADR 0006: an author with more files than `author_bins_above` gets a role
+/// that delegates to succinct hash bins. Both clients follow the bins; an
+/// upload re-signs one bin; a tampered bin is refused; when the author
+/// claims their role the bins are retired (emptied, still in the snapshot)
+/// and the audit accepts that; a revoke bins the author again.
+#[test]
+fn a_large_author_is_split_into_hash_bins_and_both_clients_follow_them() {
+    let (tmp, mirror, cfg_path) = signed_sample();
+    let cfg = cfg_path.to_str().unwrap();
+    let mut conf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    conf["author_bins_above"] = 4.into();
+    std::fs::write(&cfg_path, conf.to_string()).unwrap();
+    let dir = mirror.join("authors/id/E/ET/ETHER");
+    for i in 0..12 {
+        std::fs::write(dir.join(format!("Bulk-{i}.tar.gz")), format!("bulk {i}")).unwrap();
+    }
+    publish_with_targets_keys(cfg);
+    verify_from_first_root(&mirror);
+
+    // 15 files > 4: ETHER's role delegates to bins; HAARG (4 files) does not.
+    let author_role = |v: u64| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(mirror.join(format!("tuf/{v}.author-ETHER.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let ether_v = newest_version(&mirror, "author-ETHER");
+    let signed = &author_role(ether_v)["signed"];
+    assert_eq!(signed["targets"], serde_json::json!({}));
+    let succinct = &signed["delegations"]["succinct_roles"];
+    assert_eq!(succinct["name_prefix"], "author-ETHER-bin");
+    let bits = succinct["bit_length"].as_u64().unwrap();
+    assert_eq!(bits, 3, "15 files, bins of at most 2: {succinct}");
+    for bin in 0..1u64 << bits {
+        assert!(newest_version(&mirror, &format!("author-ETHER-bin-{bin:x}")) >= 1);
+    }
+    assert!(newest_version(&mirror, "author-HAARG-bin-0") == 0);
+
+    let bulk = "authors/id/E/ET/ETHER/Bulk-7.tar.gz";
+    let server = serve(&mirror);
+    let wanted = [TRY_TINY, SUB_FILE, bulk, MOO];
+    for (t, got) in wanted
+        .iter()
+        .zip(cpantuf_get(&mirror, server.port, &wanted))
+    {
+        assert_eq!(got.unwrap(), std::fs::read(mirror.join(t)).unwrap(), "{t}");
+    }
+    // One returning client across the changes below, on whichever port
+    // the mirror is served.
+    let metadata = tmp.path().join("client-metadata");
+    let bin_of_try_tiny = client_trusting_first_root(&mirror, server.port, &metadata)
+        .target_info(TRY_TINY)
+        .unwrap()
+        .role;
+    let returning = |port: u16| {
+        Updater::new(UpdaterConfig::for_mirror(
+            metadata.clone(),
+            &format!("http://127.0.0.1:{port}/"),
+        ))
+        .unwrap()
+    };
+    assert!(
+        bin_of_try_tiny.starts_with("author-ETHER-bin-"),
+        "{bin_of_try_tiny}"
+    );
+    let expect: Vec<(&str, bool)> = wanted.iter().map(|t| (*t, true)).collect();
+    ngclient(&mirror, server.port, &expect);
+    drop(server);
+
+    // An upload re-signs the one bin it hashes into, not the author role.
+    let up = "authors/id/E/ET/ETHER/Upload-1.0.tar.gz";
+    std::fs::write(mirror.join(up), b"upload into a bin").unwrap();
+    let out = ok(sign(&[
+        "add",
+        "--config",
+        cfg,
+        mirror.join(up).to_str().unwrap(),
+    ]));
+    assert!(out.contains("re-signed author-ETHER-bin-"), "{out}");
+    assert!(!out.contains(", "), "one role only: {out}");
+    assert_eq!(newest_version(&mirror, "author-ETHER"), ether_v);
+    verify_from_first_root(&mirror);
+
+    // A tampered bin: both clients refuse what it lists; the audit names it.
+    let bin_file = mirror.join(format!(
+        "tuf/{}.{bin_of_try_tiny}.json",
+        newest_version(&mirror, &bin_of_try_tiny)
+    ));
+    let honest = std::fs::read(&bin_file).unwrap();
+    let len = std::fs::metadata(mirror.join(TRY_TINY)).unwrap().len();
+    let forged = String::from_utf8(honest.clone()).unwrap().replace(
+        &format!("\"length\":{len}"),
+        &format!("\"length\":{}", len + 1),
+    );
+    assert_ne!(forged.as_bytes(), honest.as_slice());
+    std::fs::write(&bin_file, forged).unwrap();
+    let server = serve(&mirror);
+    let got = cpantuf_get(&mirror, server.port, &[TRY_TINY, up]);
+    assert!(got[0].is_err(), "cpantuf accepted a forged bin");
+    assert_eq!(got[1].as_ref().unwrap(), b"upload into a bin");
+    ngclient(&mirror, server.port, &[(TRY_TINY, false), (up, true)]);
+    drop(server);
+    let audit = sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]);
+    assert_eq!(audit.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&audit.stdout).contains(&bin_of_try_tiny));
+    std::fs::write(&bin_file, honest).unwrap();
+
+    // ETHER claims the role: one leaf role signed by ETHER; the bins are
+    // retired and the audit accepts them.
+    let prop = tmp.path().join("ETHER.json");
+    let p = prop.to_str().unwrap();
+    ok(sign(&[
+        "author", "export", "--config", cfg, "ETHER", "--out", p,
+    ]));
+    ok(sign(&[
+        "author",
+        "sign",
+        p,
+        "--key",
+        keys().join("author-ETHER.pem").to_str().unwrap(),
+    ]));
+    ok(sign(&[
+        "author",
+        "import",
+        "--config",
+        cfg,
+        "ETHER",
+        p,
+        "--claim-key",
+        keys().join("author-ETHER.pub.pem").to_str().unwrap(),
+    ]));
+    let audit = ok(sign(&[
+        "verify",
+        "--mirror",
+        mirror.to_str().unwrap(),
+        "--root",
+        mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ]));
+    assert!(
+        audit.contains(&format!("({} retired empty bins)", 1u64 << bits)),
+        "{audit}"
+    );
+    // A full publish keeps the retired bins as they are.
+    publish_with_targets_keys(cfg);
+    verify_from_first_root(&mirror);
+    let server = serve(&mirror);
+    let mut client = returning(server.port);
+    assert_eq!(client.target_info(TRY_TINY).unwrap().role, "author-ETHER");
+    drop(client);
+    ngclient(&mirror, server.port, &[(TRY_TINY, true), (up, true)]);
+    drop(server);
+
+    // Revoked: PAUSE signs again, binned; bin versions keep increasing.
+    ok(sign(&["author", "revoke", "--config", cfg, "ETHER"]));
+    verify_from_first_root(&mirror);
+    let server = serve(&mirror);
+    let found = returning(server.port).target_info(TRY_TINY).unwrap();
+    assert_eq!(found.role, bin_of_try_tiny);
+    ngclient(&mirror, server.port, &[(TRY_TINY, true), (bulk, true)]);
+}

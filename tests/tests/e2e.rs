@@ -68,6 +68,18 @@ impl Repo {
         )
     }
 
+    /// Re-signs with author roles split into hash bins above `n` files
+    /// (ADR 0006; the sample authors have 2 and 4 files).
+    fn bin_authors_above(&self, n: usize) {
+        let cfg = self.dir.path().join("signer.json");
+        let mut conf: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+        conf["author_bins_above"] = n.into();
+        std::fs::write(&cfg, conf.to_string()).unwrap();
+        cpantuf_tests::sign_publish(&cfg);
+        assert!(self.tuf("1.author-ETHER-bin-0.json").is_file());
+    }
+
     /// Saves a copy of a metadata file as it is now (for replay attacks).
     fn save(&self, name: &str) -> PathBuf {
         let to = self.dir.path().join(format!("saved-{name}"));
@@ -328,9 +340,13 @@ fn signer_to_tls_mirror_to_client_cpanm_installs_moo() {
     assert_eq!(String::from_utf8_lossy(&perl.stdout).trim(), "2.005005");
 }
 
+/// CPAN.pm checks the tarball against the author directory's CHECKSUMS,
+/// which `cpantuf serve` generates from verified metadata: here ETHER's
+/// role is split into hash bins, so the CHECKSUMS gathers every bin.
 #[test]
 fn cpan_pm_installs_try_tiny_through_serve() {
     let repo = Repo::new();
+    repo.bin_authors_above(1);
     let honest = EvilMirror::start(&repo.mirror());
     let client = Client::new(&repo, &[honest.url()], &[]);
     let port = free_port();

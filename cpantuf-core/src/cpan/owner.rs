@@ -124,6 +124,7 @@ pub fn author_depth(path: &CpanPath) -> Option<usize> {
 pub const INDEX_ROLE_NAME: &str = "index";
 const PREFIX_ROLE_PREFIX: &str = "prefix-";
 const AUTHOR_ROLE_PREFIX: &str = "author-";
+const BIN_INFIX: &str = "-bin-";
 
 /// A delegated targets role of a CPAN repository.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,6 +136,11 @@ pub enum CpanRole {
     Prefix(AuthorPrefix),
     /// The role for one author (`author-ID`).
     Author(PauseId),
+    /// One hash bin of a very large author's role (`author-ID-bin-N`, the
+    /// suffix lowercase hex): the author role delegates to its bins with
+    /// TUF succinct delegations (ADR 0006), name prefix
+    /// [`CpanRole::author_bin_prefix`].
+    AuthorBin(PauseId, String),
 }
 
 /// Why a string is not the name of a [`CpanRole`].
@@ -149,6 +155,9 @@ pub enum RoleNameError {
     /// `author-` followed by something other than a PAUSE id.
     #[error("bad author role name: {0}")]
     Author(PauseIdError),
+    /// `author-ID-bin-` followed by something other than lowercase hex.
+    #[error("bad author bin role name: the bin suffix must be 1 to 8 lowercase hex digits")]
+    Bin,
 }
 
 impl CpanRole {
@@ -165,12 +174,49 @@ impl CpanRole {
         self.to_string()
     }
 
+    /// The `name_prefix` of an author's hash bins (TUF succinct
+    /// delegations name bin N `{prefix}-{N in hex}`).
+    ///
+    /// ```
+    /// use cpantuf_core::cpan::{CpanRole, PauseId};
+    /// let id = PauseId::new("KBM").unwrap();
+    /// assert_eq!(CpanRole::author_bin_prefix(&id), "author-KBM-bin");
+    /// assert_eq!(
+    ///     CpanRole::from_name("author-KBM-bin-3f").unwrap(),
+    ///     CpanRole::AuthorBin(id, "3f".into())
+    /// );
+    /// ```
+    pub fn author_bin_prefix(id: &PauseId) -> String {
+        format!(
+            "{AUTHOR_ROLE_PREFIX}{id}{}",
+            &BIN_INFIX[..BIN_INFIX.len() - 1]
+        )
+    }
+
+    /// The author whose files this role signs, for author roles and bins.
+    pub fn author(&self) -> Option<&PauseId> {
+        match self {
+            Self::Author(id) | Self::AuthorBin(id, _) => Some(id),
+            _ => None,
+        }
+    }
+
     /// Parses a role name made by [`CpanRole::name`].
     pub fn from_name(name: &str) -> Result<Self, RoleNameError> {
         if name == INDEX_ROLE_NAME {
             return Ok(Self::Index);
         }
         if let Some(rest) = name.strip_prefix(AUTHOR_ROLE_PREFIX) {
+            // A PAUSE id has no lowercase letters, so "-bin-" is unambiguous.
+            if let Some((id, bin)) = rest.rsplit_once(BIN_INFIX) {
+                let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+                if bin.is_empty() || bin.len() > 8 || !bin.bytes().all(hex) {
+                    return Err(RoleNameError::Bin);
+                }
+                return PauseId::new(id)
+                    .map(|id| Self::AuthorBin(id, bin.to_owned()))
+                    .map_err(RoleNameError::Author);
+            }
             return PauseId::new(rest)
                 .map(Self::Author)
                 .map_err(RoleNameError::Author);
@@ -232,7 +278,7 @@ impl CpanRole {
             .map(String::from)
             .to_vec(),
             Self::Prefix(prefix) => per_depth(format!("{}/*", prefix.dir())),
-            Self::Author(id) => per_depth(id.author_dir().to_string()),
+            Self::Author(id) | Self::AuthorBin(id, _) => per_depth(id.author_dir().to_string()),
         }
     }
 }
@@ -243,6 +289,7 @@ impl fmt::Display for CpanRole {
             Self::Index => f.write_str(INDEX_ROLE_NAME),
             Self::Prefix(p) => write!(f, "{PREFIX_ROLE_PREFIX}{}-{}", p.letter_dir(), p.pair_dir()),
             Self::Author(id) => write!(f, "{AUTHOR_ROLE_PREFIX}{id}"),
+            Self::AuthorBin(id, bin) => write!(f, "{AUTHOR_ROLE_PREFIX}{id}{BIN_INFIX}{bin}"),
         }
     }
 }
@@ -357,7 +404,12 @@ mod tests {
         let ids = ["ETHER", "NI-S", "IX", "WIN32", "CHANG-LIU"];
         for s in ids {
             let id = PauseId::new(s).unwrap();
-            for role in [CpanRole::Author(id.clone()), CpanRole::Prefix(id.prefix())] {
+            for role in [
+                CpanRole::Author(id.clone()),
+                CpanRole::Prefix(id.prefix()),
+                CpanRole::AuthorBin(id.clone(), "0".into()),
+                CpanRole::AuthorBin(id.clone(), "3f".into()),
+            ] {
                 let name = role.name();
                 assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
                 assert_eq!(CpanRole::from_name(&name), Ok(role));
@@ -383,6 +435,11 @@ mod tests {
             "author-",
             "author-ether",
             "author-../x",
+            "author-KBM-bin-",
+            "author-KBM-bin-3F",
+            "author-KBM-bin-xyz",
+            "author-KBM-bin-123456789",
+            "author-kbm-bin-0",
             "prefix-E",
             "prefix-E-HA",
             "prefix-E/ET",

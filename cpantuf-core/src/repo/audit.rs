@@ -47,6 +47,8 @@ pub struct AuditReport {
     pub roles_checked: usize,
     /// Target files checked on disk.
     pub files_checked: usize,
+    /// Empty hash bins no longer delegated to (kept in the snapshot).
+    pub roles_retired: usize,
 }
 
 struct Audit {
@@ -255,18 +257,34 @@ pub fn verify(
         }
         if let Some(d) = &t.delegations {
             let index = Arc::new(DelegIndex::new(&t));
-            for r in d.roles.iter().flatten() {
+            // Ordered delegations, or every succinct hash bin (ADR 0006).
+            let children: Vec<String> = match (&d.roles, &d.succinct_roles) {
+                (Some(roles), _) => roles.iter().map(|r| r.name.clone()).collect(),
+                (None, Some(s)) => s.bin_names().collect(),
+                (None, None) => Vec::new(),
+            };
+            for name in children {
                 let mut chain = node.chain.clone();
-                chain.push((index.clone(), r.name.clone()));
-                queue.push_back(Node {
-                    name: r.name.clone(),
-                    chain,
-                });
+                chain.push((index.clone(), name.clone()));
+                queue.push_back(Node { name, chain });
             }
         }
     }
-    for name in versions.keys() {
-        if !seen.contains(name) {
+    for (name, v) in &versions {
+        if seen.contains(name) {
+            continue;
+        }
+        // A retired hash bin (its author was claimed or re-binned) stays
+        // listed, empty, because a snapshot may never drop a role (spec
+        // 5.5.5). No client reaches it; anything else unreached is a fault.
+        let retired = matches!(
+            crate::cpan::CpanRole::from_name(name),
+            Ok(crate::cpan::CpanRole::AuthorBin(..))
+        ) && read_role::<Targets>(&tuf.join(format!("{v}.{name}.json")))
+            .is_ok_and(|(env, _)| super::build::is_empty_role(env.unverified()));
+        if retired {
+            report.roles_retired += 1;
+        } else {
             a.problem(name, "listed in snapshot but not delegated");
         }
     }

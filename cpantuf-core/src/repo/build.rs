@@ -6,6 +6,8 @@
 //! targets (offline)  -> index            terminating, listed FIRST
 //!                    -> prefix-X-XY ...  terminating, one per prefix in use
 //! prefix-X-XY        -> author-ID ...    terminating, one per author
+//! author-ID          -> author-ID-bin-N  succinct hash bins, only for
+//!                                        authors with very many files
 //! ```
 //!
 //! `index` must come first: its patterns overlap the prefix patterns for
@@ -17,8 +19,8 @@ use super::mirror::FileEntry;
 use crate::cpan::{AuthorPrefix, CpanRole, PauseId};
 use crate::crypto::compute_keyid;
 use crate::metadata::{
-    DelegatedRole, Delegations, Key, KeyId, MetaFile, RoleKeys, Root, Snapshot, TargetFile,
-    Targets, Timestamp, SPEC_VERSION,
+    DelegatedRole, Delegations, Key, KeyId, MetaFile, RoleKeys, Root, Snapshot, SuccinctRoles,
+    TargetFile, Targets, Timestamp, SPEC_VERSION,
 };
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
@@ -58,6 +60,114 @@ pub fn leaf_targets<'a>(
             .collect(),
         delegations: None,
     }
+}
+
+/// A targets payload listing `targets` (path to entry) and delegating
+/// nothing.
+pub fn leaf_of(
+    version: NonZeroU64,
+    expires: DateTime<Utc>,
+    targets: BTreeMap<String, TargetFile>,
+) -> Targets {
+    Targets {
+        spec_version: SPEC_VERSION.into(),
+        version,
+        expires,
+        targets,
+        delegations: None,
+    }
+}
+
+/// At most this many bits of hash bins (4,096 bins) for one author.
+pub const MAX_AUTHOR_BIN_BITS: u32 = 12;
+
+/// How many bits of hash bins an author with `files` files needs: `None`
+/// (one leaf role) up to `above` files, else the fewest bits that give bins
+/// of at most `above / 2` files on average (ADR 0006). `above == 0` turns
+/// binning off.
+///
+/// ```
+/// use cpantuf_core::repo::build::author_bin_bits;
+/// assert_eq!(author_bin_bits(1024, 1024), None);
+/// assert_eq!(author_bin_bits(1025, 1024), Some(2));   // 4 bins of ~256
+/// assert_eq!(author_bin_bits(2891, 1024), Some(3));   // PERLANCAR: 8 of ~361
+/// assert_eq!(author_bin_bits(28251, 1024), Some(6));  // 64 of ~441
+/// assert_eq!(author_bin_bits(1_000_000, 0), None);
+/// ```
+pub fn author_bin_bits(files: usize, above: usize) -> Option<u32> {
+    if above == 0 || files <= above {
+        return None;
+    }
+    let per_bin = (above / 2).max(1);
+    let mut bits = 1;
+    while bits < MAX_AUTHOR_BIN_BITS && files.div_ceil(1usize << bits) > per_bin {
+        bits += 1;
+    }
+    Some(bits)
+}
+
+/// The succinct delegation of `id`'s role to its hash bins, all signed by
+/// `key` (PAUSE's authors key).
+pub fn author_succinct(id: &PauseId, key: &Key, bits: u32) -> SuccinctRoles {
+    SuccinctRoles {
+        keyids: vec![compute_keyid(key)],
+        threshold: NonZeroU64::MIN,
+        bit_length: bits,
+        name_prefix: CpanRole::author_bin_prefix(id),
+    }
+}
+
+/// The payload of a binned author role: no targets, a succinct delegation
+/// to `2^bits` bins. The prefix role's delegation to `author-ID` still
+/// confines every bin to the author's directory: a client reaches a bin
+/// only through it.
+pub fn binned_author(
+    version: NonZeroU64,
+    expires: DateTime<Utc>,
+    id: &PauseId,
+    key: &Key,
+    bits: u32,
+) -> Targets {
+    let succinct = author_succinct(id, key, bits);
+    Targets {
+        spec_version: SPEC_VERSION.into(),
+        version,
+        expires,
+        targets: BTreeMap::new(),
+        delegations: Some(Delegations {
+            keys: BTreeMap::from([(compute_keyid(key), key.clone())]),
+            roles: None,
+            succinct_roles: Some(succinct),
+        }),
+    }
+}
+
+/// The succinct delegation a published author role holds, if binned.
+pub fn bins_of(t: &Targets) -> Option<&SuccinctRoles> {
+    t.delegations.as_ref()?.succinct_roles.as_ref()
+}
+
+/// `targets` split over every bin of `s` (empty bins included: a client
+/// may look up any of them).
+pub fn split_into_bins(
+    s: &SuccinctRoles,
+    targets: BTreeMap<String, TargetFile>,
+) -> BTreeMap<String, BTreeMap<String, TargetFile>> {
+    let mut bins: BTreeMap<String, BTreeMap<String, TargetFile>> =
+        s.bin_names().map(|n| (n, BTreeMap::new())).collect();
+    for (path, info) in targets {
+        let bin = s.role_for_target(&path);
+        bins.get_mut(&bin)
+            .expect("role_for_target names one of bin_names")
+            .insert(path, info);
+    }
+    bins
+}
+
+/// Whether a payload signs nothing and delegates nothing (an empty role
+/// kept so that the snapshot never drops a name, spec 5.5.5).
+pub fn is_empty_role(t: &Targets) -> bool {
+    t.targets.is_empty() && t.delegations.is_none()
 }
 
 /// Deepest level below the author directory among `files` (at least 1).

@@ -100,10 +100,23 @@ pub struct SignerConfig {
     /// it current (needed to survive power loss, not only a crash).
     #[serde(default = "yes")]
     pub fsync: bool,
+    /// An unclaimed author with more files than this gets a role that
+    /// delegates to hash bins of at most half as many files each (ADR 0006),
+    /// so that a new client never downloads one huge author role. 0: never.
+    #[serde(default = "default_author_bins_above")]
+    pub author_bins_above: usize,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// Above 1,024 files an author role is split into hash bins: a bin of at
+/// most 512 entries is about 25 KB gzipped.
+pub const DEFAULT_AUTHOR_BINS_ABOVE: usize = 1024;
+
+fn default_author_bins_above() -> usize {
+    DEFAULT_AUTHOR_BINS_ABOVE
 }
 
 /// CPAN author directories nest up to 7 sub-directories: one file level

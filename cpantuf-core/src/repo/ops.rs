@@ -314,7 +314,6 @@ pub fn publish_full_with(
 
     let claimed = claimed_authors(&state, &ctx.authors_key)?;
     let authors_pub = ctx.key(&ctx.authors_key).public_key().clone();
-    let author_exp = ctx.expires(ctx.cfg.expiry.author_hours);
 
     // Every author on disk, plus claimed authors whose directory is empty
     // (their delegation stays until revoked), plus every author with a
@@ -329,9 +328,11 @@ pub fn publish_full_with(
     let ids: Vec<PauseId> = ids.into_iter().collect();
     struct AuthorOut {
         delegation: AuthorDelegation,
-        file: Option<SignedFile>,
-        /// Published version kept because nothing changed.
-        unchanged: Option<NonZeroU64>,
+        /// Roles re-signed: the author role and, if binned, its bins.
+        files: Vec<SignedFile>,
+        /// Roles kept at their published version because nothing changed.
+        unchanged: Vec<(String, NonZeroU64)>,
+        claimed: bool,
         warning: Option<String>,
     }
     let outs: Vec<AuthorOut> = ids
@@ -374,42 +375,54 @@ pub fn publish_full_with(
                         key: c.key.clone(),
                         depth: depth.max(c.depth),
                     },
-                    file: None,
-                    unchanged: None,
+                    files: Vec::new(),
+                    unchanged: Vec::new(),
+                    claimed: true,
                     warning,
                 });
             }
-            let payload = build::leaf_targets(state.next_version(&role), author_exp, files);
-            let delegation = AuthorDelegation {
-                id: id.clone(),
-                key: authors_pub.clone(),
-                depth,
-            };
+            let mut old = state.load_role(&role)?;
+            let targets = files
+                .iter()
+                .map(|e| (e.path.to_string(), build::target_file(e)))
+                .collect();
+            let payloads = pause_author_payloads(
+                ctx,
+                &state,
+                id,
+                targets,
+                old.as_ref().map(|(e, _)| e.unverified()),
+            );
             let lifetime = hours(ctx.cfg.expiry.author_hours);
-            if let Some(v) =
-                unchanged_version(ctx, &state, &role, &payload, lifetime, &ctx.authors_key)?
-            {
-                return Ok(AuthorOut {
-                    delegation,
-                    file: None,
-                    unchanged: Some(v),
-                    warning: None,
-                });
-            }
-            let file = signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]);
-            Ok(AuthorOut {
-                delegation,
-                file: Some(file),
-                unchanged: None,
+            let mut out = AuthorOut {
+                delegation: AuthorDelegation {
+                    id: id.clone(),
+                    key: authors_pub.clone(),
+                    depth,
+                },
+                files: Vec::new(),
+                unchanged: Vec::new(),
+                claimed: false,
                 warning: None,
-            })
+            };
+            for (name, payload) in payloads {
+                let published = match old.take() {
+                    Some(o) if name == role => Some(o),
+                    _ => state.load_role(&name)?,
+                };
+                match kept_version(ctx, published, &payload, lifetime, &ctx.authors_key) {
+                    Some(v) => out.unchanged.push((name, v)),
+                    None => {
+                        out.files
+                            .push(signed::sign(&name, &payload, &[ctx.key(&ctx.authors_key)]))
+                    }
+                }
+            }
+            Ok(out)
         })
         .collect::<Result<_, _>>()?;
     report.authors = outs.len();
-    report.claimed_kept = outs
-        .iter()
-        .filter(|o| o.file.is_none() && o.unchanged.is_none())
-        .count();
+    report.claimed_kept = outs.iter().filter(|o| o.claimed).count();
 
     let mut roles: Vec<SignedFile> = Vec::with_capacity(outs.len() + 1000);
     // Roles kept at their published version, for the snapshot.
@@ -417,14 +430,12 @@ pub fn publish_full_with(
     let mut by_prefix: BTreeMap<AuthorPrefix, Vec<AuthorDelegation>> = BTreeMap::new();
     for o in outs {
         report.warnings.extend(o.warning);
-        if let Some(v) = o.unchanged {
-            unchanged.insert(CpanRole::Author(o.delegation.id.clone()).name(), v);
-        }
+        unchanged.extend(o.unchanged);
         by_prefix
             .entry(o.delegation.id.prefix())
             .or_default()
             .push(o.delegation);
-        roles.extend(o.file);
+        roles.extend(o.files);
     }
     let prefix_exp = ctx.expires(ctx.cfg.expiry.prefix_hours);
     let prefix_lifetime = hours(ctx.cfg.expiry.prefix_hours);
@@ -433,14 +444,13 @@ pub fn publish_full_with(
         .map(|(prefix, authors)| {
             let role = CpanRole::Prefix(*prefix).name();
             let payload = build::prefix_targets(state.next_version(&role), prefix_exp, authors);
-            let kept = unchanged_version(
+            let kept = kept_version(
                 ctx,
-                &state,
-                &role,
+                state.load_role(&role)?,
                 &payload,
                 prefix_lifetime,
                 &ctx.registry_key,
-            )?;
+            );
             let out = match kept {
                 Some(v) => Err(v),
                 None => Ok(signed::sign(&role, &payload, &[ctx.key(&ctx.registry_key)])),
@@ -465,14 +475,13 @@ pub fn publish_full_with(
         &inv.index,
     );
     let index_lifetime = hours(ctx.cfg.expiry.index_hours);
-    match unchanged_version(
+    match kept_version(
         ctx,
-        &state,
-        &index_role,
+        state.load_role(&index_role)?,
         &index_payload,
         index_lifetime,
         &ctx.index_key,
-    )? {
+    ) {
         Some(v) => {
             unchanged.insert(index_role, v);
         }
@@ -565,6 +574,19 @@ pub fn publish_full_with(
             meta.insert(role, v);
         }
     }
+    // Bins no longer delegated (the author was claimed, or re-binned with
+    // more bits) stay in the snapshot, emptied (spec 5.5.5).
+    for (role, out) in retired_bins(ctx, &state, |r| !meta.contains_key(r))? {
+        match out {
+            Ok(f) => {
+                meta.insert(role, f.version);
+                roles.push(f);
+            }
+            Err(v) => {
+                meta.insert(role, v);
+            }
+        }
+    }
     report.roles_signed = roles.len();
     timer.lap("build+sign");
 
@@ -640,28 +662,102 @@ fn prepared_targets(
     Ok(file)
 }
 
-/// The published version of a PAUSE-signed `role` when re-signing it would
-/// change nothing: the published file says the same as `payload` (targets
-/// and delegations), is signed by `signer` (the key its delegation names
-/// now), and has more than half of `lifetime` left. A full publish keeps such
-/// roles, so that clients and mirrors fetch only the roles that changed.
-fn unchanged_version(
+/// The published version of a PAUSE-signed role (`published`, as loaded)
+/// when re-signing it would change nothing: the published file says the
+/// same as `payload` (targets and delegations), is signed by `signer` (the
+/// key its delegation names now), and has more than half of `lifetime` left.
+/// A full publish keeps such roles, so that clients and mirrors fetch only
+/// the roles that changed.
+fn kept_version(
     ctx: &Ctx,
-    state: &PublishedState,
-    role: &str,
+    published: Option<(crate::metadata::Envelope<Targets>, SignedFile)>,
     payload: &Targets,
     lifetime: chrono::Duration,
     signer: &KeyId,
-) -> Result<Option<NonZeroU64>, RepoError> {
-    let Some((old, file)) = state.load_role(role)? else {
-        return Ok(None);
-    };
+) -> Option<NonZeroU64> {
+    let (old, file) = published?;
     let signed_by_signer = old.signatures().iter().any(|s| &s.keyid == signer);
     let old = old.unverified();
     let keep = signed_by_signer
         && build::same_content(old, payload)
         && old.expires - ctx.now > lifetime / 2;
-    Ok(keep.then_some(file.version))
+    keep.then_some(file.version)
+}
+
+/// The roles PAUSE signs for an unclaimed author who owns `targets`: one
+/// leaf role, or, above `author_bins_above` files (and once binned, ever
+/// after, so that bin names stay stable), a role delegating to `2^b` hash
+/// bins plus every bin (ADR 0006). The author role comes first; versions
+/// are the next ones. `old` is the published author role.
+fn pause_author_payloads(
+    ctx: &Ctx,
+    state: &PublishedState,
+    id: &PauseId,
+    targets: BTreeMap<String, crate::metadata::TargetFile>,
+    old: Option<&Targets>,
+) -> Vec<(String, Targets)> {
+    let role = CpanRole::Author(id.clone()).name();
+    let exp = ctx.expires(ctx.cfg.expiry.author_hours);
+    let key = ctx.key(&ctx.authors_key).public_key();
+    let old_bits = old.and_then(build::bins_of).map(|s| s.bit_length);
+    let bits = old_bits.max(build::author_bin_bits(
+        targets.len(),
+        ctx.cfg.author_bins_above,
+    ));
+    let Some(bits) = bits else {
+        let payload = build::leaf_of(state.next_version(&role), exp, targets);
+        return vec![(role, payload)];
+    };
+    let author = build::binned_author(state.next_version(&role), exp, id, key, bits);
+    let bins = build::split_into_bins(&build::author_succinct(id, key, bits), targets);
+    let mut out = Vec::with_capacity(bins.len() + 1);
+    out.push((role, author));
+    for (bin, t) in bins {
+        let payload = build::leaf_of(state.next_version(&bin), exp, t);
+        out.push((bin, payload));
+    }
+    out
+}
+
+/// Published author bins that `retire` selects, each emptied: a bin nobody
+/// delegates to any more stays in the snapshot (which may never drop a
+/// role, spec 5.5.5), signing nothing. `Err(version)`: already empty, kept.
+#[allow(clippy::type_complexity)]
+fn retired_bins(
+    ctx: &Ctx,
+    state: &PublishedState,
+    retire: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, Result<SignedFile, NonZeroU64>)>, RepoError> {
+    let Some(cur) = &state.current else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for name in cur.snapshot.unverified().meta.keys() {
+        let Some(role) = name.strip_suffix(".json") else {
+            continue;
+        };
+        if !role.contains("-bin-")
+            || !matches!(CpanRole::from_name(role), Ok(CpanRole::AuthorBin(..)))
+            || !retire(role)
+        {
+            continue;
+        }
+        let Some((old, file)) = state.load_role(role)? else {
+            continue;
+        };
+        if build::is_empty_role(old.unverified()) {
+            out.push((role.to_owned(), Err(file.version)));
+            continue;
+        }
+        let payload = build::leaf_of(
+            state.next_version(role),
+            ctx.expires(ctx.cfg.expiry.author_hours),
+            BTreeMap::new(),
+        );
+        let f = signed::sign(role, &payload, &[ctx.key(&ctx.authors_key)]);
+        out.push((role.to_owned(), Ok(f)));
+    }
+    Ok(out)
 }
 
 fn inv_entries(inv: &Inventory) -> Vec<FileEntry> {
@@ -837,24 +933,51 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
             });
         }
         let role = CpanRole::Author(id.clone()).name();
-        let mut payload = match state.load_role(&role)? {
-            Some((env, _)) => env.unverified().clone(),
-            None => build::leaf_targets(NonZeroU64::MIN, ctx.now, []),
-        };
-        let old_depth = payload
-            .targets
-            .keys()
-            .filter_map(|p| CpanPath::new(p).ok())
-            .filter_map(|p| crate::cpan::author_depth(&p))
-            .max();
-        for e in files {
-            payload
-                .targets
-                .insert(e.path.to_string(), build::target_file(e));
+        let old = state
+            .load_role(&role)?
+            .map(|(env, _)| env.unverified().clone());
+        let uploads: BTreeMap<String, crate::metadata::TargetFile> = files
+            .iter()
+            .map(|e| (e.path.to_string(), build::target_file(e)))
+            .collect();
+        let author_signer = [ctx.key(&ctx.authors_key)];
+        let mut old_depth = None;
+        match old.as_ref().and_then(build::bins_of) {
+            // Binned (ADR 0006): only the bins the uploads hash into are
+            // re-signed; the author role and the other bins stay.
+            Some(bins) => {
+                for (bin, new) in build::split_into_bins(bins, uploads) {
+                    if new.is_empty() {
+                        continue;
+                    }
+                    let mut listed = state
+                        .load_role(&bin)?
+                        .map(|(env, _)| env.unverified().targets.clone())
+                        .unwrap_or_default();
+                    listed.extend(new);
+                    let payload = build::leaf_of(
+                        state.next_version(&bin),
+                        ctx.expires(ctx.cfg.expiry.author_hours),
+                        listed,
+                    );
+                    roles.push(signed::sign(&bin, &payload, &author_signer));
+                }
+            }
+            // One leaf role, which this upload may take over the binning
+            // threshold.
+            None => {
+                let mut listed = old.map(|t| t.targets).unwrap_or_default();
+                old_depth = listed
+                    .keys()
+                    .filter_map(|p| CpanPath::new(p).ok())
+                    .filter_map(|p| crate::cpan::author_depth(&p))
+                    .max();
+                listed.extend(uploads);
+                for (name, payload) in pause_author_payloads(ctx, &state, id, listed, None) {
+                    roles.push(signed::sign(&name, &payload, &author_signer));
+                }
+            }
         }
-        payload.version = state.next_version(&role);
-        payload.expires = ctx.expires(ctx.cfg.expiry.author_hours);
-        roles.push(signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]));
         let known = old_prefix
             .as_ref()
             .map(build::authors_of_prefix)
@@ -1202,6 +1325,12 @@ pub fn author_import(
         });
     }
     let mut roles = vec![file];
+    // A PAUSE-binned author who claims their role: the bins are no longer
+    // delegated to, and are emptied.
+    let bin_prefix = format!("{}-", CpanRole::author_bin_prefix(id));
+    for (_, out) in retired_bins(ctx, &state, |r| r.starts_with(&bin_prefix))? {
+        roles.extend(out.ok());
+    }
     let needs_prefix = match &registered {
         None => true,
         Some(a) => a.key != key || a.depth < depth,
@@ -1261,20 +1390,22 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
     a.key = ctx.key(&ctx.authors_key).public_key().clone();
     let entries = author_files(ctx, id)?;
     a.depth = a.depth.max(build::depth_of(&entries));
-    let role = CpanRole::Author(id.clone()).name();
-    let payload = build::leaf_targets(
-        state.next_version(&role),
-        ctx.expires(ctx.cfg.expiry.author_hours),
-        &entries,
-    );
-    let author_file = signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]);
+    let targets = entries
+        .iter()
+        .map(|e| (e.path.to_string(), build::target_file(e)))
+        .collect();
+    let mut roles: Vec<SignedFile> = pause_author_payloads(ctx, &state, id, targets, None)
+        .into_iter()
+        .map(|(name, payload)| signed::sign(&name, &payload, &[ctx.key(&ctx.authors_key)]))
+        .collect();
     let prefix_payload = build::prefix_targets(
         state.next_version(&prefix_role),
         ctx.expires(ctx.cfg.expiry.prefix_hours),
         &authors,
     );
     let prefix_file = signed::sign(&prefix_role, &prefix_payload, &[ctx.key(&ctx.registry_key)]);
-    publish_incremental(ctx, &state, vec![author_file, prefix_file], entries)
+    roles.push(prefix_file);
+    publish_incremental(ctx, &state, roles, entries)
 }
 
 // ---------------------------------------------------------------- root
