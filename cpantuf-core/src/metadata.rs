@@ -179,6 +179,7 @@ pub struct Snapshot {
     pub expires: DateTime<Utc>,
     /// `ROLE.json` -> version (and optional length and hashes) of every
     /// targets-type role.
+    #[serde(deserialize_with = "sorted_map::deserialize")]
     pub meta: BTreeMap<String, MetaFile>,
 }
 
@@ -251,6 +252,7 @@ pub struct Targets {
     #[serde(with = "expiry")]
     pub expires: DateTime<Utc>,
     /// Target path -> file info.
+    #[serde(deserialize_with = "sorted_map::deserialize")]
     pub targets: BTreeMap<String, TargetFile>,
     /// Delegations to other roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -592,6 +594,12 @@ impl<T> Envelope<T> {
     pub fn unverified(&self) -> &T {
         &self.signed
     }
+    /// The payload, mutable: for the signer taking its published state
+    /// apart without copying. The signatures and canonical bytes then no
+    /// longer describe it, so this never leaves the crate.
+    pub(crate) fn unverified_mut(&mut self) -> &mut T {
+        &mut self.signed
+    }
     /// The signatures as received.
     pub fn signatures(&self) -> &[Signature] {
         &self.signatures
@@ -609,6 +617,55 @@ pub fn signed_value<T: RoleMeta + Serialize>(signed: &T) -> Value {
         m.insert("_type".into(), Value::String(T::TYPE.into()));
     }
     v
+}
+
+/// Deserialises a JSON object into a map in one bulk build when its keys
+/// arrive sorted, as canonical JSON has them: a CPAN-scale snapshot has
+/// ~15,000 entries, and inserting them one by one was most of the cost of
+/// reading it. Keys out of order take the insert path; a duplicate key is
+/// an error either way.
+mod sorted_map {
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, Visitor};
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    pub fn deserialize<'de, D, V>(d: D) -> Result<BTreeMap<String, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        V: Deserialize<'de>,
+    {
+        struct Visit<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Visit<V> {
+            type Value = BTreeMap<String, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut entries: Vec<(String, V)> = Vec::new();
+                let mut sorted = true;
+                while let Some((k, v)) = a.next_entry::<String, V>()? {
+                    if entries.last().is_some_and(|(last, _)| *last >= k) {
+                        sorted = false;
+                    }
+                    entries.push((k, v));
+                }
+                if sorted {
+                    // Strictly increasing: no duplicates; bulk-built.
+                    return Ok(entries.into_iter().collect());
+                }
+                let mut m = BTreeMap::new();
+                for (k, v) in entries {
+                    if m.contains_key(&k) {
+                        return Err(A::Error::custom(format!("duplicate key {k:?}")));
+                    }
+                    m.insert(k, v);
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(Visit(PhantomData))
+    }
 }
 
 /// `expires` as python-tuf writes and reads it: `%Y-%m-%dT%H:%M:%SZ`.
@@ -640,6 +697,32 @@ pub mod expiry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maps_are_bulk_built_when_sorted_and_still_refuse_duplicates() {
+        let doc = |meta: &str| {
+            format!(
+                r#"{{"spec_version":"1.0.31","version":3,"expires":"2030-01-01T00:00:00Z","meta":{{{meta}}}}}"#
+            )
+        };
+        let sorted: Snapshot = serde_json::from_str(&doc(
+            r#""a.json":{"version":1},"b.json":{"version":2},"c.json":{"version":3}"#,
+        ))
+        .unwrap();
+        let unsorted: Snapshot = serde_json::from_str(&doc(
+            r#""c.json":{"version":3},"a.json":{"version":1},"b.json":{"version":2}"#,
+        ))
+        .unwrap();
+        assert_eq!(sorted.meta, unsorted.meta);
+        assert_eq!(sorted.meta.len(), 3);
+        for dup in [
+            r#""a.json":{"version":1},"a.json":{"version":2}"#,
+            r#""b.json":{"version":1},"a.json":{"version":1},"b.json":{"version":2}"#,
+        ] {
+            let err = serde_json::from_str::<Snapshot>(&doc(dup)).unwrap_err();
+            assert!(err.to_string().contains("duplicate key"), "{err}");
+        }
+    }
 
     const TS: &str = r#"{"signed":{"_type":"timestamp","spec_version":"1.0.31","version":3,
         "expires":"2030-01-01T00:00:00Z","meta":{"snapshot.json":{"version":7}},"x-extra":{"b":1}},

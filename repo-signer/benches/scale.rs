@@ -166,59 +166,116 @@ fn bench(src: &Path) {
 
     let snapshot = newest(&tuf, "snapshot");
     let targets = newest(&tuf, "targets");
-    let mut prefix_sizes = Vec::new();
-    let mut author_sizes = Vec::new();
+    // Newest version of each prefix, author and bin role, by name.
+    let mut newest_of: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
     for e in std::fs::read_dir(&tuf).unwrap() {
         let e = e.unwrap();
         let n = e.file_name().to_string_lossy().into_owned();
-        let len = e.metadata().unwrap().len();
-        if n.contains(".prefix-") {
-            prefix_sizes.push((len, n));
-        } else if n.contains(".author-") {
-            author_sizes.push((len, n));
+        let Some((v, role)) = n.strip_suffix(".json").and_then(|s| s.split_once('.')) else {
+            continue;
+        };
+        let Ok(v) = v.parse::<u64>() else { continue };
+        if role.starts_with("prefix-") || role.starts_with("author-") {
+            let len = e.metadata().unwrap().len();
+            let slot = newest_of.entry(role.to_owned()).or_insert((v, len));
+            if v >= slot.0 {
+                *slot = (v, len);
+            }
         }
     }
-    prefix_sizes.sort();
+    let file_of = |role: &str| format!("{}.{role}.json", newest_of[role].0);
+    let largest_prefix = newest_of
+        .iter()
+        .filter(|(r, _)| r.starts_with("prefix-"))
+        .map(|(r, (_, len))| (*len, r.clone()))
+        .max()
+        .unwrap();
+    // What a new client fetches for one author's dist: the author role, and
+    // for a binned author (ADR 0006) one bin as well: the largest.
+    let mut per_author: std::collections::BTreeMap<String, (u64, u64, String)> = Default::default();
+    let mut bins = 0;
+    for (role, (_, len)) in newest_of.iter().filter(|(r, _)| r.starts_with("author-")) {
+        match role.split_once("-bin-") {
+            Some((author, _)) => {
+                bins += 1;
+                let a = per_author.entry(author.to_owned()).or_default();
+                if *len > a.1 {
+                    a.1 = *len;
+                    a.2 = role.clone();
+                }
+            }
+            None => per_author.entry(role.clone()).or_default().0 = *len,
+        }
+    }
+    let binned = per_author.values().filter(|a| a.1 > 0).count();
+    let mut author_sizes: Vec<u64> = per_author.values().map(|a| a.0).collect();
     author_sizes.sort();
-    let largest_prefix = prefix_sizes.last().unwrap();
-    let median_author = &author_sizes[author_sizes.len() / 2];
-    let largest_author = author_sizes.last().unwrap();
+    let median_author = author_sizes[author_sizes.len() / 2];
+    let mut by_cost: Vec<(u64, &String, &(u64, u64, String))> =
+        per_author.iter().map(|(a, c)| (c.0 + c.1, a, c)).collect();
+    by_cost.sort();
+    let (_, worst_author, worst) = by_cost.last().unwrap();
+    let largest_leaf = per_author
+        .iter()
+        .filter(|(_, c)| c.1 == 0)
+        .map(|(a, c)| (c.0, a))
+        .max()
+        .unwrap();
     println!(
-        "sizes: snapshot {} B ({} B gz), targets {} B ({} B gz), largest prefix role {} B ({} B gz, {}), median author role {} B, largest author role {} B ({})",
+        "sizes: snapshot {} B ({} B gz), targets {} B ({} B gz), largest prefix role {} B ({} B gz, {}), median author role {} B, largest unbinned author role {} B ({}); {binned} author(s) binned into {bins} bins",
         snapshot.len(),
         gz_len(&snapshot),
         targets.len(),
         gz_len(&targets),
         largest_prefix.0,
-        gz_len(&std::fs::read(tuf.join(&largest_prefix.1)).unwrap()),
+        gz_len(&std::fs::read(tuf.join(file_of(&largest_prefix.1))).unwrap()),
         largest_prefix.1,
-        median_author.0,
-        largest_author.0,
-        largest_author.1
+        median_author,
+        largest_leaf.0,
+        largest_leaf.1,
     );
     // A new client installing one dist fetches root, timestamp, snapshot,
-    // targets, index (for 02packages), one prefix role and one author role;
-    // worst case: the largest prefix and the largest author.
-    let role_of = |file: &str| {
-        file.split_once('.')
-            .unwrap()
-            .1
-            .trim_end_matches(".json")
-            .to_owned()
-    };
-    let mut total = 0;
-    for f in [
+    // targets, index (for 02packages), one prefix role, one author role and,
+    // if binned, one bin; worst case: the largest prefix and the author
+    // whose role plus largest bin is biggest.
+    let mut parts = vec![
         std::fs::read(tuf.join("1.root.json")).unwrap(),
         std::fs::read(tuf.join("timestamp.json")).unwrap(),
         snapshot.clone(),
         targets.clone(),
         newest(&tuf, "index"),
-        newest(&tuf, &role_of(&largest_prefix.1)),
-        newest(&tuf, &role_of(&largest_author.1)),
-    ] {
-        total += gz_len(&f);
+        std::fs::read(tuf.join(file_of(&largest_prefix.1))).unwrap(),
+        std::fs::read(tuf.join(file_of(worst_author))).unwrap(),
+    ];
+    if worst.1 > 0 {
+        parts.push(std::fs::read(tuf.join(file_of(&worst.2))).unwrap());
     }
-    println!("new client, one dist (worst case): {total} B of gzipped metadata (index role excluded: {} B)", total - gz_len(&newest(&tuf, "index")));
+    let total: usize = parts.iter().map(|f| gz_len(f)).sum();
+    println!(
+        "new client, one dist (worst case: {worst_author}{}): {total} B of gzipped metadata (index role excluded: {} B)",
+        if worst.1 > 0 { format!(" + {}", worst.2) } else { String::new() },
+        total - gz_len(&newest(&tuf, "index"))
+    );
+
+    // An upload by the author with the most files (binned: one bin re-signed).
+    let (_, big, _) = by_cost.last().unwrap();
+    let id = big.trim_start_matches("author-");
+    let big_upload = mirror
+        .join("authors/id")
+        .join(&id[..1])
+        .join(&id[..2])
+        .join(id)
+        .join("Bench-Upload-2.0.tar.gz");
+    std::fs::write(&big_upload, b"bench upload by the largest author").unwrap();
+    let mut add = Command::new(SIGN);
+    add.arg("add").arg("--config").arg(&cfg).arg(&big_upload);
+    let (one_big, out_big, _) = run(&mut add);
+    println!(
+        "cpantuf-sign add (one upload by {id}, whole process): {:.1} ms ({})",
+        one_big * 1000.0,
+        out_big.trim()
+    );
+    std::fs::remove_file(&big_upload).unwrap();
 
     std::fs::remove_file(&upload).unwrap();
     let py = std::env::var_os("CPANTUF_VENV")

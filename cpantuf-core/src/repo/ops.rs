@@ -590,7 +590,14 @@ pub fn publish_full_with(
     report.roles_signed = roles.len();
     timer.lap("build+sign");
 
-    let publication = finish(ctx, &state, roles, inv_entries(&inv), None, Some(meta))?;
+    let publication = finish(
+        ctx,
+        &state,
+        roles,
+        inv_entries(&inv),
+        None,
+        SnapshotRoles::Full(meta),
+    )?;
     progress.phase(
         "writing",
         (publication.twins.len() + publication.roles.len()) as u64,
@@ -768,16 +775,35 @@ fn inv_entries(inv: &Inventory) -> Vec<FileEntry> {
         .collect()
 }
 
-/// Adds snapshot and timestamp to a set of changed roles. `meta` replaces
-/// the snapshot's role list (full publish); without it the published list is
-/// updated with the changed roles' versions.
+/// The role list of the next snapshot, for [`finish`].
+enum SnapshotRoles {
+    /// Full publish: every role and its version.
+    Full(BTreeMap<String, NonZeroU64>),
+    /// Incremental: the published list (moved out of the state: at CPAN
+    /// scale it has ~15,000 entries), to be updated with the re-signed
+    /// roles' versions.
+    Published(BTreeMap<String, MetaFile>),
+}
+
+impl SnapshotRoles {
+    /// Takes the published snapshot's role list out of `state` (whose
+    /// snapshot payload is left with an empty list).
+    fn published(state: &mut PublishedState) -> Result<Self, RepoError> {
+        let cur = state.current.as_mut().ok_or(RepoError::NotPublished)?;
+        Ok(Self::Published(std::mem::take(
+            &mut cur.snapshot.unverified_mut().meta,
+        )))
+    }
+}
+
+/// Adds snapshot and timestamp to a set of changed roles.
 fn finish(
     ctx: &Ctx,
     state: &PublishedState,
     roles: Vec<SignedFile>,
     twins: Vec<FileEntry>,
     new_root: Option<SignedFile>,
-    meta: Option<BTreeMap<String, NonZeroU64>>,
+    list: SnapshotRoles,
 ) -> Result<Publication, RepoError> {
     let root_env = match &new_root {
         Some(f) => f.envelope::<Root>()?,
@@ -790,31 +816,46 @@ fn finish(
         length: None,
         hashes: None,
     };
-    let meta: BTreeMap<String, MetaFile> = match meta {
-        Some(m) => m
-            .into_iter()
-            .map(|(role, v)| (format!("{role}.json"), entry(v)))
-            .collect(),
-        None => {
-            // Incremental: the published entries, with the re-signed roles'.
-            let mut m = state.current()?.snapshot.unverified().meta.clone();
-            for f in &roles {
-                m.insert(format!("{}.json", f.role), entry(f.version));
-            }
-            m
-        }
-    };
     // Spec 5.5.5 on the signing side: clients refuse a snapshot that drops a
     // role the previous one lists, or lowers its version; never publish one.
-    if let Some(cur) = &state.current {
-        if let Some(r) = crate::trusted::snapshot_rollback(&cur.snapshot.unverified().meta, &meta) {
-            return Err(RepoError::SnapshotRollback {
-                role: r.name.strip_suffix(".json").unwrap_or(r.name).to_owned(),
-                published: r.old,
-                new: r.new,
-            });
+    let refuse = |r: crate::trusted::SnapshotRollback<'_>| RepoError::SnapshotRollback {
+        role: r.name.strip_suffix(".json").unwrap_or(r.name).to_owned(),
+        published: r.old,
+        new: r.new,
+    };
+    let meta: BTreeMap<String, MetaFile> = match list {
+        SnapshotRoles::Full(m) => {
+            let meta = m
+                .into_iter()
+                .map(|(role, v)| (format!("{role}.json"), entry(v)))
+                .collect();
+            if let Some(cur) = &state.current {
+                if let Some(r) =
+                    crate::trusted::snapshot_rollback(&cur.snapshot.unverified().meta, &meta)
+                {
+                    return Err(refuse(r));
+                }
+            }
+            meta
         }
-    }
+        SnapshotRoles::Published(mut meta) => {
+            // Every other entry is copied unchanged, so checking the
+            // changed ones against what they replace checks the whole.
+            let changed: BTreeMap<String, MetaFile> = roles
+                .iter()
+                .map(|f| (format!("{}.json", f.role), entry(f.version)))
+                .collect();
+            let replaced: BTreeMap<String, MetaFile> = changed
+                .keys()
+                .filter_map(|k| Some((k.clone(), meta.get(k)?.clone())))
+                .collect();
+            if let Some(r) = crate::trusted::snapshot_rollback(&replaced, &changed) {
+                return Err(refuse(r));
+            }
+            meta.extend(changed);
+            meta
+        }
+    };
     let snap_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
         c.snapshot.unverified().version.saturating_add(1)
     });
@@ -858,13 +899,14 @@ fn finish(
 /// snapshot and timestamp: the end of every incremental operation.
 fn publish_incremental(
     ctx: &Ctx,
-    state: &PublishedState,
+    mut state: PublishedState,
     roles: Vec<SignedFile>,
     entries: Vec<FileEntry>,
 ) -> Result<AddReport, RepoError> {
     let names = roles.iter().map(|f| f.role.clone()).collect();
     let files = entries.len();
-    let publication = finish(ctx, state, roles, entries, None, None)?;
+    let list = SnapshotRoles::published(&mut state)?;
+    let publication = finish(ctx, &state, roles, entries, None, list)?;
     let write = publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
     Ok(AddReport {
         files,
@@ -1048,7 +1090,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
     if !inv.index.is_empty() {
         roles.push(index_update(ctx, &state, &inv.index, &[])?);
     }
-    publish_incremental(ctx, &state, roles, inv_entries(&inv))
+    publish_incremental(ctx, state, roles, inv_entries(&inv))
 }
 
 /// The index role with `updated` entries set and `removed` dropped.
@@ -1137,7 +1179,7 @@ pub fn index(ctx: &Ctx) -> Result<AddReport, RepoError> {
         }
     }
     let f = index_update(ctx, &state, &entries, &removed)?;
-    publish_incremental(ctx, &state, vec![f], entries)
+    publish_incremental(ctx, state, vec![f], entries)
 }
 
 /// Signs a fresh timestamp for the current snapshot (cron).
@@ -1364,7 +1406,7 @@ pub fn author_import(
             &[ctx.key(&ctx.registry_key)],
         ));
     }
-    publish_incremental(ctx, &state, roles, entries)
+    publish_incremental(ctx, state, roles, entries)
 }
 
 /// Takes a claimed author back to PAUSE's key (lost or compromised author
@@ -1405,7 +1447,7 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
     );
     let prefix_file = signed::sign(&prefix_role, &prefix_payload, &[ctx.key(&ctx.registry_key)]);
     roles.push(prefix_file);
-    publish_incremental(ctx, &state, roles, entries)
+    publish_incremental(ctx, state, roles, entries)
 }
 
 // ---------------------------------------------------------------- root
@@ -1456,7 +1498,7 @@ pub fn root_prepare(ctx: &Ctx, change: RootChange) -> Result<SignedFile, RepoErr
 /// snapshot and timestamp always, so clients move to the new root at once).
 pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> {
     let _lock = ctx.mirror.lock()?;
-    let state = ctx.state()?;
+    let mut state = ctx.state()?;
     let old = state.root.unverified();
     let file = SignedFile {
         role: "root".into(),
@@ -1500,7 +1542,8 @@ pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> 
             signed::check::<Targets>(&f, Authority::of_root(new, "targets"))?;
             roles.push(f);
         }
-        let publication = finish(ctx, &state, roles, Vec::new(), Some(file.clone()), None)?;
+        let meta = SnapshotRoles::published(&mut state)?;
+        let publication = finish(ctx, &state, roles, Vec::new(), Some(file.clone()), meta)?;
         publish::write(&ctx.mirror, &publication, ctx.cfg.fsync, &|| {})?;
     } else {
         let publication = Publication {
