@@ -590,7 +590,7 @@ pub fn publish_full_with(
     report.roles_signed = roles.len();
     timer.lap("build+sign");
 
-    let publication = finish(
+    let mut publication = finish(
         ctx,
         &state,
         roles,
@@ -598,6 +598,7 @@ pub fn publish_full_with(
         None,
         SnapshotRoles::Full(meta),
     )?;
+    publication.existing_twins = Some(twins.into_iter().collect());
     progress.phase(
         "writing",
         (publication.twins.len() + publication.roles.len()) as u64,
@@ -616,6 +617,7 @@ pub fn publish_full_with(
         })
         .collect();
     report.pruned.metadata = publish::prune_metadata(&ctx.mirror.tuf_dir(), retention)?;
+    let twins = publication.existing_twins.take().unwrap_or_default();
     report.pruned.twins = publish::prune_twins(&ctx.mirror, &current, &twins, retention)?;
     timer.lap("prune");
     report.timings = timer.1;
@@ -887,6 +889,7 @@ fn finish(
     )?;
     Ok(Publication {
         twins,
+        existing_twins: None,
         roles,
         root: new_root,
         snapshot: Some(snap_file),
