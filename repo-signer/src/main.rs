@@ -15,6 +15,7 @@ mod index;
 mod init;
 mod keygen;
 mod publish;
+mod remove;
 mod root;
 mod status;
 mod targets;
@@ -44,6 +45,9 @@ enum Command {
     Publish(publish::Args),
     /// Re-sign the roles owning some uploaded or changed files.
     Add(add::Args),
+    /// Re-sign the roles listing files deleted from the mirror, without
+    /// them.
+    Remove(remove::Args),
     /// Re-sign the index role after PAUSE rewrote its index files.
     Index(index::Args),
     /// Sign a fresh timestamp (run from cron).
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Init(a) => init::run(a),
         Command::Publish(a) => publish::run(a),
         Command::Add(a) => add::run(a),
+        Command::Remove(a) => remove::run(a),
         Command::Index(a) => index::run(a),
         Command::Timestamp(a) => timestamp::run(a),
         Command::Status(a) => status::run(a),

@@ -935,6 +935,13 @@ fn a_large_author_is_split_into_hash_bins_and_both_clients_follow_them() {
     assert!(!out.contains(", "), "one role only: {out}");
     assert_eq!(newest_version(&mirror, "author-ETHER"), ether_v);
     verify_from_first_root(&mirror);
+    // A deleted file is removed from its bin alone.
+    let gone = "authors/id/E/ET/ETHER/Bulk-3.tar.gz";
+    std::fs::remove_file(mirror.join(gone)).unwrap();
+    let out = ok(sign(&["remove", "--config", cfg, gone]));
+    assert!(out.contains("re-signed author-ETHER-bin-"), "{out}");
+    assert!(!out.contains(", "), "one role only: {out}");
+    verify_from_first_root(&mirror);
 
     // A tampered bin: both clients refuse what it lists; the audit names it.
     let bin_file = mirror.join(format!(
@@ -1018,4 +1025,63 @@ fn a_large_author_is_split_into_hash_bins_and_both_clients_follow_them() {
     let found = returning(server.port).target_info(TRY_TINY).unwrap();
     assert_eq!(found.role, bin_of_try_tiny);
     ngclient(&mirror, server.port, &[(TRY_TINY, true), (bulk, true)]);
+}
+
+/// `remove`: after files are deleted from the mirror, the roles listing
+/// them are re-signed without them (author role, index role); clients stop
+/// finding them. Refused with nothing published: a file still on the
+/// mirror, a path no role lists.
+#[test]
+fn removing_deleted_files_re_signs_their_roles_and_clients_stop_finding_them() {
+    let (_tmp, mirror, cfg) = signed_sample();
+    let cfg = cfg.to_str().unwrap();
+    let modlist = "modules/03modlist.data.gz";
+    let before = tuf_state(&mirror);
+    fails(
+        sign(&["remove", "--config", cfg, TRY_TINY]),
+        "still on the mirror",
+    );
+    std::fs::remove_file(mirror.join(TRY_TINY)).unwrap();
+    std::fs::remove_file(mirror.join(modlist)).unwrap();
+    fails(
+        sign(&[
+            "remove",
+            "--config",
+            cfg,
+            TRY_TINY,
+            "authors/id/E/ET/ETHER/Never-There-1.0.tar.gz",
+        ]),
+        "not listed by author-ETHER",
+    );
+    fails(
+        sign(&[
+            "remove",
+            "--config",
+            cfg,
+            "authors/id/E/ET/ETHER/../HAARG/x",
+        ]),
+        "not a CPAN path",
+    );
+    assert_eq!(before, tuf_state(&mirror), "a refused remove changed tuf/");
+    let out = ok(sign(&[
+        "remove",
+        "--config",
+        cfg,
+        mirror.join(TRY_TINY).to_str().unwrap(),
+        modlist,
+    ]));
+    assert!(
+        out.contains("removed 2 file(s); re-signed author-ETHER, index"),
+        "{out}"
+    );
+    verify_from_first_root(&mirror);
+    let server = serve(&mirror);
+    let got = cpantuf_get(&mirror, server.port, &[TRY_TINY, modlist, MOO]);
+    assert!(got[0].is_err() && got[1].is_err(), "{got:?}");
+    assert!(got[2].is_ok());
+    ngclient(
+        &mirror,
+        server.port,
+        &[(TRY_TINY, false), (modlist, false), (MOO, true)],
+    );
 }

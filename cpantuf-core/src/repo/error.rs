@@ -197,6 +197,22 @@ pub enum RepoError {
         /// The role being worked on.
         role: String,
     },
+    /// `remove` of a file that is still on the mirror.
+    #[error(
+        "{path} is still on the mirror: delete the file first, then `remove` re-signs without it"
+    )]
+    StillOnMirror {
+        /// The CPAN path.
+        path: String,
+    },
+    /// `remove` of a path that no role lists.
+    #[error("{path} is not listed by {role}: nothing to remove")]
+    NotListed {
+        /// The CPAN path.
+        path: String,
+        /// The role that would list it.
+        role: String,
+    },
     /// An author holds their own key, so PAUSE cannot sign their role.
     #[error("author {author} is claimed (signs their own role): they must run `cpantuf-sign author sign` and PAUSE `author import`")]
     AuthorClaimed {

@@ -1096,6 +1096,95 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
     publish_incremental(ctx, state, roles, inv_entries(&inv))
 }
 
+/// Re-signs the roles that list `paths` without them, after the files were
+/// deleted from the mirror (an author deleted a release, PAUSE dropped an
+/// index file): the author role, or for a binned author the bins that list
+/// them, or the index role; then snapshot and timestamp. Refused, with
+/// nothing published: a file still on the mirror, a path no role lists, a
+/// claimed author's file (their own `author sign` drops it).
+pub fn remove(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
+    let _lock = ctx.mirror.lock()?;
+    let state = ctx.state()?;
+    state.current()?;
+    let mut index_removed = Vec::new();
+    // Role name -> (its payload as published, the paths to drop).
+    let mut edits: BTreeMap<String, (Targets, Vec<String>)> = BTreeMap::new();
+    for p in paths {
+        if std::fs::symlink_metadata(ctx.mirror.file(p)).is_ok() {
+            return Err(RepoError::StillOnMirror {
+                path: p.to_string(),
+            });
+        }
+        let role = match owner(p)? {
+            Owner::Index => {
+                index_removed.push(p.to_string());
+                continue;
+            }
+            Owner::Author(id) => {
+                let author = CpanRole::Author(id.clone()).name();
+                let Some((env, _)) = state.load_role(&author)? else {
+                    return Err(RepoError::NotListed {
+                        path: p.to_string(),
+                        role: author,
+                    });
+                };
+                let signed_by_pause = env.signatures().iter().any(|s| s.keyid == ctx.authors_key);
+                if !signed_by_pause {
+                    return Err(RepoError::AuthorClaimed { author: id });
+                }
+                match build::bins_of(env.unverified()) {
+                    Some(bins) => bins.role_for_target(p.as_str()),
+                    None => author,
+                }
+            }
+        };
+        if !edits.contains_key(&role) {
+            let (env, _) = state
+                .load_role(&role)?
+                .ok_or_else(|| RepoError::NotListed {
+                    path: p.to_string(),
+                    role: role.clone(),
+                })?;
+            edits.insert(role.clone(), (env.unverified().clone(), Vec::new()));
+        }
+        edits
+            .get_mut(&role)
+            .expect("inserted")
+            .1
+            .push(p.to_string());
+    }
+    let mut roles = Vec::new();
+    for (role, (mut payload, drop)) in edits {
+        for path in &drop {
+            if payload.targets.remove(path).is_none() {
+                return Err(RepoError::NotListed {
+                    path: path.clone(),
+                    role,
+                });
+            }
+        }
+        payload.version = state.next_version(&role);
+        payload.expires = ctx.expires(ctx.cfg.expiry.author_hours);
+        roles.push(signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]));
+    }
+    if !index_removed.is_empty() {
+        let listed = state
+            .load_role(&CpanRole::Index.name())?
+            .map(|(e, _)| e.unverified().targets.clone())
+            .unwrap_or_default();
+        if let Some(p) = index_removed.iter().find(|p| !listed.contains_key(*p)) {
+            return Err(RepoError::NotListed {
+                path: p.clone(),
+                role: CpanRole::Index.name(),
+            });
+        }
+        roles.push(index_update(ctx, &state, &[], &index_removed)?);
+    }
+    let mut report = publish_incremental(ctx, state, roles, Vec::new())?;
+    report.files = paths.len();
+    Ok(report)
+}
+
 /// The index role with `updated` entries set and `removed` dropped.
 fn index_update(
     ctx: &Ctx,
