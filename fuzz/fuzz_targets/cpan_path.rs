@@ -67,6 +67,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(CpanPath::new(dir.as_str()).is_ok());
         let role = CpanRole::Prefix(id.prefix());
         assert_eq!(CpanRole::from_name(&role.name()).ok(), Some(role));
+        // Hash bins of a binned author (ADR 0006) round-trip too.
+        let bin = CpanRole::AuthorBin(id.clone(), format!("{:x}", data.len() % 4096));
+        assert_eq!(CpanRole::from_name(&bin.name()).ok(), Some(bin));
     }
     if let Ok(role) = CpanRole::from_name(&s) {
         let _ = role.path_patterns(s.len());

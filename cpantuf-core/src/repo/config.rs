@@ -111,9 +111,11 @@ fn yes() -> bool {
     true
 }
 
-/// Above 1,024 files an author role is split into hash bins: a bin of at
-/// most 512 entries is about 25 KB gzipped.
-pub const DEFAULT_AUTHOR_BINS_ABOVE: usize = 1024;
+/// Above 512 files an author role is split into hash bins of at most 256
+/// files on average (about 12 KB gzipped). The largest unbinned role is
+/// then about 80 KB (24 KB gzipped): that bounds both what a new client
+/// downloads for one author and what an upload re-signs.
+pub const DEFAULT_AUTHOR_BINS_ABOVE: usize = 512;
 
 fn default_author_bins_above() -> usize {
     DEFAULT_AUTHOR_BINS_ABOVE
