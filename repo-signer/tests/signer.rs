@@ -1085,3 +1085,28 @@ fn removing_deleted_files_re_signs_their_roles_and_clients_stop_finding_them() {
         &[(TRY_TINY, false), (modlist, false), (MOO, true)],
     );
 }
+
+/// A run that crashed after writing a role file but before its timestamp
+/// leaves `N+1.ROLE.json` that no snapshot names. Pruning must treat it as
+/// debris, not as the newer version: otherwise it would prune the version
+/// the published snapshot names (here with retention 0, at once).
+#[test]
+fn pruning_after_a_crashed_run_keeps_the_published_version_and_drops_the_stray() {
+    let (_tmp, mirror, cfg_path) = signed_sample();
+    let cfg = cfg_path.to_str().unwrap();
+    let mut conf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    conf["retention_hours"] = 0.into();
+    std::fs::write(&cfg_path, conf.to_string()).unwrap();
+    let v = newest_version(&mirror, "author-HAARG");
+    let published = mirror.join(format!("tuf/{v}.author-HAARG.json"));
+    let stray = mirror.join(format!("tuf/{}.author-HAARG.json", v + 1));
+    std::fs::copy(&published, &stray).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // Nothing changed: HAARG's role keeps version v; then pruning runs.
+    let out = publish_with_targets_keys(cfg);
+    assert!(out.contains(" 0 roles signed,"), "{out}");
+    assert!(published.is_file(), "the published version was pruned");
+    assert!(!stray.exists(), "the crashed run's file was kept");
+    verify_from_first_root(&mirror);
+}

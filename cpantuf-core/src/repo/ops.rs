@@ -616,7 +616,20 @@ pub fn publish_full_with(
             (e.path, h)
         })
         .collect();
-    report.pruned.metadata = publish::prune_metadata(&ctx.mirror.tuf_dir(), retention)?;
+    // What the new timestamp names: its snapshot, and that snapshot's roles.
+    let snap = publication
+        .snapshot
+        .as_ref()
+        .expect("a publish writes a snapshot")
+        .envelope::<crate::metadata::Snapshot>()?;
+    let mut named: BTreeMap<String, u64> = snap
+        .unverified()
+        .meta
+        .iter()
+        .filter_map(|(k, m)| Some((k.strip_suffix(".json")?.to_owned(), m.version.get())))
+        .collect();
+    named.insert("snapshot".into(), snap.unverified().version.get());
+    report.pruned.metadata = publish::prune_metadata(&ctx.mirror.tuf_dir(), retention, &named)?;
     let twins = publication.existing_twins.take().unwrap_or_default();
     report.pruned.twins = publish::prune_twins(&ctx.mirror, &current, &twins, retention)?;
     timer.lap("prune");

@@ -165,29 +165,43 @@ pub fn write(
     fs::create_dir_all(&tuf).map_err(RepoError::io(&tuf))?;
     let mut stats = WriteStats::default();
 
-    let twins: Vec<(bool, bool)> = p
-        .twins
-        .par_iter()
-        .map(|e| {
-            let r = ensure_twin(mirror, e, p.existing_twins.as_ref());
-            progress();
-            r
-        })
-        .collect::<Result<_, _>>()?;
-    stats.linked = twins.iter().filter(|t| t.0).count();
-    stats.copied = twins.iter().filter(|t| t.1).count();
-
     // A big publication is made durable by one syncfs below; a small one
     // (an upload) file by file, which does not wait for unrelated dirty data.
     let big = p.roles.len() + p.twins.len() > SYNCFS_ABOVE;
-    p.roles
-        .par_iter()
-        .map(|f| {
-            let r = write_atomic(&tuf, &f.file_name(), &f.bytes, fsync && !big);
-            progress();
-            r
-        })
-        .collect::<Result<Vec<()>, _>>()?;
+    // Twins (spread over the author directories, in parallel) and role
+    // files at once; both are in place before the snapshot below names
+    // anything. Many role files are written one after the other: they all
+    // go to tuf/, and two threads creating and renaming in one directory
+    // spent their time contending for its lock.
+    let (twins, roles) = rayon::join(
+        || {
+            p.twins
+                .par_iter()
+                .map(|e| {
+                    let r = ensure_twin(mirror, e, p.existing_twins.as_ref());
+                    progress();
+                    r
+                })
+                .collect::<Result<Vec<(bool, bool)>, _>>()
+        },
+        || {
+            let one = |f: &SignedFile| {
+                write_atomic(&tuf, &f.file_name(), &f.bytes, fsync && !big)?;
+                progress();
+                Ok::<(), RepoError>(())
+            };
+            if big {
+                p.roles.iter().try_for_each(one)
+            } else {
+                // A few files, each fsynced: overlap the waits.
+                p.roles.par_iter().try_for_each(one)
+            }
+        },
+    );
+    let twins = twins?;
+    roles?;
+    stats.linked = twins.iter().filter(|t| t.0).count();
+    stats.copied = twins.iter().filter(|t| t.1).count();
     let mut count = |f: &SignedFile| {
         stats.metadata_files += 1;
         stats.metadata_bytes += f.bytes.len() as u64;
@@ -248,11 +262,25 @@ fn older_than(t: SystemTime, retention: Duration) -> bool {
 }
 
 /// Removes superseded `N.ROLE.json` files (never roots: a client needs
-/// every root version to walk the chain, spec 5.3). A version is removed
-/// once the version that superseded it has been on disk longer than
-/// `retention`, so a client that fetched the previous snapshot just before
-/// an update still finds what it names.
-pub fn prune_metadata(tuf: &Path, retention: Duration) -> Result<usize, RepoError> {
+/// every root version to walk the chain, spec 5.3). `current` is what the
+/// published state names: the snapshot's version (as `snapshot`) and every
+/// role's version in it.
+///
+/// - The current version of a role is never removed.
+/// - An older version is removed once the version that superseded it has
+///   been on disk longer than `retention`, so a client that fetched the
+///   previous snapshot just before an update still finds what it names.
+/// - A version above the current one was written by a run that crashed
+///   before its timestamp; no snapshot ever named it (a later snapshot
+///   naming a lower version would be a rollback, which `finish` refuses),
+///   so it is removed at once. Left in place, it would look like the
+///   newer version and get the current one pruned.
+/// - Files of roles that `current` does not name are left alone.
+pub fn prune_metadata(
+    tuf: &Path,
+    retention: Duration,
+    current: &BTreeMap<String, u64>,
+) -> Result<usize, RepoError> {
     let mut by_role: BTreeMap<String, Vec<(u64, std::path::PathBuf)>> = BTreeMap::new();
     for entry in fs::read_dir(tuf).map_err(RepoError::io(tuf))? {
         let entry = entry.map_err(RepoError::io(tuf))?;
@@ -274,9 +302,17 @@ pub fn prune_metadata(tuf: &Path, retention: Duration) -> Result<usize, RepoErro
             .push((v, entry.path()));
     }
     let mut removed = 0;
-    for versions in by_role.values_mut() {
+    for (role, versions) in by_role.iter_mut() {
+        let Some(&cur) = current.get(role) else {
+            continue;
+        };
         versions.sort();
-        for pair in versions.windows(2) {
+        let (kept, strays): (Vec<_>, Vec<_>) = versions.drain(..).partition(|(v, _)| *v <= cur);
+        for (_, path) in strays {
+            fs::remove_file(&path).map_err(RepoError::io(&path))?;
+            removed += 1;
+        }
+        for pair in kept.windows(2) {
             let newer = fs::metadata(&pair[1].1).and_then(|m| m.modified());
             if newer.is_ok_and(|t| older_than(t, retention)) {
                 fs::remove_file(&pair[0].1).map_err(RepoError::io(&pair[0].1))?;
