@@ -32,7 +32,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let mirror = Mirror::open(&dir)?;
     let now = chrono::Utc::now();
     println!(
-        "{:<12} {:>8} {:>7}  {:<20}  left",
+        "{:<14} {:>8} {:>7}  {:<20}  left",
         "role", "version", "roles", "expires (earliest)"
     );
     for l in audit::status(&mirror)? {
@@ -45,7 +45,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             format!("{} h {} min", left.num_hours(), left.num_minutes() % 60)
         };
         println!(
-            "{:<12} {:>8} {:>7}  {:<20}  {left}",
+            "{:<14} {:>8} {:>7}  {:<20}  {left}",
             l.role,
             l.version,
             l.count,

@@ -486,7 +486,9 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
         })
         .collect::<Result<_, RepoError>>()?;
     for (name, v, e) in loaded {
-        let group = if name.starts_with("author-") {
+        let group = if name.starts_with("author-") && name.contains("-bin-") {
+            "author-*-bin-*"
+        } else if name.starts_with("author-") {
             "author-*"
         } else if name.starts_with("prefix-") {
             "prefix-*"
