@@ -465,7 +465,7 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
     out.push(one("timestamp", t.version.get(), t.expires));
     let s = cur.snapshot.unverified();
     out.push(one("snapshot", s.version.get(), s.expires));
-    let tg = cur.targets.unverified();
+    let tg = cur.targets()?.unverified();
     out.push(one("targets", tg.version.get(), tg.expires));
     let mut groups: BTreeMap<&str, StatusLine> = BTreeMap::new();
     let names: Vec<String> = s

@@ -253,7 +253,7 @@ fn claimed_authors(
     let Some(cur) = &state.current else {
         return Ok(out);
     };
-    for prefix in build::prefixes_of_top(cur.targets.unverified()) {
+    for prefix in build::prefixes_of_top(cur.targets()?.unverified()) {
         let Some((env, _)) = state.load_role(&CpanRole::Prefix(prefix).name())? else {
             continue;
         };
@@ -505,11 +505,14 @@ pub fn publish_full_with(
     );
     let root = state.root.unverified();
     let mut meta: BTreeMap<String, NonZeroU64> = BTreeMap::new();
-    let keep_top = state.current.as_ref().and_then(|cur| {
-        let old = cur.targets.unverified();
-        let half = hours(ctx.cfg.expiry.targets_hours) / 2;
-        (build::same_content(old, &top) && old.expires - ctx.now > half).then_some(old.version)
-    });
+    let keep_top = match &state.current {
+        Some(cur) => {
+            let old = cur.targets()?.unverified();
+            let half = hours(ctx.cfg.expiry.targets_hours) / 2;
+            (build::same_content(old, &top) && old.expires - ctx.now > half).then_some(old.version)
+        }
+        None => None,
+    };
     match keep_top {
         Some(v) => {
             meta.insert("targets".into(), v);
@@ -966,9 +969,6 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
     };
     let mut prefix_changes: BTreeMap<AuthorPrefix, (Option<Targets>, Vec<AuthorDelegation>)> =
         BTreeMap::new();
-    let prefixes_now: BTreeSet<AuthorPrefix> = build::prefixes_of_top(cur.targets.unverified())
-        .into_iter()
-        .collect();
     for (id, files) in &inv.authors {
         let prefix = id.prefix();
         let prefix_name = CpanRole::Prefix(prefix).name();
@@ -1078,13 +1078,16 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
             &authors,
         );
         roles.push(signed::sign(&role, &payload, &[ctx.key(&ctx.registry_key)]));
-        if !prefixes_now.contains(&prefix) {
+        // Only a prefix role that changes needs the top-level targets read.
+        if !build::prefixes_of_top(cur.targets()?.unverified()).contains(&prefix) {
             new_prefixes.push(prefix);
         }
     }
     if !new_prefixes.is_empty() {
         let root = state.root.unverified();
-        let mut all = prefixes_now.clone();
+        let mut all: BTreeSet<AuthorPrefix> = build::prefixes_of_top(cur.targets()?.unverified())
+            .into_iter()
+            .collect();
         all.extend(new_prefixes.iter().copied());
         let top = build::top_targets(
             state.next_version("targets"),
@@ -1483,7 +1486,8 @@ pub fn author_import(
         Some(a) => a.key != key || a.depth < depth,
     };
     if needs_prefix {
-        if !build::prefixes_of_top(state.current()?.targets.unverified()).contains(&id.prefix()) {
+        if !build::prefixes_of_top(state.current()?.targets()?.unverified()).contains(&id.prefix())
+        {
             return Err(RepoError::NeedsTargetsKeys {
                 what: format!("new author prefix {}", id.prefix()),
             });
@@ -1635,7 +1639,7 @@ pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> 
     }
     let mut roles = Vec::new();
     if let Some(cur) = &state.current {
-        let t = &cur.targets;
+        let t = cur.targets()?;
         if crate::verify::check_threshold("targets", t, Authority::of_root(new, "targets")).is_err()
         {
             // The targets keys changed: the current targets must be signed

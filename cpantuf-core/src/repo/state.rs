@@ -7,8 +7,9 @@
 //!
 //! The signer reads its own output without checking signatures (it is the
 //! writer, and `verify` audits it from a trusted root); it does parse and
-//! validate every file, so a corrupted file stops the run instead of being
-//! extended.
+//! validate every file it reads, so a corrupted file stops the run instead
+//! of being extended. The top-level targets role is read only by the runs
+//! that need it.
 
 use super::signed::SignedFile;
 use super::RepoError;
@@ -37,8 +38,22 @@ pub struct Current {
     pub snapshot: Envelope<Snapshot>,
     /// The bytes of that snapshot.
     pub snapshot_bytes: Vec<u8>,
-    /// The targets the snapshot names.
-    pub targets: Envelope<Targets>,
+    /// The file of the top-level targets the snapshot names, read on first
+    /// use ([`Current::targets`]): most uploads never need it, and at CPAN
+    /// scale it is a quarter of a megabyte.
+    targets_path: PathBuf,
+    targets: std::sync::OnceLock<Envelope<Targets>>,
+}
+
+impl Current {
+    /// The top-level targets the snapshot names.
+    pub fn targets(&self) -> Result<&Envelope<Targets>, RepoError> {
+        if let Some(t) = self.targets.get() {
+            return Ok(t);
+        }
+        let (t, _) = read_role::<Targets>(&self.targets_path)?;
+        Ok(self.targets.get_or_init(|| t))
+    }
 }
 
 /// Reads and parses a metadata file.
@@ -87,12 +102,18 @@ impl PublishedState {
                 .ok_or_else(|| RepoError::Missing {
                     path: format!("{sv}.snapshot.json: targets.json entry"),
                 })?;
-            let (targets, _) = read_role::<Targets>(&tuf_dir.join(format!("{tv}.targets.json")))?;
+            let targets_path = tuf_dir.join(format!("{tv}.targets.json"));
+            if !targets_path.is_file() {
+                return Err(RepoError::Missing {
+                    path: targets_path.display().to_string(),
+                });
+            }
             Some(Current {
                 timestamp,
                 snapshot,
                 snapshot_bytes,
-                targets,
+                targets_path,
+                targets: std::sync::OnceLock::new(),
             })
         } else {
             None
