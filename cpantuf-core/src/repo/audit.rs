@@ -463,7 +463,7 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
     };
     let t = cur.timestamp.unverified();
     out.push(one("timestamp", t.version.get(), t.expires));
-    let s = cur.snapshot.unverified();
+    let s = cur.snapshot()?.unverified();
     out.push(one("snapshot", s.version.get(), s.expires));
     let tg = cur.targets()?.unverified();
     out.push(one("targets", tg.version.get(), tg.expires));

@@ -47,6 +47,7 @@ pub mod mirror;
 pub mod ops;
 pub mod publish;
 pub mod signed;
+pub mod snapindex;
 pub mod state;
 
 pub use error::RepoError;

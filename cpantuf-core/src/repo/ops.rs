@@ -757,7 +757,7 @@ fn retired_bins(
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for name in cur.snapshot.unverified().meta.keys() {
+    for name in &cur.listed_names() {
         let Some(role) = name.strip_suffix(".json") else {
             continue;
         };
@@ -801,16 +801,22 @@ enum SnapshotRoles {
     /// scale it has ~15,000 entries), to be updated with the re-signed
     /// roles' versions.
     Published(BTreeMap<String, MetaFile>),
+    /// Incremental, the published snapshot having this signer's shape: the
+    /// re-signed roles' versions are spliced into its bytes
+    /// ([`super::snapindex`]), which are never parsed in full.
+    Splice,
 }
 
 impl SnapshotRoles {
-    /// Takes the published snapshot's role list out of `state` (whose
-    /// snapshot payload is left with an empty list).
+    /// The incremental list: spliced when the published snapshot is
+    /// indexed, else taken out of `state` (whose parsed snapshot is left
+    /// with an empty list).
     fn published(state: &mut PublishedState) -> Result<Self, RepoError> {
         let cur = state.current.as_mut().ok_or(RepoError::NotPublished)?;
-        Ok(Self::Published(std::mem::take(
-            &mut cur.snapshot.unverified_mut().meta,
-        )))
+        if cur.snapshot_index.is_some() {
+            return Ok(Self::Splice);
+        }
+        Ok(Self::Published(cur.take_snapshot_meta()?))
     }
 }
 
@@ -841,7 +847,14 @@ fn finish(
         published: r.old,
         new: r.new,
     };
+    let snap_version = state
+        .current
+        .as_ref()
+        .map_or(NonZeroU64::MIN, |c| c.snapshot_version().saturating_add(1));
+    let snap_expires = ctx.expires(ctx.cfg.expiry.snapshot_hours);
+    let splice = matches!(list, SnapshotRoles::Splice);
     let meta: BTreeMap<String, MetaFile> = match list {
+        SnapshotRoles::Splice => BTreeMap::new(),
         SnapshotRoles::Full(m) => {
             let meta = m
                 .into_iter()
@@ -849,7 +862,7 @@ fn finish(
                 .collect();
             if let Some(cur) = &state.current {
                 if let Some(r) =
-                    crate::trusted::snapshot_rollback(&cur.snapshot.unverified().meta, &meta)
+                    crate::trusted::snapshot_rollback(&cur.snapshot()?.unverified().meta, &meta)
                 {
                     return Err(refuse(r));
                 }
@@ -874,20 +887,37 @@ fn finish(
             meta
         }
     };
-    let snap_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
-        c.snapshot.unverified().version.saturating_add(1)
-    });
-    let snap = build::snapshot(
-        snap_version,
-        ctx.expires(ctx.cfg.expiry.snapshot_hours),
-        meta,
-    );
-    let snap_file = signed::sign_checked(
-        "snapshot",
-        &snap,
-        &ctx.top_signers(root, "snapshot")?,
-        Authority::of_root(root, "snapshot"),
-    )?;
+    let snap_signers = ctx.top_signers(root, "snapshot")?;
+    let snap_authority = Authority::of_root(root, "snapshot");
+    let snap_file = if splice {
+        let ix = state
+            .current
+            .as_ref()
+            .and_then(|c| c.snapshot_index.as_ref())
+            .expect("SnapshotRoles::Splice is made only for an indexed snapshot");
+        let changed: BTreeMap<String, NonZeroU64> = roles
+            .iter()
+            .map(|f| (format!("{}.json", f.role), f.version))
+            .collect();
+        // Spec 5.5.5: the splice keeps every entry and refuses to lower one.
+        let canonical = ix
+            .splice(&changed, snap_version, snap_expires)
+            .map_err(|l| RepoError::SnapshotRollback {
+                role: l.name.strip_suffix(".json").unwrap_or(&l.name).to_owned(),
+                published: l.old,
+                new: Some(l.new),
+            })?;
+        signed::sign_checked_canonical(
+            "snapshot",
+            snap_version,
+            canonical,
+            &snap_signers,
+            snap_authority,
+        )?
+    } else {
+        let snap = build::snapshot(snap_version, snap_expires, meta);
+        signed::sign_checked("snapshot", &snap, &snap_signers, snap_authority)?
+    };
     let ts_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
         c.timestamp.unverified().version.saturating_add(1)
     });
@@ -1300,7 +1330,7 @@ pub fn timestamp(ctx: &Ctx) -> Result<SignedFile, RepoError> {
     let ts = build::timestamp(
         old.version.saturating_add(1),
         ctx.expires(ctx.cfg.expiry.timestamp_hours),
-        cur.snapshot.unverified().version,
+        cur.snapshot_version(),
         &cur.snapshot_bytes,
     );
     let f = signed::sign("timestamp", &ts, &ctx.top_signers(root, "timestamp")?);

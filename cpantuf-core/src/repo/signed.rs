@@ -79,7 +79,7 @@ pub fn canonical_signed<T: RoleMeta + Serialize + 'static>(payload: &T) -> Vec<u
 /// encoder (tested below); keys in canonical (code point) order:
 /// `_type`, `expires`, `meta`, `spec_version`, `version`, and in each entry
 /// `hashes`, `length`, `version`.
-fn snapshot_canonical_signed(s: &Snapshot) -> Vec<u8> {
+pub(crate) fn snapshot_canonical_signed(s: &Snapshot) -> Vec<u8> {
     use canonical::write_string as string;
     let mut out = Vec::with_capacity(64 + s.meta.len() * 48);
     out.extend_from_slice(b"{\"_type\":");
@@ -152,13 +152,30 @@ pub fn sign_checked<T: RoleMeta + Serialize + 'static>(
     signers: &[&Ed25519Signer],
     authority: Authority<'_>,
 ) -> Result<SignedFile, RepoError> {
-    let canonical = canonical_signed(payload);
+    sign_checked_canonical(
+        role,
+        payload.version(),
+        canonical_signed(payload),
+        signers,
+        authority,
+    )
+}
+
+/// [`sign_checked`] over `signed` bytes already in canonical form (a
+/// snapshot spliced by [`super::snapindex::SnapshotIndex::splice`]).
+pub fn sign_checked_canonical(
+    role: &str,
+    version: NonZeroU64,
+    canonical: Vec<u8>,
+    signers: &[&Ed25519Signer],
+    authority: Authority<'_>,
+) -> Result<SignedFile, RepoError> {
     let signatures = signatures_over(&canonical, signers);
     let bytes = file_bytes(&canonical, &signatures);
     check_threshold_over(role, &canonical, &signatures, authority)?;
     Ok(SignedFile {
         role: role.to_owned(),
-        version: payload.version(),
+        version,
         bytes,
     })
 }

@@ -12,6 +12,7 @@
 //! that need it.
 
 use super::signed::SignedFile;
+use super::snapindex::SnapshotIndex;
 use super::RepoError;
 use crate::metadata::{Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
 use serde::Deserialize;
@@ -34,10 +35,16 @@ pub struct PublishedState {
 pub struct Current {
     /// `timestamp.json`.
     pub timestamp: Envelope<Timestamp>,
-    /// The snapshot the timestamp names.
-    pub snapshot: Envelope<Snapshot>,
+    /// The snapshot the timestamp names, indexed over its bytes when it has
+    /// the shape this signer writes ([`SnapshotIndex`]): an upload then
+    /// never parses the whole list.
+    pub snapshot_index: Option<SnapshotIndex>,
+    /// The same snapshot parsed in full: at load when there is no index,
+    /// else on first use ([`Current::snapshot`]).
+    snapshot: std::sync::OnceLock<Envelope<Snapshot>>,
     /// The bytes of that snapshot.
     pub snapshot_bytes: Vec<u8>,
+    snapshot_name: String,
     /// The file of the top-level targets the snapshot names, read on first
     /// use ([`Current::targets`]): most uploads never need it, and at CPAN
     /// scale it is a quarter of a megabyte.
@@ -46,6 +53,60 @@ pub struct Current {
 }
 
 impl Current {
+    /// The snapshot parsed in full.
+    pub fn snapshot(&self) -> Result<&Envelope<Snapshot>, RepoError> {
+        if let Some(s) = self.snapshot.get() {
+            return Ok(s);
+        }
+        let env =
+            Envelope::from_bytes(&self.snapshot_bytes).map_err(|source| RepoError::Metadata {
+                file: self.snapshot_name.clone(),
+                source,
+            })?;
+        Ok(self.snapshot.get_or_init(|| env))
+    }
+
+    /// The snapshot's list, taken out of this state (whose parsed snapshot
+    /// is left with an empty list): when there is no index.
+    pub(crate) fn take_snapshot_meta(
+        &mut self,
+    ) -> Result<std::collections::BTreeMap<String, crate::metadata::MetaFile>, RepoError> {
+        self.snapshot()?;
+        let env = self.snapshot.get_mut().expect("parsed above");
+        Ok(std::mem::take(&mut env.unverified_mut().meta))
+    }
+
+    /// The snapshot's version.
+    pub fn snapshot_version(&self) -> NonZeroU64 {
+        match &self.snapshot_index {
+            Some(ix) => ix.version,
+            None => self.parsed().unverified().version,
+        }
+    }
+
+    /// The version the snapshot lists for `name` (`ROLE.json`).
+    pub fn listed_version(&self, name: &str) -> Option<NonZeroU64> {
+        match &self.snapshot_index {
+            Some(ix) => ix.version_of(name),
+            None => self.parsed().unverified().meta.get(name).map(|m| m.version),
+        }
+    }
+
+    /// Every name (`ROLE.json`) the snapshot lists, in order.
+    pub fn listed_names(&self) -> Vec<String> {
+        match &self.snapshot_index {
+            Some(ix) => ix.names().map(str::to_owned).collect(),
+            None => self.parsed().unverified().meta.keys().cloned().collect(),
+        }
+    }
+
+    /// Without an index the snapshot was parsed at load.
+    fn parsed(&self) -> &Envelope<Snapshot> {
+        self.snapshot
+            .get()
+            .expect("parsed at load when there is no index")
+    }
+
     /// The top-level targets the snapshot names.
     pub fn targets(&self) -> Result<&Envelope<Targets>, RepoError> {
         if let Some(t) = self.targets.get() {
@@ -92,13 +153,28 @@ impl PublishedState {
         let current = if ts_path.exists() {
             let (timestamp, _) = read_role::<Timestamp>(&ts_path)?;
             let sv = timestamp.unverified().snapshot_meta().version;
-            let (snapshot, snapshot_bytes) =
-                read_role::<Snapshot>(&tuf_dir.join(format!("{sv}.snapshot.json")))?;
-            let tv = snapshot
-                .unverified()
-                .meta
-                .get("targets.json")
-                .map(|m| m.version)
+            let snapshot_name = format!("{sv}.snapshot.json");
+            let snap_path = tuf_dir.join(&snapshot_name);
+            let snapshot_bytes = std::fs::read(&snap_path).map_err(RepoError::io(&snap_path))?;
+            let snapshot_index = crate::canonical::split_canonical_envelope(&snapshot_bytes)
+                .and_then(|(_, signed)| SnapshotIndex::parse(signed))
+                .filter(|ix| ix.version == sv);
+            let snapshot = std::sync::OnceLock::new();
+            if snapshot_index.is_none() {
+                let (env, _) = read_role::<Snapshot>(&snap_path)?;
+                let _ = snapshot.set(env);
+            }
+            let mut cur = Current {
+                timestamp,
+                snapshot_index,
+                snapshot,
+                snapshot_bytes,
+                snapshot_name,
+                targets_path: PathBuf::new(),
+                targets: std::sync::OnceLock::new(),
+            };
+            let tv = cur
+                .listed_version("targets.json")
                 .ok_or_else(|| RepoError::Missing {
                     path: format!("{sv}.snapshot.json: targets.json entry"),
                 })?;
@@ -108,13 +184,8 @@ impl PublishedState {
                     path: targets_path.display().to_string(),
                 });
             }
-            Some(Current {
-                timestamp,
-                snapshot,
-                snapshot_bytes,
-                targets_path,
-                targets: std::sync::OnceLock::new(),
-            })
+            cur.targets_path = targets_path;
+            Some(cur)
         } else {
             None
         };
@@ -140,10 +211,8 @@ impl PublishedState {
         let Some(c) = self.current.as_ref() else {
             return Vec::new();
         };
-        c.snapshot
-            .unverified()
-            .meta
-            .keys()
+        c.listed_names()
+            .iter()
             .filter_map(|name| {
                 match crate::cpan::CpanRole::from_name(name.strip_suffix(".json")?).ok()? {
                     crate::cpan::CpanRole::Author(id) => Some(id),
@@ -155,12 +224,9 @@ impl PublishedState {
 
     /// The version snapshot lists for a targets-type role.
     pub fn role_version(&self, role: &str) -> Option<NonZeroU64> {
-        let c = self.current.as_ref()?;
-        c.snapshot
-            .unverified()
-            .meta
-            .get(&format!("{role}.json"))
-            .map(|m| m.version)
+        self.current
+            .as_ref()?
+            .listed_version(&format!("{role}.json"))
     }
 
     /// Reads the published version of a delegated targets role.
