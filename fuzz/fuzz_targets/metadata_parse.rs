@@ -6,11 +6,14 @@
 //!   is byte-identical to `x` (signatures are checked over raw bytes on that
 //!   fast path, so a disagreement would let two verifiers disagree);
 //! * the scan of `encode(parse(x))` is canonical;
-//! * `split_canonical_envelope` never panics.
+//! * `split_canonical_envelope` never panics;
+//! * whatever the signer's snapshot index accepts is exactly what the
+//!   encoder writes for the snapshot it describes (ADR 0007).
 #![no_main]
 
 use cpantuf_core::canonical::{encode, parse, scan_canonical, split_canonical_envelope};
-use cpantuf_core::metadata::{Envelope, Root, Snapshot, Targets, Timestamp};
+use cpantuf_core::metadata::{signed_value, Envelope, Root, Snapshot, Targets, Timestamp};
+use cpantuf_core::repo::snapindex::SnapshotIndex;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,6 +27,13 @@ fuzz_target!(|data: &[u8]| {
         _ => drop(Envelope::<Targets>::from_bytes(rest)),
     }
     let _ = split_canonical_envelope(rest);
+    if let Some(ix) = SnapshotIndex::parse(rest) {
+        let enc = encode(&signed_value(&ix.to_snapshot())).expect("snapshots hold integers");
+        assert_eq!(
+            enc, rest,
+            "the snapshot index accepted bytes the encoder would not write"
+        );
+    }
 
     let scan = scan_canonical(rest);
     match parse(rest) {
