@@ -44,22 +44,23 @@ pub fn target_file(e: &FileEntry) -> TargetFile {
     }
 }
 
+/// The targets entries of `files`, by path.
+pub fn targets_of<'a>(
+    files: impl IntoIterator<Item = &'a FileEntry>,
+) -> BTreeMap<String, TargetFile> {
+    files
+        .into_iter()
+        .map(|e| (e.path.to_string(), target_file(e)))
+        .collect()
+}
+
 /// A targets payload listing `files` and delegating nothing.
 pub fn leaf_targets<'a>(
     version: NonZeroU64,
     expires: DateTime<Utc>,
     files: impl IntoIterator<Item = &'a FileEntry>,
 ) -> Targets {
-    Targets {
-        spec_version: SPEC_VERSION.into(),
-        version,
-        expires,
-        targets: files
-            .into_iter()
-            .map(|e| (e.path.to_string(), target_file(e)))
-            .collect(),
-        delegations: None,
-    }
+    leaf_of(version, expires, targets_of(files))
 }
 
 /// A targets payload listing `targets` (path to entry) and delegating
@@ -128,18 +129,15 @@ pub fn binned_author(
     key: &Key,
     bits: u32,
 ) -> Targets {
-    let succinct = author_succinct(id, key, bits);
-    Targets {
-        spec_version: SPEC_VERSION.into(),
+    delegating(
         version,
         expires,
-        targets: BTreeMap::new(),
-        delegations: Some(Delegations {
+        Delegations {
             keys: BTreeMap::from([(compute_keyid(key), key.clone())]),
             roles: None,
-            succinct_roles: Some(succinct),
-        }),
-    }
+            succinct_roles: Some(author_succinct(id, key, bits)),
+        },
+    )
 }
 
 /// The succinct delegation a published author role holds, if binned.
@@ -218,26 +216,26 @@ pub fn prefix_targets(
         let paths = role.path_patterns(a.depth);
         roles.push(delegated(role.name(), keyid, paths));
     }
-    delegating(version, expires, keys, roles)
+    delegating(version, expires, ordered(keys, roles))
 }
 
-/// A targets payload that lists no files, only delegations.
-fn delegating(
-    version: NonZeroU64,
-    expires: DateTime<Utc>,
-    keys: BTreeMap<KeyId, Key>,
-    roles: Vec<DelegatedRole>,
-) -> Targets {
+/// A targets payload that lists no files, only `delegations`.
+fn delegating(version: NonZeroU64, expires: DateTime<Utc>, delegations: Delegations) -> Targets {
     Targets {
         spec_version: SPEC_VERSION.into(),
         version,
         expires,
         targets: BTreeMap::new(),
-        delegations: Some(Delegations {
-            keys,
-            roles: Some(roles),
-            succinct_roles: None,
-        }),
+        delegations: Some(delegations),
+    }
+}
+
+/// Ordered delegations to `roles`, with their `keys`.
+fn ordered(keys: BTreeMap<KeyId, Key>, roles: Vec<DelegatedRole>) -> Delegations {
+    Delegations {
+        keys,
+        roles: Some(roles),
+        succinct_roles: None,
     }
 }
 
@@ -291,7 +289,7 @@ pub fn top_targets(
             role.path_patterns(prefix_depth),
         ));
     }
-    delegating(version, expires, keys, roles)
+    delegating(version, expires, ordered(keys, roles))
 }
 
 /// The prefixes top-level targets delegates to.

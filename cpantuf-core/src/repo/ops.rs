@@ -382,10 +382,7 @@ pub fn publish_full_with(
                 });
             }
             let mut old = state.load_role(&role)?;
-            let targets = files
-                .iter()
-                .map(|e| (e.path.to_string(), build::target_file(e)))
-                .collect();
+            let targets = build::targets_of(files);
             let payloads = pause_author_payloads(
                 ctx,
                 &state,
@@ -1024,10 +1021,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
         let old = state
             .load_role(&role)?
             .map(|(env, _)| env.unverified().clone());
-        let uploads: BTreeMap<String, crate::metadata::TargetFile> = files
-            .iter()
-            .map(|e| (e.path.to_string(), build::target_file(e)))
-            .collect();
+        let uploads = build::targets_of(files);
         let author_signer = [ctx.key(&ctx.authors_key)];
         let mut old_depth = None;
         match old.as_ref().and_then(build::bins_of) {
@@ -1246,11 +1240,7 @@ fn index_update(
     for r in removed {
         payload.targets.remove(r);
     }
-    for e in updated {
-        payload
-            .targets
-            .insert(e.path.to_string(), build::target_file(e));
-    }
+    payload.targets.extend(build::targets_of(updated));
     payload.version = state.next_version(&role);
     payload.expires = ctx.expires(ctx.cfg.expiry.index_hours);
     Ok(signed::sign(&role, &payload, &[ctx.key(&ctx.index_key)]))
@@ -1571,10 +1561,7 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
     a.key = ctx.key(&ctx.authors_key).public_key().clone();
     let entries = author_files(ctx, id)?;
     a.depth = a.depth.max(build::depth_of(&entries));
-    let targets = entries
-        .iter()
-        .map(|e| (e.path.to_string(), build::target_file(e)))
-        .collect();
+    let targets = build::targets_of(&entries);
     let mut roles: Vec<SignedFile> = pause_author_payloads(ctx, &state, id, targets, None)
         .into_iter()
         .map(|(name, payload)| signed::sign(&name, &payload, &[ctx.key(&ctx.authors_key)]))
