@@ -284,32 +284,7 @@ impl Session {
             }
             // A very large author's role delegates to hash bins (ADR
             // 0006): the directory's files are spread over all of them.
-            let bins: Vec<String> = up
-                .trusted()
-                .expect("refreshed")
-                .targets(&role)
-                .and_then(|md| md.delegations.as_ref()?.succinct_roles.as_ref())
-                .map(|s| {
-                    if s.bit_length > cpantuf_core::repo::build::MAX_AUTHOR_BIN_BITS {
-                        return Err(ClientError::Update(
-                            cpantuf_core::trusted::UpdateError::MissingMeta {
-                                role: role.clone(),
-                                why: format!(
-                                    "delegates to 2^{} hash bins; cpantuf's signer makes at \
-                                     most 2^{}: refused",
-                                    s.bit_length,
-                                    cpantuf_core::repo::build::MAX_AUTHOR_BIN_BITS
-                                ),
-                            },
-                        ));
-                    }
-                    Ok(s.bin_names().collect())
-                })
-                .transpose()?
-                .unwrap_or_default();
-            for bin in &bins {
-                up.load_role(bin, &role)?;
-            }
+            let bins = up.load_bins(&role, 1 << cpantuf_core::repo::build::MAX_AUTHOR_BIN_BITS)?;
             let trusted = up.trusted().expect("refreshed");
             let mut out = Vec::new();
             let roles = std::iter::once(&role).chain(&bins);

@@ -163,23 +163,27 @@ impl Updater {
     /// Finds `target` through the delegation graph, refreshing first if
     /// this updater has not yet.
     pub fn target_info(&mut self, target: &str) -> Result<FoundTarget, ClientError> {
-        if self.trusted.is_none() {
-            self.refresh()?;
-        }
-        let trusted = self.trusted.as_mut().expect("refreshed above");
-        let mut src = Source {
-            store: &self.store,
-            fetcher: &self.fetcher,
-            base: &self.metadata_url,
-        };
-        workflow::find_target(trusted, &mut src, &self.limits, target)?
-            .ok_or_else(|| ClientError::TargetNotFound(target.to_owned()))
+        self.with_workflow(|trusted, src, limits| {
+            workflow::find_target(trusted, src, limits, target)
+        })?
+        .ok_or_else(|| ClientError::TargetNotFound(target.to_owned()))
     }
 
-    /// Loads delegated role `role` as `delegator` (already loaded, e.g. by
-    /// [`Updater::target_info`]) delegates to it, fetching it if needed
-    /// (spec 5.7).
-    pub fn load_role(&mut self, role: &str, delegator: &str) -> Result<(), ClientError> {
+    /// Loads every hash bin `role` (already loaded, e.g. by
+    /// [`Updater::target_info`]) delegates to, at most `max_bins`
+    /// ([`workflow::load_bins`]); returns their names.
+    pub fn load_bins(&mut self, role: &str, max_bins: usize) -> Result<Vec<String>, ClientError> {
+        self.with_workflow(|trusted, src, limits| {
+            workflow::load_bins(trusted, src, limits, role, max_bins)
+        })
+    }
+
+    /// Runs a step of the workflow on the trusted set (refreshing first if
+    /// this updater has not yet) with this updater's fetcher and store.
+    fn with_workflow<R>(
+        &mut self,
+        step: impl FnOnce(&mut TrustedSet, &mut Source<'_>, &Limits) -> Result<R, UpdateError>,
+    ) -> Result<R, ClientError> {
         if self.trusted.is_none() {
             self.refresh()?;
         }
@@ -189,8 +193,7 @@ impl Updater {
             fetcher: &self.fetcher,
             base: &self.metadata_url,
         };
-        workflow::load_targets(trusted, &mut src, &self.limits, role, delegator)?;
-        Ok(())
+        Ok(step(trusted, &mut src, &self.limits)?)
     }
 
     /// Whether `local` already holds exactly the bytes `found` describes.

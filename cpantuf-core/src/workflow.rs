@@ -218,11 +218,8 @@ pub fn refresh<S: MetadataSource>(
     load_targets(trusted, src, limits, "targets", "root")
 }
 
-/// Loads one targets role as delegated by `delegator` (spec 5.6 / 5.7):
-/// the local copy if it verifies, else the snapshot's version fetched and
-/// verified with the keys `delegator` (already trusted) gives it. Used to
-/// load every hash bin of a role, e.g. to list an author's files.
-pub fn load_targets<S: MetadataSource>(
+/// Loads one targets role as delegated by `delegator` (spec 5.6 / 5.7).
+fn load_targets<S: MetadataSource>(
     trusted: &mut TrustedSet,
     src: &mut S,
     limits: &Limits,
@@ -308,16 +305,7 @@ pub fn load_all_targets<S: MetadataSource>(
                 children.extend(roles.iter().map(|r| r.name.clone()));
             }
             if let Some(s) = &d.succinct_roles {
-                let bins = 1u64 << s.bit_length;
-                if bins > max_roles as u64 {
-                    return Err(UpdateError::MissingMeta {
-                        role: role.clone(),
-                        why: format!(
-                            "delegates to {bins} hash bins, more than the {max_roles} roles allowed"
-                        ),
-                    });
-                }
-                children.extend(s.bin_names());
+                children.extend(bins_within(&role, s, max_roles)?);
             }
         }
         // Pushed in reverse so the first delegation is visited first (5.7.2).
@@ -326,6 +314,47 @@ pub fn load_all_targets<S: MetadataSource>(
         }
     }
     Ok(order)
+}
+
+/// The bins of a succinct delegation by `role`, refused when there are more
+/// than `max` (`bit_length` may name up to 2^32).
+fn bins_within<'a>(
+    role: &str,
+    s: &'a crate::metadata::SuccinctRoles,
+    max: usize,
+) -> Result<impl Iterator<Item = String> + 'a, UpdateError> {
+    let bins = 1u64 << s.bit_length;
+    if bins > max as u64 {
+        return Err(UpdateError::MissingMeta {
+            role: role.to_owned(),
+            why: format!("delegates to {bins} hash bins, more than the {max} roles allowed"),
+        });
+    }
+    Ok(s.bin_names())
+}
+
+/// Loads every hash bin `role` (already loaded) delegates to with succinct
+/// delegations, each verified with the keys `role` gives it (spec 5.7), at
+/// most `max_bins` of them; returns their names (none when `role` has no
+/// succinct delegation). Used to list all of a binned author's files.
+pub fn load_bins<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+    role: &str,
+    max_bins: usize,
+) -> Result<Vec<String>, UpdateError> {
+    let Some(s) = trusted
+        .targets(role)
+        .and_then(|md| md.delegations.as_ref()?.succinct_roles.clone())
+    else {
+        return Ok(Vec::new());
+    };
+    let bins: Vec<String> = bins_within(role, &s, max_bins)?.collect();
+    for bin in &bins {
+        load_targets(trusted, src, limits, bin, role)?;
+    }
+    Ok(bins)
 }
 
 /// A target found by the search, with the role that signed it.
