@@ -987,13 +987,6 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
         .collect::<Result<_, _>>()?;
     let inv = Inventory::from_entries(entries)?;
     let mut roles = Vec::new();
-    let claimed = |id: &PauseId, prefix_role: &Option<Targets>| -> bool {
-        prefix_role.as_ref().is_some_and(|t| {
-            build::authors_of_prefix(t)
-                .iter()
-                .any(|a| &a.id == id && compute_keyid(&a.key) != ctx.authors_key)
-        })
-    };
     let mut prefix_changes: BTreeMap<AuthorPrefix, (Option<Targets>, Vec<AuthorDelegation>)> =
         BTreeMap::new();
     for (id, files) in &inv.authors {
@@ -1006,7 +999,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
             slot.insert((old, Vec::new()));
         }
         let (old_prefix, _) = &prefix_changes[&prefix];
-        if claimed(id, old_prefix) {
+        if is_claimed(ctx, old_prefix.as_ref(), id) {
             return Err(RepoError::AuthorClaimed { author: id.clone() });
         }
         let depth = build::depth_of(files);
@@ -1147,77 +1140,63 @@ pub fn remove(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
     let state = ctx.state()?;
     state.current()?;
     let mut index_removed = Vec::new();
-    // Role name -> (its payload as published, the paths to drop).
-    let mut edits: BTreeMap<String, (Targets, Vec<String>)> = BTreeMap::new();
+    let mut by_author: BTreeMap<PauseId, Vec<String>> = BTreeMap::new();
     for p in paths {
         if std::fs::symlink_metadata(ctx.mirror.file(p)).is_ok() {
             return Err(RepoError::StillOnMirror {
                 path: p.to_string(),
             });
         }
-        let role = match owner(p)? {
-            Owner::Index => {
-                index_removed.push(p.to_string());
-                continue;
-            }
-            Owner::Author(id) => {
-                let author = CpanRole::Author(id.clone()).name();
-                let Some((env, _)) = state.load_role(&author)? else {
-                    return Err(RepoError::NotListed {
-                        path: p.to_string(),
-                        role: author,
-                    });
-                };
-                let signed_by_pause = env.signatures().iter().any(|s| s.keyid == ctx.authors_key);
-                if !signed_by_pause {
-                    return Err(RepoError::AuthorClaimed { author: id });
-                }
-                match build::bins_of(env.unverified()) {
-                    Some(bins) => bins.role_for_target(p.as_str()),
-                    None => author,
-                }
-            }
-        };
-        if !edits.contains_key(&role) {
-            let (env, _) = state
-                .load_role(&role)?
-                .ok_or_else(|| RepoError::NotListed {
-                    path: p.to_string(),
-                    role: role.clone(),
-                })?;
-            edits.insert(role.clone(), (env.unverified().clone(), Vec::new()));
+        match owner(p)? {
+            Owner::Index => index_removed.push(p.to_string()),
+            Owner::Author(id) => by_author.entry(id).or_default().push(p.to_string()),
         }
-        edits
-            .get_mut(&role)
-            .expect("inserted")
-            .1
-            .push(p.to_string());
     }
     let mut roles = Vec::new();
-    for (role, (mut payload, drop)) in edits {
-        for path in &drop {
-            if payload.targets.remove(path).is_none() {
-                return Err(RepoError::NotListed {
-                    path: path.clone(),
-                    role,
-                });
-            }
+    for (id, gone) in by_author {
+        let prefix = state
+            .load_role(&CpanRole::Prefix(id.prefix()).name())?
+            .map(|(e, _)| e.unverified().clone());
+        if is_claimed(ctx, prefix.as_ref(), &id) {
+            return Err(RepoError::AuthorClaimed { author: id });
         }
-        payload.version = state.next_version(&role);
-        payload.expires = ctx.expires(ctx.cfg.expiry.author_hours);
-        roles.push(signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]));
+        let author = CpanRole::Author(id.clone()).name();
+        let not_listed = |path: &str, role: &str| RepoError::NotListed {
+            path: path.to_owned(),
+            role: role.to_owned(),
+        };
+        let Some((env, _)) = state.load_role(&author)? else {
+            return Err(not_listed(&gone[0], &author));
+        };
+        let author_role = env.unverified();
+        // The role that lists each path: the author's, or one of its bins.
+        let mut per_role: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for path in gone {
+            let role = build::bins_of(author_role)
+                .map_or_else(|| author.clone(), |b| b.role_for_target(&path));
+            per_role.entry(role).or_default().push(path);
+        }
+        for (role, gone) in per_role {
+            let mut payload = if role == author {
+                author_role.clone()
+            } else {
+                let (bin, _) = state
+                    .load_role(&role)?
+                    .ok_or_else(|| not_listed(&gone[0], &role))?;
+                bin.unverified().clone()
+            };
+            for path in &gone {
+                payload
+                    .targets
+                    .remove(path)
+                    .ok_or_else(|| not_listed(path, &role))?;
+            }
+            payload.version = state.next_version(&role);
+            payload.expires = ctx.expires(ctx.cfg.expiry.author_hours);
+            roles.push(signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]));
+        }
     }
     if !index_removed.is_empty() {
-        let listed = state
-            .load_role(&CpanRole::Index.name())?
-            .map(|(e, _)| e.unverified().targets.clone())
-            .unwrap_or_default();
-        if let Some(p) = index_removed.iter().find(|p| !listed.contains_key(*p)) {
-            return Err(RepoError::NotListed {
-                path: p.clone(),
-                role: CpanRole::Index.name(),
-            });
-        }
         roles.push(index_update(ctx, &state, &[], &index_removed)?);
     }
     let mut report = publish_incremental(ctx, state, roles, Vec::new())?;
@@ -1225,7 +1204,18 @@ pub fn remove(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
     Ok(report)
 }
 
-/// The index role with `updated` entries set and `removed` dropped.
+/// Whether `id` holds their own key: `prefix` (their published prefix
+/// role) delegates to them with a key other than PAUSE's.
+fn is_claimed(ctx: &Ctx, prefix: Option<&Targets>, id: &PauseId) -> bool {
+    prefix.is_some_and(|t| {
+        build::authors_of_prefix(t)
+            .iter()
+            .any(|a| &a.id == id && compute_keyid(&a.key) != ctx.authors_key)
+    })
+}
+
+/// The index role with `updated` entries set and `removed` dropped (each
+/// must be listed).
 fn index_update(
     ctx: &Ctx,
     state: &PublishedState,
@@ -1238,7 +1228,13 @@ fn index_update(
         None => build::leaf_targets(NonZeroU64::MIN, ctx.now, []),
     };
     for r in removed {
-        payload.targets.remove(r);
+        payload
+            .targets
+            .remove(r)
+            .ok_or_else(|| RepoError::NotListed {
+                path: r.clone(),
+                role: role.clone(),
+            })?;
     }
     payload.targets.extend(build::targets_of(updated));
     payload.version = state.next_version(&role);
