@@ -486,14 +486,11 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
         })
         .collect::<Result<_, RepoError>>()?;
     for (name, v, e) in loaded {
-        let group = if name.starts_with("author-") && name.contains("-bin-") {
-            "author-*-bin-*"
-        } else if name.starts_with("author-") {
-            "author-*"
-        } else if name.starts_with("prefix-") {
-            "prefix-*"
-        } else {
-            "index"
+        let group = match crate::cpan::CpanRole::from_name(&name) {
+            Ok(crate::cpan::CpanRole::AuthorBin(..)) => "author-*-bin-*",
+            Ok(crate::cpan::CpanRole::Author(_)) => "author-*",
+            Ok(crate::cpan::CpanRole::Prefix(_)) => "prefix-*",
+            _ => "index",
         };
         let g = groups.entry(group).or_insert(StatusLine {
             role: group.into(),

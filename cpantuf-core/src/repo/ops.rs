@@ -758,10 +758,7 @@ fn retired_bins(
         let Some(role) = name.strip_suffix(".json") else {
             continue;
         };
-        if !role.contains("-bin-")
-            || !matches!(CpanRole::from_name(role), Ok(CpanRole::AuthorBin(..)))
-            || !retire(role)
-        {
+        if !matches!(CpanRole::from_name(role), Ok(CpanRole::AuthorBin(..))) || !retire(role) {
             continue;
         }
         let Some((old, file)) = state.load_role(role)? else {

@@ -40,6 +40,7 @@ struct Entry {
 #[derive(Clone, Debug)]
 pub struct SnapshotIndex {
     signed: Vec<u8>,
+    expires: DateTime<Utc>,
     entries: Vec<Entry>,
     /// `"…"`: the spec_version string as written, quotes included.
     spec_version: Range<usize>,
@@ -107,7 +108,8 @@ impl SnapshotIndex {
         // Only the form the encoder writes: the parser is more lenient
         // (e.g. "00: 0Z"), and a splice must reproduce the bytes exactly.
         let exp = std::str::from_utf8(&signed[exp]).ok()?;
-        if expiry::format(&expiry::parse(exp).ok()?) != exp {
+        let expires = expiry::parse(exp).ok()?;
+        if expiry::format(&expires) != exp {
             return None;
         }
         c.lit(b",\"meta\":{")?;
@@ -143,6 +145,7 @@ impl SnapshotIndex {
         c.lit(b"}")?;
         (c.i == signed.len()).then(|| SnapshotIndex {
             signed: signed.to_vec(),
+            expires,
             entries,
             spec_version,
             version,
@@ -168,22 +171,11 @@ impl SnapshotIndex {
 
     /// The full snapshot payload (for the runs that need every entry).
     pub fn to_snapshot(&self) -> Snapshot {
-        let expires = {
-            let mut c = Cursor {
-                b: &self.signed,
-                i: 0,
-            };
-            c.lit(b"{\"_type\":\"snapshot\",\"expires\":")
-                .expect("checked in parse");
-            let r = c.plain_string().expect("checked in parse");
-            expiry::parse(std::str::from_utf8(&self.signed[r]).expect("utf-8"))
-                .expect("checked in parse")
-        };
         let sv = &self.signed[self.spec_version.start + 1..self.spec_version.end - 1];
         Snapshot {
             spec_version: String::from_utf8(sv.to_vec()).expect("utf-8"),
             version: self.version,
-            expires,
+            expires: self.expires,
             meta: self
                 .entries
                 .iter()
