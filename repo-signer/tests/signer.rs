@@ -137,15 +137,55 @@ fn publish_with_targets_keys(cfg: &str) -> String {
     ]))
 }
 
-/// `verify` of the whole repository from its first root; must find nothing.
-fn verify_from_first_root(mirror: &Path) {
-    ok(sign(&[
+/// `verify` of the whole repository from its first root.
+fn audit(mirror: &Path) -> std::process::Output {
+    sign(&[
         "verify",
         "--mirror",
         mirror.to_str().unwrap(),
         "--root",
         mirror.join("tuf/1.root.json").to_str().unwrap(),
+    ])
+}
+
+/// [`audit`], which must find nothing; its report.
+fn verify_from_first_root(mirror: &Path) -> String {
+    ok(audit(mirror))
+}
+
+/// Sets one field of the signer configuration file.
+fn set_config(cfg: &Path, field: &str, value: serde_json::Value) {
+    let mut conf: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
+    conf[field] = value;
+    std::fs::write(cfg, conf.to_string()).unwrap();
+}
+
+/// PAUSE exports ETHER's role to `p`.
+fn export_ether(cfg: &str, p: &str) {
+    ok(sign(&[
+        "author", "export", "--config", cfg, "ETHER", "--out", p,
     ]));
+}
+
+/// ETHER signs the role file `p` offline with ETHER's demo key.
+fn ether_signs(p: &str) -> std::process::Output {
+    let key = keys().join("author-ETHER.pem");
+    sign(&["author", "sign", p, "--key", key.to_str().unwrap()])
+}
+
+/// PAUSE imports `p`, registering ETHER's demo public key (claim).
+fn import_claiming_ether(cfg: &str, p: &str) -> std::process::Output {
+    let key = keys().join("author-ETHER.pub.pem");
+    sign(&[
+        "author",
+        "import",
+        "--config",
+        cfg,
+        "ETHER",
+        p,
+        "--claim-key",
+        key.to_str().unwrap(),
+    ])
 }
 
 fn python() -> PathBuf {
@@ -335,13 +375,7 @@ fn both_clients_download_from_a_signed_sample_mirror_and_refuse_tampering() {
         ],
     );
     // And the audit lists each problem and exits non-zero.
-    let out = sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]);
+    let out = audit(&mirror);
     assert_eq!(out.status.code(), Some(3));
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("author-HAARG"), "{report}");
@@ -524,27 +558,12 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
     let cfg = cfg.to_str().unwrap();
     let prop = tmp.path().join("ETHER.json");
     let p = prop.to_str().unwrap();
-    let ether_key = keys().join("author-ETHER.pem");
-    let ether_pub = keys().join("author-ETHER.pub.pem");
     // ETHER signs the proposed role offline; PAUSE imports it, registering ETHER's key.
-    let author_sign = || sign(&["author", "sign", p, "--key", ether_key.to_str().unwrap()]);
-    let import_claiming = || {
-        sign(&[
-            "author",
-            "import",
-            "--config",
-            cfg,
-            "ETHER",
-            p,
-            "--claim-key",
-            ether_pub.to_str().unwrap(),
-        ])
-    };
+    let author_sign = || ether_signs(p);
+    let import_claiming = || import_claiming_ether(cfg, p);
     let haarg_key = keys().join("author-HAARG.pem");
     let haarg_pass = keys().join("author-HAARG.passphrase");
-    ok(sign(&[
-        "author", "export", "--config", cfg, "ETHER", "--out", p,
-    ]));
+    export_ether(cfg, p);
     let unsigned = std::fs::read(&prop).unwrap();
 
     // Signed by the wrong key: refused.
@@ -605,9 +624,7 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("claimed author ETHER"));
     // The author signs the new upload.
-    ok(sign(&[
-        "author", "export", "--config", cfg, "ETHER", "--out", p,
-    ]));
+    export_ether(cfg, p);
     ok(author_sign());
     ok(sign(&["author", "import", "--config", cfg, "ETHER", p]));
     verify_from_first_root(&mirror);
@@ -734,18 +751,7 @@ fn a_full_publish_re_signs_only_the_roles_that_changed() {
     .unwrap();
     let out = publish();
     assert!(out.contains(" 1 roles signed,"), "{out}");
-    let newest = |role: &str| {
-        std::fs::read_dir(mirror.join("tuf"))
-            .unwrap()
-            .filter_map(|e| {
-                let name = e.unwrap().file_name().to_string_lossy().into_owned();
-                name.strip_suffix(&format!(".{role}.json"))?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .max()
-            .unwrap()
-    };
+    let newest = |role: &str| newest_version(&mirror, role);
     assert_eq!(newest("author-ETHER"), 2);
     assert_eq!(newest("author-HAARG"), 1);
     assert_eq!(newest("index"), 1);
@@ -861,10 +867,7 @@ fn newest_version(mirror: &Path, role: &str) -> u64 {
 fn a_large_author_is_split_into_hash_bins_and_both_clients_follow_them() {
     let (tmp, mirror, cfg_path) = signed_sample();
     let cfg = cfg_path.to_str().unwrap();
-    let mut conf: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
-    conf["author_bins_above"] = 4.into();
-    std::fs::write(&cfg_path, conf.to_string()).unwrap();
+    set_config(&cfg_path, "author_bins_above", 4.into());
     let dir = mirror.join("authors/id/E/ET/ETHER");
     for i in 0..12 {
         std::fs::write(dir.join(format!("Bulk-{i}.tar.gz")), format!("bulk {i}")).unwrap();
@@ -962,51 +965,22 @@ fn a_large_author_is_split_into_hash_bins_and_both_clients_follow_them() {
     assert_eq!(got[1].as_ref().unwrap(), b"upload into a bin");
     ngclient(&mirror, server.port, &[(TRY_TINY, false), (up, true)]);
     drop(server);
-    let audit = sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]);
-    assert_eq!(audit.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&audit.stdout).contains(&bin_of_try_tiny));
+    let report = audit(&mirror);
+    assert_eq!(report.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&report.stdout).contains(&bin_of_try_tiny));
     std::fs::write(&bin_file, honest).unwrap();
 
     // ETHER claims the role: one leaf role signed by ETHER; the bins are
     // retired and the audit accepts them.
     let prop = tmp.path().join("ETHER.json");
     let p = prop.to_str().unwrap();
-    ok(sign(&[
-        "author", "export", "--config", cfg, "ETHER", "--out", p,
-    ]));
-    ok(sign(&[
-        "author",
-        "sign",
-        p,
-        "--key",
-        keys().join("author-ETHER.pem").to_str().unwrap(),
-    ]));
-    ok(sign(&[
-        "author",
-        "import",
-        "--config",
-        cfg,
-        "ETHER",
-        p,
-        "--claim-key",
-        keys().join("author-ETHER.pub.pem").to_str().unwrap(),
-    ]));
-    let audit = ok(sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ]));
+    export_ether(cfg, p);
+    ok(ether_signs(p));
+    ok(import_claiming_ether(cfg, p));
+    let report = verify_from_first_root(&mirror);
     assert!(
-        audit.contains(&format!("({} retired empty bins)", 1u64 << bits)),
-        "{audit}"
+        report.contains(&format!("({} retired empty bins)", 1u64 << bits)),
+        "{report}"
     );
     // A full publish keeps the retired bins as they are.
     publish_with_targets_keys(cfg);
@@ -1094,10 +1068,7 @@ fn removing_deleted_files_re_signs_their_roles_and_clients_stop_finding_them() {
 fn pruning_after_a_crashed_run_keeps_the_published_version_and_drops_the_stray() {
     let (_tmp, mirror, cfg_path) = signed_sample();
     let cfg = cfg_path.to_str().unwrap();
-    let mut conf: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
-    conf["retention_hours"] = 0.into();
-    std::fs::write(&cfg_path, conf.to_string()).unwrap();
+    set_config(&cfg_path, "retention_hours", 0.into());
     let v = newest_version(&mirror, "author-HAARG");
     let published = mirror.join(format!("tuf/{v}.author-HAARG.json"));
     let stray = mirror.join(format!("tuf/{}.author-HAARG.json", v + 1));
