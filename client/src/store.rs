@@ -54,12 +54,49 @@ impl MetadataStore {
     /// Takes an exclusive lock on the store for the life of the returned
     /// file handle, waiting for another process that holds it.
     pub fn lock(&self) -> io::Result<File> {
-        let f = fs::OpenOptions::new()
+        self.lock_announcing(|_| {})
+    }
+
+    /// Like [`MetadataStore::lock`], but when another process holds the
+    /// lock, first calls `waiting` with a line naming it (as the holder
+    /// recorded itself in the lock file), so that a wait is never silent.
+    pub fn lock_announcing(&self, waiting: impl FnOnce(&str)) -> io::Result<File> {
+        let path = self.dir.join(LOCK_FILE);
+        let mut f = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
-            .open(self.dir.join(LOCK_FILE))?;
-        f.lock()?;
+            .open(&path)?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = io::Read::read_to_string(&mut f, &mut holder);
+                let holder: String = holder
+                    .trim()
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .take(200)
+                    .collect();
+                let holder = if holder.is_empty() {
+                    "another process".into()
+                } else {
+                    holder
+                };
+                waiting(&format!(
+                    "waiting for the lock on {}, held by {holder}",
+                    self.dir.display()
+                ));
+                f.lock()?;
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // Recorded for the message above, in whoever waits next.
+        let me: Vec<String> = std::env::args().collect();
+        f.set_len(0)?;
+        io::Seek::seek(&mut f, io::SeekFrom::Start(0))?;
+        write!(f, "pid {} ({})", std::process::id(), me.join(" "))?;
         Ok(f)
     }
 }
@@ -81,4 +118,44 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Syncs a directory so a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Waiting for another holder of the lock used to be silent.
+    #[test]
+    fn waiting_for_the_lock_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataStore::new(dir.path());
+        let held = store.lock().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let other = store.clone();
+        let waiter = std::thread::spawn(move || {
+            let tx2 = tx.clone();
+            let _f = other
+                .lock_announcing(move |line| tx2.send(line.to_owned()).unwrap())
+                .unwrap();
+            tx.send("acquired".into()).unwrap();
+        });
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            line.contains("waiting for the lock")
+                && line.contains(&format!("pid {}", std::process::id())),
+            "{line}"
+        );
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "lock taken twice"
+        );
+        drop(held);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "acquired"
+        );
+        waiter.join().unwrap();
+    }
 }

@@ -82,7 +82,8 @@ pub struct Updater {
     fetcher: Fetcher,
     limits: Limits,
     trusted: Option<TrustedSet>,
-    _lock: fs::File,
+    /// The store's lock, when this updater holds it for its life.
+    _lock: Option<fs::File>,
 }
 
 struct Source<'a> {
@@ -114,16 +115,33 @@ impl MetadataSource for Source<'_> {
 }
 
 impl Updater {
-    /// Opens the store (taking its lock) and prepares the fetcher. No
-    /// network request is made.
+    /// Opens the store (taking its lock for the updater's life) and
+    /// prepares the fetcher. No network request is made.
     pub fn new(config: UpdaterConfig) -> Result<Self, ClientError> {
+        Self::open(config, true)
+    }
+
+    /// Like [`Updater::new`], but takes no lock: the caller holds
+    /// [`MetadataStore::lock`] around every call (a long-lived user such as
+    /// `cpantuf serve` must not keep other processes out while idle).
+    pub fn unlocked(config: UpdaterConfig) -> Result<Self, ClientError> {
+        Self::open(config, false)
+    }
+
+    fn open(config: UpdaterConfig, hold_lock: bool) -> Result<Self, ClientError> {
         let store = MetadataStore::new(&config.metadata_dir);
         if !store.path_of("root").is_file() {
             return Err(ClientError::NotInitialised(config.metadata_dir));
         }
-        let lock = store
-            .lock()
-            .map_err(io_err(format!("locking {}", config.metadata_dir.display())))?;
+        let lock = if hold_lock {
+            Some(
+                store
+                    .lock()
+                    .map_err(io_err(format!("locking {}", config.metadata_dir.display())))?,
+            )
+        } else {
+            None
+        };
         Ok(Updater {
             store,
             metadata_url: crate::urls::with_slash(&config.metadata_url),
