@@ -47,8 +47,8 @@ pub enum SessionError {
     /// The client home has no configuration.
     #[error("{0} is not initialised: run `cpantuf init MIRROR_URL --root root.json` first")]
     NotInitialised(PathBuf),
-    /// Every mirror failed; each failure is listed.
-    #[error("every mirror failed:\n{}", .0.iter().map(|(m, e)| format!("  {m}: {e}")).collect::<Vec<_>>().join("\n"))]
+    /// Every mirror failed; each failure is listed, the first reason first.
+    #[error("{}", mirror_failures(.0))]
     AllMirrorsFailed(Vec<(String, ClientError)>),
     /// A module is not in the verified package index.
     #[error("module {0} is not in the verified 02packages index")]
@@ -67,6 +67,25 @@ pub enum SessionError {
         /// OS error.
         source: std::io::Error,
     },
+}
+
+/// The reason leads: one mirror, one line; several, the first reason, then
+/// one line per other mirror.
+fn mirror_failures(list: &[(String, ClientError)]) -> String {
+    match list {
+        [] => "no mirror is configured".into(),
+        [(m, e)] => format!("{e} (mirror {m})"),
+        [(m, e), rest @ ..] => {
+            let others: Vec<String> = rest
+                .iter()
+                .map(|(m, e)| format!("  mirror {m}: {e}"))
+                .collect();
+            format!(
+                "{e} (mirror {m}); every other mirror failed too:\n{}",
+                others.join("\n")
+            )
+        }
+    }
 }
 
 /// A module resolved through the verified index.
@@ -91,6 +110,9 @@ pub struct Session {
     current: Option<(usize, Updater)>,
     /// Called with a warning when a mirror is skipped.
     pub on_warning: Box<dyn FnMut(&str) + Send>,
+    /// Called with a line when an operation has to wait for another
+    /// process's lock on the client home.
+    pub on_notice: Box<dyn FnMut(&str) + Send>,
 }
 
 /// The default client home: `$CPANTUF_HOME`, else `~/.cpantuf`.
@@ -126,6 +148,15 @@ impl Session {
         })?;
         let mut fetch = fetch;
         if fetch.ca_cert.is_none() {
+            if let Some(ca) = &config.ca_cert {
+                // The CA is named by the configuration, not by this command:
+                // say where to fix it.
+                std::fs::metadata(ca).map_err(io(format!(
+                    "CA certificate {} named in {}",
+                    ca.display(),
+                    cfg_path.display()
+                )))?;
+            }
             fetch.ca_cert = config.ca_cert.clone();
         }
         Ok(Session {
@@ -135,6 +166,7 @@ impl Session {
             fetch,
             current: None,
             on_warning: Box::new(|w| tracing::warn!("{w}")),
+            on_notice: Box::new(|n| tracing::info!("{n}")),
         })
     }
 
@@ -157,20 +189,49 @@ impl Session {
         p
     }
 
+    /// An updater that takes no lock of its own: a session may live long
+    /// (`cpantuf serve`), so it holds the store's lock only while an
+    /// operation runs ([`Session::with_mirrors`]).
     fn updater_for(&self, mirror: &str) -> Result<Updater, ClientError> {
-        Updater::new(UpdaterConfig {
+        Updater::unlocked(UpdaterConfig {
             limits: self.limits.clone(),
             fetch: self.fetch.clone(),
             ..UpdaterConfig::for_mirror(self.metadata_dir(), &mirror_base(mirror))
         })
     }
 
+    /// Takes the store's lock for one operation, saying so when another
+    /// process holds it.
+    fn lock_store(&mut self) -> Result<std::fs::File, SessionError> {
+        let store = crate::store::MetadataStore::new(self.metadata_dir());
+        let notice = &mut self.on_notice;
+        store
+            .lock_announcing(|holder| notice(holder))
+            .map_err(io(format!("locking {}", store.dir().display())))
+    }
+
     /// Runs `op` against the current mirror, refreshing first; on failure,
-    /// warns and moves to the next mirror (with a fresh refresh).
+    /// moves to the next mirror (with a fresh refresh). The mirrors skipped
+    /// are reported (once) when a later one succeeds; when none does, the
+    /// error lists them all. The store's lock is held throughout.
     fn with_mirrors<T>(
         &mut self,
-        mut op: impl FnMut(&mut Updater) -> Result<T, ClientError>,
+        op: impl FnMut(&mut Updater) -> Result<T, ClientError>,
     ) -> Result<T, SessionError> {
+        let _lock = self.lock_store()?;
+        let result = self.try_mirrors(op);
+        if let Ok((_, skipped)) = &result {
+            for (mirror, e) in skipped {
+                (self.on_warning)(&format!("mirror {mirror} skipped: {e}"));
+            }
+        }
+        result.map(|(v, _)| v)
+    }
+
+    fn try_mirrors<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Updater) -> Result<T, ClientError>,
+    ) -> Result<(T, Vec<(String, ClientError)>), SessionError> {
         let mut failures = Vec::new();
         let start = self.current.as_ref().map_or(0, |(i, _)| *i);
         for i in start..self.config.mirrors.len() {
@@ -185,7 +246,7 @@ impl Session {
                 op(&mut self.current.as_mut().expect("set above").1)
             })();
             match attempt {
-                Ok(v) => return Ok(v),
+                Ok(v) => return Ok((v, failures)),
                 Err(ClientError::TargetNotFound(t)) => {
                     // Not found in signed metadata: another mirror serving the
                     // same signed metadata cannot change that.
@@ -195,7 +256,6 @@ impl Session {
                     )]));
                 }
                 Err(e) => {
-                    (self.on_warning)(&format!("mirror {mirror} skipped: {e}"));
                     self.current = None;
                     failures.push((mirror, e));
                 }
@@ -269,8 +329,9 @@ impl Session {
 
     /// A `CHECKSUMS` file for an author directory, generated from the
     /// verified metadata of the author's role (CPAN.pm checks the sha256 of
-    /// every tarball against it). Lists every file the role signs directly
-    /// in that directory.
+    /// every tarball against it). Lists every file directly in that
+    /// directory that the TUF search finds signed (by the author's role or
+    /// one of its bins).
     pub fn checksums(&mut self, author: &PauseId, dir: &CpanPath) -> Result<Vec<u8>, SessionError> {
         // Searching for a (non-existent) name in the directory loads the
         // roles along the delegation path, ending with the author's role.
@@ -286,15 +347,26 @@ impl Session {
             // 0006): the directory's files are spread over all of them.
             let bins = up.load_bins(&role, 1 << cpantuf_core::repo::build::MAX_AUTHOR_BIN_BITS)?;
             let trusted = up.trusted().expect("refreshed");
-            let mut out = Vec::new();
+            let mut listed = std::collections::BTreeSet::new();
             let roles = std::iter::once(&role).chain(&bins);
             for md in roles.filter_map(|r| trusted.targets(r)) {
-                for (path, info) in &md.targets {
-                    if let Some(name) = path.strip_prefix(&prefix) {
-                        if !name.contains('/') {
-                            out.push((name.to_owned(), info.clone()));
-                        }
-                    }
+                listed.extend(
+                    md.targets
+                        .keys()
+                        .filter(|p| p.strip_prefix(&prefix).is_some_and(|n| !n.contains('/')))
+                        .cloned(),
+                );
+            }
+            // A role may list a path its delegations do not give it (a bin
+            // listing another bin's file): only what the TUF search itself
+            // finds, through every delegation's patterns, is listed, with
+            // the entry the search finds (the one that would be served).
+            let mut out = Vec::new();
+            for path in listed {
+                match up.target_info(&path) {
+                    Ok(found) => out.push((path[prefix.len()..].to_owned(), found.info)),
+                    Err(ClientError::TargetNotFound(_)) => {}
+                    Err(e) => return Err(e),
                 }
             }
             Ok(out)

@@ -31,9 +31,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         (None, Some(pin)) => fetch_pinned(ctx, &args.mirrors[0], pin)?,
         (None, None) => bail!("give --root FILE or --root-sha256 HEX"),
     };
+    // Stored absolute: later commands run from other directories.
+    let ca_cert = match &ctx.fetch.ca_cert {
+        Some(ca) => {
+            Some(std::fs::canonicalize(ca).with_context(|| format!("--ca-cert {}", ca.display()))?)
+        }
+        None => None,
+    };
     let config = Config {
         mirrors: args.mirrors.iter().map(|m| mirror_base(m)).collect(),
-        ca_cert: ctx.fetch.ca_cert.clone(),
+        ca_cert,
     };
     initialise(&ctx.home, &config, &bytes)?;
     if !ctx.quiet {

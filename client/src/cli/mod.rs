@@ -7,6 +7,9 @@ use cpantuf_client::session::{default_home, Session};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod carton;
+mod cpan;
+mod cpanm_args;
 mod fetch;
 mod init;
 mod install;
@@ -14,6 +17,7 @@ mod mirror;
 mod refresh;
 mod resolve;
 mod serve;
+mod through_mirror;
 
 /// Verified CPAN downloads: every file passes The Update Framework's checks
 /// (signatures, versions, expiry, hashes) before cpanm, CPAN.pm or cpm sees it.
@@ -21,7 +25,7 @@ mod serve;
 #[command(
     name = "cpantuf",
     version,
-    after_help = "Start with `cpantuf init https://MIRROR/ --root root.json`, then `cpantuf install Moo`.\nEnvironment: CPANTUF_HOME (client home, default ~/.cpantuf), https_proxy / http_proxy / no_proxy."
+    after_help = "Start with `cpantuf init https://MIRROR/ --root root.json`, then `cpantuf install Moo`.\nEnvironment: CPANTUF_HOME (client home, default ~/.cpantuf), https_proxy / http_proxy / no_proxy\n(for cpantuf's own downloads; the CPAN clients it runs get no proxy but the verifying mirror)."
 )]
 pub struct Args {
     /// Client home: configuration, trusted metadata and verified cache.
@@ -57,6 +61,12 @@ enum Command {
     Serve(serve::Args),
     /// Install modules with cpanm through a temporary local verifying mirror.
     Install(install::Args),
+    /// Run `carton install` or `carton update` through a temporary local
+    /// verifying mirror, with carton's fallback mirrors removed.
+    Carton(carton::Args),
+    /// Install modules with CPAN.pm through a temporary local verifying
+    /// mirror (your CPAN.pm configuration, with the mirror settings overridden).
+    Cpan(cpan::Args),
     /// Write a verified file:// mirror (for CI and air-gapped hosts).
     Mirror(mirror::Args),
 }
@@ -72,6 +82,7 @@ impl Ctx {
     pub fn session(&self) -> Result<Session> {
         let mut s = Session::open(&self.home, self.fetch.clone())?;
         s.on_warning = Box::new(|w| eprintln!("cpantuf: warning: {w}"));
+        s.on_notice = Box::new(|n| eprintln!("cpantuf: {n}"));
         Ok(s)
     }
 }
@@ -89,6 +100,8 @@ pub fn init_logging(verbose: u8, quiet: bool) {
                 .unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, never into a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -110,6 +123,8 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Fetch(a) => fetch::run(&ctx, a),
         Command::Serve(a) => serve::run(&ctx, a),
         Command::Install(a) => install::run(&ctx, a),
+        Command::Carton(a) => carton::run(&ctx, a),
+        Command::Cpan(a) => cpan::run(&ctx, a),
         Command::Mirror(a) => mirror::run(&ctx, a),
     }
 }
