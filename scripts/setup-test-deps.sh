@@ -44,6 +44,8 @@ PYTHON="${CPANTUF_PYTHON:-/usr/bin/python3}"
 #
 # Why each package:
 #   cpanminus                    the CPAN client the mirror/client is tested with
+#   carton                       the bundler tested with `cpantuf carton` (it pulls
+#                                Menlo and small helpers, not Moo or its deps)
 #   make                         cpanm builds distributions (Makefile.PL -> make)
 #   perl                         (cpanminus depends on it anyway)
 #   libwww-perl                  cpanm's LWP download backend
@@ -55,7 +57,7 @@ PYTHON="${CPANTUF_PYTHON:-/usr/bin/python3}"
 #   faketime                     clock-skew / expiry tests
 #   python3, python3-venv        the python-tuf interop venv
 APT_PKGS=(
-  cpanminus make perl
+  cpanminus carton make perl
   libwww-perl curl wget libio-socket-ssl-perl libnet-ssleay-perl ca-certificates
   openssl faketime
   python3 python3-venv
@@ -86,7 +88,7 @@ else
 fi
 
 # Sanity checks of what the tests rely on (cheap, run every time).
-for c in cpanm make curl wget openssl faketime perl; do
+for c in cpanm carton make curl wget openssl faketime perl; do
   command -v "$c" >/dev/null 2>&1 || die "'$c' is not on PATH after installing packages"
 done
 perl -MLWP::UserAgent -MIO::Socket::SSL -MNet::SSLeay -MHTTP::Tiny -e \

@@ -127,6 +127,11 @@ impl EvilMirror {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Makes the mirror lie about `path` (relative, e.g. `tuf/timestamp.json`).
     pub fn lie(&self, path: &str, lie: Lie) {
         self.state
@@ -340,4 +345,226 @@ pub fn snapshot_dir(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// What a [`HostileProxy`] saw: the request line's method and target, as
+/// sent (`GET http://host:port/path`, `CONNECT host:443`).
+pub type ProxyRequest = String;
+
+struct ProxyState {
+    swaps: Vec<(String, Vec<u8>)>,
+    log: Vec<ProxyRequest>,
+}
+
+/// An HTTP forward proxy on 127.0.0.1 that a hostile network put in the
+/// user's `http_proxy`: it forwards requests for loopback hosts and answers
+/// any request whose URL ends with a chosen suffix with other bytes. It
+/// never connects anywhere but 127.0.0.1; requests for other hosts (and
+/// `CONNECT`) are logged and answered 502, so a test can see that a client
+/// tried to reach them.
+pub struct HostileProxy {
+    port: u16,
+    state: Arc<Mutex<ProxyState>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HostileProxy {
+    /// Listens on 127.0.0.1 (ephemeral port).
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(ProxyState {
+            swaps: Vec::new(),
+            log: Vec::new(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (Arc::clone(&state), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if sp.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let st = Arc::clone(&st);
+                std::thread::spawn(move || proxy_conn(conn, &st));
+            }
+        });
+        HostileProxy { port, state, stop }
+    }
+
+    /// The proxy URL, for `http_proxy`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Answers every request whose URL ends with `suffix` with `body`.
+    pub fn swap(&self, suffix: &str, body: Vec<u8>) {
+        self.state
+            .lock()
+            .unwrap()
+            .swaps
+            .push((suffix.to_owned(), body));
+    }
+
+    /// The request lines received so far.
+    pub fn requests(&self) -> Vec<ProxyRequest> {
+        self.state.lock().unwrap().log.clone()
+    }
+}
+
+impl Drop for HostileProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Serves one proxied request (then closes the connection).
+fn proxy_conn(conn: TcpStream, state: &Mutex<ProxyState>) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let Ok(read_half) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut out = conn;
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return;
+    }
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" || h == "\n" {
+            break;
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_owned();
+    let target = parts.next().unwrap_or("").to_owned();
+    let swap = {
+        let mut st = state.lock().unwrap();
+        st.log.push(format!("{method} {target}"));
+        st.swaps
+            .iter()
+            .find(|(suffix, _)| target.ends_with(suffix.as_str()))
+            .map(|(_, body)| body.clone())
+    };
+    if let Some(body) = swap {
+        let _ = out.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/x-gzip\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let _ = out.write_all(&body);
+        return;
+    }
+    if method == "CONNECT" && is_loopback_authority(&target) {
+        // cpantuf's own fetches may use the user's proxy: everything it
+        // fetches is verified, so the proxy tunnels them honestly.
+        return tunnel(out, &target);
+    }
+    let loopback = target
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(host, _)| is_loopback_authority(host));
+    let Some((host, path)) = loopback.filter(|_| method == "GET" || method == "HEAD") else {
+        let _ = out.write_all(
+            b"HTTP/1.1 502 Not Forwarded\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    };
+    let Ok(mut upstream) = TcpStream::connect(host.replace("localhost", "127.0.0.1")) else {
+        let _ = out.write_all(
+            b"HTTP/1.1 502 Unreachable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    };
+    let _ = upstream.write_all(
+        format!("{method} /{path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    let _ = std::io::copy(&mut upstream, &mut out);
+}
+
+/// Removes every proxy variable (any case) from a command's environment, so
+/// a test decides alone which proxy a client sees.
+pub fn without_proxies(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().to_ascii_lowercase().ends_with("_proxy") {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd
+}
+
+/// A `.tar.gz` of one directory `name/` holding a `Makefile.PL` that, when
+/// run, writes `marker` (proof that code from it ran) and then builds a
+/// module `module` at version `version`.
+pub fn marker_tarball(name: &str, module: &str, version: &str, marker: &Path) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join(name);
+    let lib = top.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(
+        top.join("Makefile.PL"),
+        format!(
+            "open my $f, '>', '{}' or die; print $f \"code from a swapped tarball ran\\n\"; close $f;\n\
+             use ExtUtils::MakeMaker;\nWriteMakefile(NAME => '{module}', VERSION => '{version}');\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let file = module.rsplit("::").next().unwrap();
+    let pm_dir = module.split("::").collect::<Vec<_>>();
+    let mut pm = lib.clone();
+    for seg in &pm_dir[..pm_dir.len() - 1] {
+        pm.push(seg);
+    }
+    std::fs::create_dir_all(&pm).unwrap();
+    std::fs::write(
+        pm.join(format!("{file}.pm")),
+        format!("package {module}; our $VERSION = '{version}'; 1;\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out.tar.gz");
+    run_ok(
+        Command::new("tar")
+            .arg("czf")
+            .arg(&out)
+            .arg("-C")
+            .arg(dir.path())
+            .arg(name),
+    );
+    std::fs::read(out).unwrap()
+}
+
+fn is_loopback_authority(host: &str) -> bool {
+    host.starts_with("127.0.0.1:") || host.starts_with("localhost:")
+}
+
+/// Answers a `CONNECT` to a loopback port and relays bytes both ways.
+fn tunnel(mut client: TcpStream, authority: &str) {
+    let Ok(upstream) = TcpStream::connect(authority.replace("localhost", "127.0.0.1")) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Unreachable\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    let _ = client.set_read_timeout(None);
+    let (Ok(mut c2), Ok(mut u2)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
+    let mut upstream = upstream;
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut upstream);
+        let _ = upstream.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut u2, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Write);
+    let _ = up.join();
 }

@@ -10,7 +10,10 @@
 //!   message naming what happened, and the client's trusted metadata is left
 //!   exactly as it was.
 
-use cpantuf_tests::{bin, run, run_ok, snapshot_dir, workspace_root, EvilMirror, Lie};
+use cpantuf_tests::{
+    bin, marker_tarball, run, run_ok, snapshot_dir, without_proxies, workspace_root, EvilMirror,
+    HostileProxy, Lie,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::Duration;
@@ -364,6 +367,41 @@ fn cpan_pm_installs_try_tiny_through_serve() {
     let work = tempfile::tempdir().unwrap();
     let cpan_home = work.path().join(".cpan");
     let inst = work.path().join("inst");
+    write_cpan_config(
+        &cpan_home,
+        &inst,
+        &format!("http://127.0.0.1:{port}/"),
+        &[("pushy_https", "0".into()), ("http_proxy", String::new())],
+    );
+    // Try::Tiny may already be in the system perl (libwww-perl needs it):
+    // force makes CPAN.pm fetch, check and install it regardless.
+    let out = run(Command::new("perl")
+        .env("HOME", work.path())
+        .env("PERL_MM_USE_DEFAULT", "1")
+        .env("PERL5LIB", &cpan_home)
+        .args([
+            "-MCPAN::MyConfig",
+            "-MCPAN",
+            "-e",
+            "CPAN::Shell->force(q[install], q[Try::Tiny])",
+        ]));
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        log.contains("Checksum for") && log.contains("Try-Tiny-0.31.tar.gz ok"),
+        "CHECKSUMS not verified:\n{log}"
+    );
+    assert!(
+        inst.join("lib/perl5/Try/Tiny.pm").is_file(),
+        "Try::Tiny not installed:\n{log}"
+    );
+}
+
+/// Writes a complete, non-interactive CPAN.pm configuration into
+/// `cpan_home/CPAN/MyConfig.pm`, installing under `inst`, with `overrides`
+/// (pushy_https, proxies) and the given urllist.
+fn write_cpan_config(cpan_home: &Path, inst: &Path, urllist: &str, overrides: &[(&str, String)]) {
     std::fs::create_dir_all(cpan_home.join("CPAN")).unwrap();
     let mut cfg = String::from("$CPAN::Config = {\n");
     let h = |p: &str| cpan_home.join(p).display().to_string();
@@ -380,7 +418,6 @@ fn cpan_pm_installs_try_tiny_through_serve() {
         ("pager", "cat".into()),
         ("prerequisites_policy", "follow".into()),
         ("check_sigs", "0".into()),
-        ("pushy_https", "0".into()),
         ("connect_to_internet_ok", "1".into()),
         ("auto_commit", "0".into()),
         ("build_requires_install_policy", "yes".into()),
@@ -405,7 +442,6 @@ fn cpan_pm_installs_try_tiny_through_serve() {
         ("tar_verbosity", "none".into()),
         ("colorize_output", "0".into()),
         ("ftp_proxy", String::new()),
-        ("http_proxy", String::new()),
         ("no_proxy", String::new()),
         ("allow_installing_outdated_dists", "yes".into()),
         ("ftp_passive", "1".into()),
@@ -417,36 +453,16 @@ fn cpan_pm_installs_try_tiny_through_serve() {
         ("yaml_load_code", "0".into()),
         ("version_timeout", "15".into()),
         ("allow_installing_module_downgrades", "yes".into()),
-    ] {
+    ]
+    .into_iter()
+    .chain(overrides.iter().cloned())
+    {
         cfg.push_str(&format!("  '{k}' => q[{v}],\n"));
     }
     cfg.push_str(&format!(
-        "  'urllist' => [q[http://127.0.0.1:{port}/]],\n}};\n1;\n__END__\n"
+        "  'urllist' => [q[{urllist}]],\n}};\n1;\n__END__\n"
     ));
     std::fs::write(cpan_home.join("CPAN/MyConfig.pm"), cfg).unwrap();
-    // Try::Tiny may already be in the system perl (libwww-perl needs it):
-    // force makes CPAN.pm fetch, check and install it regardless.
-    let out = run(Command::new("perl")
-        .env("HOME", work.path())
-        .env("PERL_MM_USE_DEFAULT", "1")
-        .env("PERL5LIB", &cpan_home)
-        .args([
-            "-MCPAN::MyConfig",
-            "-MCPAN",
-            "-e",
-            "CPAN::Shell->force(q[install], q[Try::Tiny])",
-        ]));
-    let _ = serve.kill();
-    let _ = serve.wait();
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-    assert!(
-        log.contains("Checksum for") && log.contains("Try-Tiny-0.31.tar.gz ok"),
-        "CHECKSUMS not verified:\n{log}"
-    );
-    assert!(
-        inst.join("lib/perl5/Try/Tiny.pm").is_file(),
-        "Try::Tiny not installed:\n{log}"
-    );
 }
 
 // ---------------------------------------------------------------- attacks
@@ -825,4 +841,550 @@ fn init_trusts_a_fetched_root_only_when_its_sha256_matches_the_pin() {
     );
     let stored = std::fs::read(home.path().join("metadata/root.json")).unwrap();
     assert_eq!(cpantuf_core::target::sha256_hex(&stored), good);
+}
+
+// ------------------------------------------- clients that must not fall back
+
+const ROLE_TINY: &str = "authors/id/H/HA/HAARG/Role-Tiny-2.002004.tar.gz";
+
+/// A `cpantuf` command with no proxy variable but those the test sets, and
+/// `HOME` (where cpanm, carton and CPAN.pm keep their caches) in `home`.
+fn clean_cmd(client: &Client, home: &Path) -> Command {
+    let mut c = client.cmd();
+    without_proxies(&mut c)
+        .env("HOME", home)
+        .env_remove("PERL_CPANM_HOME")
+        .env_remove("PERL_CPANM_OPT")
+        .env_remove("PERL_CARTON_MIRROR");
+    c
+}
+
+/// Points every proxy variable a downloader reads at `proxy`.
+fn through_proxy<'a>(cmd: &'a mut Command, proxy: &HostileProxy) -> &'a mut Command {
+    for v in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env(v, proxy.url());
+    }
+    cmd
+}
+
+/// The user's environment names a hostile proxy that answers the request
+/// for Role-Tiny's tarball with its own (whose Makefile.PL leaves a
+/// marker). With each of cpanm's four downloaders, `cpantuf install` must
+/// reach the verifying mirror directly and install the signed Role::Tiny.
+#[test]
+fn hostile_proxy_cannot_swap_the_tarball_cpanm_installs() {
+    assert!(
+        have("cpanm"),
+        "cpanm missing: run scripts/setup-test-deps.sh"
+    );
+    let repo = Repo::new();
+    let honest = EvilMirror::start(&repo.mirror());
+    let client = Client::new(&repo, &[honest.url()], &[]);
+    let proxy = HostileProxy::start();
+    let work = tempfile::tempdir().unwrap();
+    let marker = work.path().join("owned");
+    proxy.swap(
+        "/Role-Tiny-2.002004.tar.gz",
+        marker_tarball("Role-Tiny-2.002004", "Role::Tiny", "6.66", &marker),
+    );
+    let backends: [(&str, &[&str]); 4] = [
+        ("lwp", &[]),
+        ("wget", &["--no-lwp"]),
+        ("curl", &["--no-lwp", "--no-wget"]),
+        ("http-tiny", &["--no-lwp", "--no-wget", "--no-curl"]),
+    ];
+    for (backend, flags) in backends {
+        let prefix = work.path().join(backend);
+        let out = run(through_proxy(&mut clean_cmd(&client, work.path()), &proxy)
+            .args(["install", "Role::Tiny", "--", "-L"])
+            .arg(&prefix)
+            .args(["--notest", "--reinstall"])
+            .args(flags));
+        assert!(
+            !marker.exists(),
+            "{backend}: code from the proxy's tarball ran:\n{}",
+            stderr(&out)
+        );
+        assert!(
+            out.status.success(),
+            "{backend}: install failed:\n{}",
+            stderr(&out)
+        );
+        let pm = std::fs::read_to_string(prefix.join("lib/perl5/Role/Tiny.pm")).unwrap();
+        assert!(
+            pm.contains("2.002004"),
+            "{backend}: not the signed Role::Tiny"
+        );
+    }
+    // cpantuf's own (verified) fetches may tunnel through the proxy; cpanm's
+    // plain-HTTP requests for the verifying mirror must not go near it.
+    let cpanm_requests: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| !r.starts_with(&format!("CONNECT 127.0.0.1:{}", honest.port())))
+        .collect();
+    assert!(
+        cpanm_requests.is_empty(),
+        "cpanm sent requests through the user's proxy: {cpanm_requests:?}"
+    );
+}
+
+/// `cpantuf install URL|PATH|git` used to run cpanm on it, unverified, and
+/// still report every file as verified. Such arguments are refused, before
+/// or after `--`, and nothing from them runs.
+#[test]
+fn install_refuses_modules_given_as_urls_paths_or_git() {
+    let (repo, evil, client) = attack_setup();
+    let work = tempfile::tempdir().unwrap();
+    let marker = work.path().join("owned");
+    let tarball = marker_tarball("Evil-1.0", "Evil", "1.0", &marker);
+    std::fs::write(repo.mirror().join("Evil-1.0.tar.gz"), &tarball).unwrap();
+    std::fs::write(work.path().join("Evil-1.0.tar.gz"), &tarball).unwrap();
+    run_ok(
+        Command::new("tar")
+            .args(["xzf", "Evil-1.0.tar.gz"])
+            .current_dir(work.path()),
+    );
+    let local = work.path().join("Evil-1.0.tar.gz").display().to_string();
+    let cases: Vec<(Vec<String>, Vec<String>)> = [
+        format!("{}Evil-1.0.tar.gz", evil.url()),
+        format!("{}{ROLE_TINY}", evil.url()),
+        format!("file://{local}"),
+        local.clone(),
+        "Evil-1.0.tar.gz".into(),
+        "./Evil-1.0".into(),
+        "Evil-1.0".into(),
+        "git://127.0.0.1/evil.git".into(),
+        "https://127.0.0.1/evil.git@main".into(),
+    ]
+    .into_iter()
+    .map(|a| (vec![a], vec![]))
+    .chain([(vec!["Role::Tiny".into()], vec!["./Evil-1.0".into()])])
+    .collect();
+    for (modules, extra) in cases {
+        let prefix = work.path().join("prefix");
+        let out = run(clean_cmd(&client, work.path())
+            .current_dir(work.path())
+            .arg("install")
+            .args(&modules)
+            .args(["--", "-L"])
+            .arg(&prefix)
+            .arg("--notest")
+            .args(&extra));
+        let err = stderr(&out);
+        assert!(
+            !out.status.success(),
+            "{modules:?} {extra:?} was installed:\n{err}"
+        );
+        assert!(
+            !marker.exists(),
+            "{modules:?} {extra:?}: unverified code ran:\n{err}"
+        );
+        assert!(
+            err.contains("cpantuf cannot verify"),
+            "{modules:?} {extra:?}:\n{err}"
+        );
+        assert!(!prefix.exists(), "{modules:?} {extra:?}: cpanm ran:\n{err}");
+    }
+}
+
+/// cpanm options that add or change where it looks (another mirror, another
+/// index, metacpan, cpanmetadb), abbreviated or bundled as cpanm's option
+/// parser allows, are refused before cpanm starts.
+#[test]
+fn install_refuses_cpanm_options_that_add_sources() {
+    let (_repo, evil, client) = attack_setup();
+    let work = tempfile::tempdir().unwrap();
+    let index = work.path().join("02packages.details.txt");
+    std::fs::write(&index, "").unwrap();
+    let url = evil.url();
+    let idx = index.display().to_string();
+    let cases: Vec<Vec<String>> = vec![
+        vec!["--mirror".into(), url.clone()],
+        vec![format!("--mirror={url}")],
+        vec!["--mirr".into(), url.clone()],
+        vec!["-M".into(), url.clone()],
+        vec![format!("-M{url}")],
+        vec!["-nM".into(), url.clone()],
+        vec!["--from".into(), url.clone()],
+        vec!["--mirror-index".into(), idx],
+        vec!["--cascade-search".into()],
+        vec!["--no-mirror-only".into()],
+        vec!["--metacpan".into()],
+        vec!["--cpanmetadb".into(), url.clone()],
+        vec!["--dev".into()],
+    ];
+    for opts in cases {
+        let prefix = work.path().join("prefix");
+        let out = run(clean_cmd(&client, work.path())
+            .args(["install", "Role::Tiny", "--", "-L"])
+            .arg(&prefix)
+            .arg("--notest")
+            .args(&opts));
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{opts:?} not refused as a usage error:\n{err}"
+        );
+        assert!(err.contains("cpanm option"), "{opts:?}:\n{err}");
+        assert!(!prefix.exists(), "{opts:?}: cpanm ran:\n{err}");
+    }
+}
+
+/// The mirror tampers with a newly signed index. cpanm must not fall back
+/// on the copy it cached from an earlier install through the same port, and
+/// the last word is cpantuf's: what was refused and why, once, exit 1.
+#[test]
+fn refused_index_is_the_last_word_of_install_not_a_stale_cpanm_copy() {
+    use cpantuf_core::cpan::packages::Packages;
+    assert!(
+        have("cpanm"),
+        "cpanm missing: run scripts/setup-test-deps.sh"
+    );
+    let (repo, evil, client) = attack_setup();
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let prefix = work.path().join("prefix");
+    let install = || {
+        run(clean_cmd(&client, work.path())
+            .args(["install", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["Role::Tiny", "--", "-L"])
+            .arg(&prefix)
+            .args(["--notest", "--reinstall"]))
+    };
+    let first = install();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let idx_path = repo.mirror().join("modules/02packages.details.txt.gz");
+    let idx = Packages::read_gz(std::fs::File::open(&idx_path).unwrap()).unwrap();
+    let fewer: Vec<_> = idx
+        .entries()
+        .iter()
+        .filter(|e| e.package.as_str() != "Try::Tiny")
+        .cloned()
+        .collect();
+    let bytes = Packages::new(idx.header().clone(), fewer)
+        .unwrap()
+        .to_gz_bytes();
+    std::fs::write(&idx_path, &bytes).unwrap();
+    repo.sign(&["index"]);
+    let twin = format!(
+        "modules/{}.02packages.details.txt.gz",
+        cpantuf_core::target::sha256_hex(&bytes)
+    );
+    evil.lie(&twin, Lie::Bytes(b"not the signed index".to_vec()));
+    let second = install();
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(1), "must fail:\n{err}");
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.starts_with("cpantuf: refused modules/02packages.details.txt.gz")
+            && (last.contains("length") || last.contains("hash")),
+        "last line must say what was refused and why:\n{err}"
+    );
+    assert!(
+        !err.contains("WARN") && !err.contains('\u{1b}'),
+        "tracing output:\n{err}"
+    );
+    let reason_lines = err
+        .lines()
+        .filter(|l| l.contains("not the signed") || l.contains("signed length"))
+        .count();
+    assert!(reason_lines <= 1, "the reason is repeated:\n{err}");
+}
+
+/// One mirror, one failure: one line, leading with the reason.
+#[test]
+fn a_single_mirror_failure_is_one_line_leading_with_the_reason() {
+    let (_repo, evil, client) = attack_setup();
+    evil.lie(&moo_twin(), Lie::Bytes(b"not moo".to_vec()));
+    run_ok(client.cmd().args(["resolve", "Moo"]));
+    let out = client.run(&["fetch", "Moo"]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected:\n{err}");
+    assert!(
+        lines[0].starts_with("cpantuf: error: target authors/id/H/HA/HAARG/Moo-2.005005.tar.gz")
+            && lines[0].contains("length")
+            && lines[0].contains(&evil.url()),
+        "{err}"
+    );
+}
+
+/// `cpantuf serve` used to hold the home's lock for its whole life: any
+/// other command on the same home hung without a word.
+#[test]
+fn serve_does_not_block_other_commands_on_the_same_home() {
+    let repo = Repo::new();
+    let honest = EvilMirror::start(&repo.mirror());
+    let client = Client::new(&repo, &[honest.url()], &[]);
+    let port = free_port();
+    let mut serve = client
+        .cmd()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port);
+    let mut resolve = client
+        .cmd()
+        .args(["resolve", "Moo"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = resolve.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = resolve.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let status = status.expect("`cpantuf resolve` hung while `cpantuf serve` ran");
+    assert!(status.success());
+}
+
+fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
+
+/// `init --ca-cert ca.pem` stored the relative path: every later command
+/// run elsewhere failed. A CA that has gone missing names the config file.
+#[test]
+fn relative_ca_cert_given_to_init_works_from_another_directory() {
+    let repo = Repo::new();
+    let tls = start_tls_mirror(&repo.mirror());
+    let url = format!("https://127.0.0.1:{}/", tls.port);
+    let home = tempfile::tempdir().unwrap();
+    let setup = tempfile::tempdir().unwrap();
+    std::fs::copy(&tls.ca, setup.path().join("ca.pem")).unwrap();
+    let cpantuf = |dir: &Path, args: &[&str]| {
+        run(Command::new(bin("cpantuf"))
+            .arg("--home")
+            .arg(home.path())
+            .args(args)
+            .current_dir(dir))
+    };
+    let root = repo.tuf("1.root.json").display().to_string();
+    let init = cpantuf(
+        setup.path(),
+        &["init", &url, "--root", &root, "--ca-cert", "ca.pem"],
+    );
+    assert!(init.status.success(), "{}", stderr(&init));
+    let elsewhere = cpantuf(Path::new("/"), &["refresh"]);
+    assert!(elsewhere.status.success(), "{}", stderr(&elsewhere));
+    std::fs::remove_file(setup.path().join("ca.pem")).unwrap();
+    let missing = cpantuf(Path::new("/"), &["refresh"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("config.json"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+/// The consistent-snapshot name a mirror serves a target under.
+fn twin_of(repo: &Repo, path: &str) -> String {
+    let bytes = std::fs::read(repo.mirror().join(path)).unwrap();
+    let (dir, name) = path.rsplit_once('/').unwrap();
+    format!("{dir}/{}.{name}", cpantuf_core::target::sha256_hex(&bytes))
+}
+
+/// Requests that are not cpantuf's own (verified) fetches tunnelled to
+/// `mirror`.
+fn foreign_requests(proxy: &HostileProxy, mirror: &EvilMirror) -> Vec<String> {
+    let own = format!("CONNECT 127.0.0.1:{}", mirror.port());
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|r| !r.starts_with(&own))
+        .collect()
+}
+
+/// Carton puts `http://cpan.metacpan.org/` and `http://backpan.perl.org/`
+/// behind its mirror: a tarball the verifying mirror refuses, and a module
+/// missing from the signed index, would be fetched again from there,
+/// unverified. Through `cpantuf carton install` nothing is tried anywhere
+/// else: neither the proxy in the user's environment nor cpantuf's
+/// sinkhole (which would report any request for another host) sees an
+/// attempt, and the last word is the refusal.
+#[test]
+fn carton_cannot_fall_back_past_a_refusal() {
+    assert!(
+        have("carton"),
+        "carton missing: run scripts/setup-test-deps.sh"
+    );
+    let (repo, evil, client) = attack_setup();
+    evil.lie(
+        &twin_of(&repo, ROLE_TINY),
+        Lie::Bytes(b"not role-tiny".to_vec()),
+    );
+    let proxy = HostileProxy::start();
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("cpanfile"),
+        "requires 'Role::Tiny';\nrequires 'Not::In::The::Signed::Index';\n",
+    )
+    .unwrap();
+    let out = run(through_proxy(&mut clean_cmd(&client, work.path()), &proxy)
+        .current_dir(&project)
+        .args(["carton", "install"]));
+    let err = stderr(&out);
+    let log = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+    assert!(!out.status.success(), "carton install must fail:\n{log}");
+    assert!(
+        !project.join("local/lib/perl5/Role/Tiny.pm").exists(),
+        "Role::Tiny installed from elsewhere:\n{log}"
+    );
+    assert_eq!(
+        foreign_requests(&proxy, &evil),
+        Vec::<String>::new(),
+        "{log}"
+    );
+    for host in ["metacpan", "backpan", "cpanmetadb"] {
+        assert!(!log.contains(host), "carton tried {host}:\n{log}");
+    }
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.starts_with(&format!("cpantuf: refused {ROLE_TINY}")),
+        "last line must be the refusal:\n{log}"
+    );
+}
+
+/// CPAN.pm with `pushy_https` on (its default) ignores `urllist` and
+/// downloads from `https://cpan.org/`; its configuration may also name a
+/// proxy. `cpantuf cpan` overrides both for the run: the user's hostile
+/// proxy (configured, and in the environment) sees nothing, and the signed
+/// Role::Tiny is installed.
+#[test]
+fn cpantuf_cpan_ignores_pushy_https_other_mirrors_and_proxies() {
+    let repo = Repo::new();
+    let honest = EvilMirror::start(&repo.mirror());
+    let client = Client::new(&repo, &[honest.url()], &[]);
+    let proxy = HostileProxy::start();
+    let work = tempfile::tempdir().unwrap();
+    let marker = work.path().join("owned");
+    proxy.swap(
+        "Role-Tiny-2.002004.tar.gz",
+        marker_tarball("Role-Tiny-2.002004", "Role::Tiny", "6.66", &marker),
+    );
+    let cpan_home = work.path().join(".cpan");
+    let inst = work.path().join("inst");
+    write_cpan_config(
+        &cpan_home,
+        &inst,
+        &proxy.url(),
+        &[
+            ("pushy_https", "1".into()),
+            ("http_proxy", proxy.url()),
+            ("https_proxy", proxy.url()),
+        ],
+    );
+    let out = run(through_proxy(&mut clean_cmd(&client, work.path()), &proxy)
+        .env("PERL_MM_USE_DEFAULT", "1")
+        .args(["cpan", "Role::Tiny"]));
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        !marker.exists(),
+        "code from the proxy's tarball ran:\n{log}"
+    );
+    assert!(out.status.success(), "cpantuf cpan failed:\n{log}");
+    let pm = std::fs::read_to_string(inst.join("lib/perl5/Role/Tiny.pm"))
+        .unwrap_or_else(|e| panic!("Role::Tiny not installed ({e}):\n{log}"));
+    assert!(pm.contains("2.002004"), "not the signed Role::Tiny");
+    assert!(
+        log.contains("Role-Tiny-2.002004.tar.gz ok"),
+        "CHECKSUMS not checked:\n{log}"
+    );
+    assert_eq!(
+        foreign_requests(&proxy, &honest),
+        Vec::<String>::new(),
+        "{log}"
+    );
+}
+
+/// A bare HTTP/1.0 GET; returns the status and the body.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(s, "GET /{path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// A long-running `cpantuf serve` used to refresh only when asked for the
+/// index, so it went on serving tarballs under metadata that had expired.
+/// Its clock (libfaketime, read from a file the test rewrites) jumps three
+/// days while it runs: the next tarball request must be refused.
+#[test]
+fn serve_refuses_to_serve_under_metadata_that_has_expired_since() {
+    let lib = Path::new("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1");
+    assert!(
+        lib.is_file(),
+        "libfaketime missing: run scripts/setup-test-deps.sh"
+    );
+    let (_repo, _evil, client) = attack_setup();
+    let work = tempfile::tempdir().unwrap();
+    let clock = work.path().join("clock");
+    std::fs::write(&clock, "+0d\n").unwrap();
+    let port = free_port();
+    let mut serve = client
+        .cmd()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME_TIMESTAMP_FILE", &clock)
+        .env("FAKETIME_NO_CACHE", "1")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port);
+    let (before, _) = http_get(port, MOO);
+    std::fs::write(&clock, "+3d\n").unwrap();
+    let (after, body) = http_get(port, MOO);
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(before, 200, "serve did not serve Moo at first");
+    assert_eq!(after, 502, "served under expired metadata: {body}");
+    assert!(body.contains("expired"), "{body}");
 }

@@ -1,58 +1,66 @@
 //! `cpantuf install Module... [-- cpanm args]`: cpanm through a temporary
-//! local verifying mirror.
+//! local verifying mirror, confined to it (see `through_mirror`).
 
+use super::cpanm_args::{check_install, Usage};
+use super::through_mirror::{confine, run_client};
 use super::Ctx;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cpantuf_client::local_mirror::{sanitize, LocalMirror};
 use std::process::Command;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Modules to install.
+    /// Modules (Moo, Moo~2.0) or CPAN distribution paths (HAARG/Moo-2.005005.tar.gz).
+    /// URLs, git repositories and local files are refused: cpantuf cannot verify them.
     #[arg(required = true)]
     modules: Vec<String>,
+    /// Install the dependencies of local directories (cpanm --installdeps DIR):
+    /// DIR itself is your code and is not verified; its dependencies are.
+    #[arg(long)]
+    installdeps: bool,
     /// cpanm program to run.
     #[arg(long, default_value = "cpanm", value_name = "PROGRAM")]
     cpanm: String,
+    /// Address of the temporary verifying mirror (loopback; port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    listen: String,
     /// Extra arguments for cpanm (after `--`), e.g. `-- -L local --notest`.
+    /// Options that add mirrors or indexes (--mirror, --from, --mirror-index,
+    /// --cascade-search, --metacpan, ...) are refused.
     #[arg(last = true)]
     cpanm_args: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
-    let mirror = LocalMirror::start(ctx.session()?, "127.0.0.1:0", 2)?;
+    let scanned = match check_install(&args.modules, &args.cpanm_args, args.installdeps) {
+        Ok(s) => s,
+        Err(Usage(msg)) => {
+            eprintln!("cpantuf: error: {msg}");
+            return Ok(2);
+        }
+    };
+    let mirror = LocalMirror::start(ctx.session()?, &args.listen, 2)?;
     let url = mirror.url();
     if !ctx.quiet {
         eprintln!("cpantuf: verifying mirror at {url}; running {}", args.cpanm);
-    }
-    // --from = --mirror URL --mirror-only: cpanm asks no other index and no
-    // other mirror. PERL_CPANM_OPT is replaced so a user setting cannot add
-    // another mirror behind our back.
-    let status = Command::new(&args.cpanm)
-        .arg("--from")
-        .arg(&url)
-        .args(&args.cpanm_args)
-        .args(&args.modules)
-        .env("PERL_CPANM_OPT", "")
-        .status()
-        .with_context(|| format!("running {} (is cpanminus installed?)", args.cpanm))?;
-    let served = mirror.stop();
-    if !ctx.quiet {
-        eprintln!(
-            "cpantuf: {} file(s) served, each verified before the first byte was sent:",
-            served.len()
-        );
-        for s in &served {
+        for dir in &scanned.local_dirs {
             eprintln!(
-                "  {}  [{}]{}",
-                sanitize(&s.path),
-                sanitize(&s.role),
-                s.sha256
-                    .as_ref()
-                    .map(|h| format!(" sha256 {}", &h[..16]))
-                    .unwrap_or_default()
+                "cpantuf: {} is your own directory and is not verified; its dependencies come through the verifying mirror",
+                sanitize(dir)
             );
         }
     }
-    Ok(status.code().unwrap_or(1))
+    // --from = --mirror URL --mirror-only: no other mirror, no cpanmetadb or
+    // metacpan lookup. PERL_CPANM_OPT is emptied so a user setting cannot
+    // add a source behind our back (cpanm reads no other configuration).
+    let mut cmd = Command::new(&args.cpanm);
+    cmd.arg("--from").arg(&url);
+    if args.installdeps {
+        cmd.arg("--installdeps");
+    }
+    cmd.args(&args.cpanm_args)
+        .args(&args.modules)
+        .env("PERL_CPANM_OPT", "");
+    confine(&mut cmd, &url);
+    run_client(ctx, mirror, &args.cpanm, cmd)
 }

@@ -13,9 +13,13 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let m = LocalMirror::start(ctx.session()?, &args.listen, 4)?;
+    m.on_refusal(|r| eprintln!("cpantuf: refused {}: {}", r.path, r.why));
+    let url = m.url();
+    eprintln!("cpantuf: verifying mirror at {url}");
     eprintln!(
-        "cpantuf: verifying mirror at {} (cpanm --from {0}; CPAN.pm: o conf urllist {0}, o conf pushy_https 0)",
-        m.url()
+        "cpantuf: a client must use it as its only source, with no proxy for 127.0.0.1: \
+         `cpanm --from {url}`; `cpm install --resolver 02packages,{url} --no-default-resolvers`; \
+         carton and CPAN.pm fall back to other sources: use `cpantuf carton` and `cpantuf cpan` (docs/users.md)"
     );
     m.wait();
     Ok(0)
