@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     eprintln!("cpantuf: verifying mirror at {url}");
     eprintln!(
         "cpantuf: a client must use it as its only source, with no proxy for 127.0.0.1: \
-         `cpanm --from {url}`; `cpm install --resolver 02packages,{url} --no-default-resolvers`; \
+         `cpanm --from {url}`; `cpm install --no-prebuilt --resolver 02packages,{url} --no-default-resolvers`; \
          carton and CPAN.pm fall back to other sources: use `cpantuf carton` and `cpantuf cpan` (docs/users.md)"
     );
     m.wait();
