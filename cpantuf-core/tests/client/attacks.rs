@@ -5,7 +5,9 @@
 use crate::expect_err;
 use crate::sim::{envelope_over, key, now, nz, Repo, Sim};
 use chrono::Duration;
-use cpantuf_core::metadata::{KeyId, RoleKeys};
+use crate::sim::signer;
+use cpantuf_core::crypto::compute_keyid;
+use cpantuf_core::metadata::{signed_value, Key, KeyId, KeyVal, RoleKeys};
 use cpantuf_core::target::{HashError, StreamVerifier};
 use cpantuf_core::trusted::UpdateError;
 use cpantuf_core::workflow::FetchError;
@@ -844,6 +846,168 @@ fn duplicate_signatures_for_one_keyid_refused() {
         } if role == "timestamp"
     );
     sim.assert_store(&before);
+}
+
+// ------------------------------------------- one key under two spellings
+
+/// The spellings of one key that must count once toward a threshold.
+const SPELLINGS: [&str; 3] = [
+    "ed25519 hex in lower and upper case",
+    "ecdsa keytype `ecdsa` and `ecdsa-sha2-nistp256`",
+    "ecdsa PEM with LF and CRLF line endings",
+];
+
+/// Signs a message, returning the hex signature.
+type SignFn = Box<dyn Fn(&[u8]) -> String>;
+
+/// One key written two ways, each under its own key id, and a function that
+/// signs with that key.
+struct TwoSpellings {
+    keys: [(KeyId, Key); 2],
+    sign: SignFn,
+}
+
+fn p256_key(keytype: &str, ending: p256::pkcs8::LineEnding) -> Key {
+    use p256::pkcs8::EncodePublicKey;
+    let sk = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    let pem = sk.verifying_key().to_public_key_pem(ending).unwrap();
+    Key {
+        keytype: keytype.into(),
+        scheme: "ecdsa-sha2-nistp256".into(),
+        keyval: KeyVal { public: Some(pem) },
+    }
+}
+
+fn p256_sign(message: &[u8]) -> String {
+    use p256::ecdsa::signature::Signer;
+    let sk = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    let sig: p256::ecdsa::Signature = sk.sign(message);
+    hex::encode(sig.to_der().as_bytes())
+}
+
+fn two_spellings(form: &str) -> TwoSpellings {
+    use p256::pkcs8::LineEnding;
+    let (a, b, sign): (Key, Key, SignFn) = match form {
+        f if f == SPELLINGS[0] => {
+            let s = signer(77);
+            let lower = s.public_key().clone();
+            let mut upper = lower.clone();
+            upper.keyval.public = lower.public().map(str::to_ascii_uppercase);
+            (lower, upper, Box::new(move |m| s.sign_hex(m)))
+        }
+        f if f == SPELLINGS[1] => (
+            p256_key("ecdsa", LineEnding::LF),
+            p256_key("ecdsa-sha2-nistp256", LineEnding::LF),
+            Box::new(p256_sign),
+        ),
+        _ => (
+            p256_key("ecdsa", LineEnding::LF),
+            p256_key("ecdsa", LineEnding::CRLF),
+            Box::new(p256_sign),
+        ),
+    };
+    assert_ne!(a, b, "{form}: the two spellings must differ as strings");
+    TwoSpellings {
+        keys: [(compute_keyid(&a), a), (compute_keyid(&b), b)],
+        sign,
+    }
+}
+
+impl TwoSpellings {
+    fn keyids(&self) -> Vec<KeyId> {
+        self.keys.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// `signed`, with the key's signature under each of its two key ids.
+    fn sign_twice(&self, signed: &serde_json::Value) -> Vec<u8> {
+        let canon = cpantuf_core::canonical::encode(signed).unwrap();
+        let sig = (self.sign)(&canon);
+        let sigs: Vec<_> = self
+            .keys
+            .iter()
+            .map(|(id, _)| serde_json::json!({"keyid": id.0, "sig": sig}))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"signed": signed, "signatures": sigs})).unwrap()
+    }
+}
+
+/// The threshold error of a signature set that reached one key of two.
+#[track_caller]
+fn assert_counted_once(e: &UpdateError, role: &str, form: &str) {
+    let UpdateError::Signature(t) = e else {
+        panic!("{form}: expected a signature error, got {e}")
+    };
+    assert_eq!(
+        (t.role.as_str(), t.valid, t.threshold),
+        (role, 1, 2),
+        "{form}"
+    );
+    assert!(t.rejected[0].1.contains("same key"), "{form}: {t}");
+}
+
+#[test]
+fn key_compromise_one_root_key_under_two_spellings_counts_once() {
+    for form in SPELLINGS {
+        let mut repo = Repo::new();
+        let two = two_spellings(form);
+        repo.root.keys.extend(two.keys.clone());
+        repo.root.roles.insert(
+            "root".into(),
+            RoleKeys {
+                keyids: two.keyids(),
+                threshold: nz(2),
+            },
+        );
+        let root = two.sign_twice(&signed_value(&repo.root));
+        repo.files.insert("1.root.json".into(), root.clone());
+        repo.files.insert("root.json".into(), root);
+        let mut sim = Sim::with_repo(repo);
+        let e = expect_err!(sim.refresh(), UpdateError::Signature(_));
+        assert_counted_once(&e, "root", form);
+        // With threshold 1 the same key verifies under either spelling.
+        sim.repo.root.roles.get_mut("root").unwrap().threshold = nz(1);
+        let root = two.sign_twice(&signed_value(&sim.repo.root));
+        sim.local.insert("root".into(), root);
+        sim.refresh().unwrap_or_else(|e| panic!("{form}: {e}"));
+    }
+}
+
+#[test]
+fn key_compromise_one_delegated_key_under_two_spellings_counts_once() {
+    for form in SPELLINGS {
+        let mut repo = Repo::new();
+        let two = two_spellings(form);
+        repo.delegate("targets", "role-a", &["*"], false);
+        let set_keys = |repo: &mut Repo, threshold: u64| {
+            let d = repo.targets.get_mut("targets").unwrap();
+            let d = d.delegations.as_mut().unwrap();
+            d.keys = two.keys.clone().into_iter().collect();
+            let role = &mut d.roles.as_mut().unwrap()[0];
+            role.keyids = two.keyids();
+            role.threshold = nz(threshold);
+        };
+        set_keys(&mut repo, 2);
+        repo.add_target("role-a", "pkg.tar.gz", b"pkg");
+        repo.publish_all();
+        // Snapshot entries carry versions only, so the file can be re-signed.
+        let role_a = two.sign_twice(&signed_value(&repo.targets["role-a"]));
+        repo.files.insert("1.role-a.json".into(), role_a.clone());
+        let mut sim = Sim::with_repo(repo);
+        let e = expect_err!(sim.find("pkg.tar.gz"), UpdateError::Signature(_));
+        assert_counted_once(&e, "role-a", form);
+        assert!(
+            !sim.local.contains_key("role-a"),
+            "{form}: refused role stored"
+        );
+
+        set_keys(&mut sim.repo, 1);
+        sim.repo.update_targets("targets");
+        sim.repo.files.insert("1.role-a.json".into(), role_a);
+        let found = sim
+            .find("pkg.tar.gz")
+            .unwrap_or_else(|e| panic!("{form}: {e}"));
+        assert_eq!(found.map(|f| f.role).as_deref(), Some("role-a"), "{form}");
+    }
 }
 
 // ---------------------------------------------------------- root rotation
