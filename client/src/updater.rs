@@ -250,10 +250,7 @@ impl Updater {
         if let Some(e) = hash_err {
             return Err(UpdateError::from(e).into());
         }
-        fetched.map_err(|source| UpdateError::Fetch {
-            what: url.clone(),
-            source,
-        })?;
+        fetched.map_err(|e| workflow::target_fetch_error(&found.path, &found.info, &url, e))?;
         verifier.finish().map_err(UpdateError::from)?;
         match tmp.persist(dest) {
             Ok(_) => {}

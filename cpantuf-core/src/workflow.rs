@@ -18,6 +18,7 @@
 //!    [`Limits::max_delegations`] roles visited (5.7).
 
 use crate::metadata::TargetFile;
+use crate::target::HashError;
 use crate::trusted::{TimestampUpdate, TrustedSet, UpdateError};
 use std::collections::HashSet;
 use std::fmt;
@@ -144,6 +145,49 @@ fn fetch_err(what: &str) -> impl FnOnce(FetchError) -> UpdateError + '_ {
     }
 }
 
+/// 5.5.2 / 5.6.2: a response longer than the length `by` signed for it is
+/// that metadata's mismatch (another version, or endless data), not a network
+/// failure.
+fn meta_fetch_err(
+    what: String,
+    signed_len: Option<u64>,
+    by: String,
+) -> impl FnOnce(FetchError) -> UpdateError {
+    move |source| match (source, signed_len) {
+        (FetchError::TooLarge { .. }, Some(expected)) => UpdateError::SignedMeta {
+            by,
+            mismatch: HashError::TooLong {
+                what,
+                expected,
+                signed: true,
+            },
+        },
+        (source, _) => UpdateError::Fetch { what, source },
+    }
+}
+
+/// The error for a failed download of target `path`, signed as `info`, from
+/// `url`. 5.7.4: a response longer than the signed length is a substituted
+/// (or endless) file and is reported as that, not as a network failure.
+pub fn target_fetch_error(
+    path: &str,
+    info: &TargetFile,
+    url: &str,
+    source: FetchError,
+) -> UpdateError {
+    match source {
+        FetchError::TooLarge { .. } => UpdateError::Hash(HashError::TooLong {
+            what: format!("target {path}"),
+            expected: info.length,
+            signed: true,
+        }),
+        source => UpdateError::Fetch {
+            what: url.to_owned(),
+            source,
+        },
+    }
+}
+
 fn persist<S: MetadataSource>(src: &mut S, role: &str, bytes: &[u8]) -> Result<(), UpdateError> {
     src.persist(role, bytes)
         .map_err(|source| UpdateError::Store {
@@ -208,9 +252,10 @@ pub fn refresh<S: MetadataSource>(
         .root()
         .consistent_snapshot
         .then_some(meta.version.get());
+    let by = format!("timestamp version {}", ts.version);
     let bytes = src
         .fetch("snapshot", version, cap)
-        .map_err(fetch_err("snapshot.json"))?;
+        .map_err(meta_fetch_err("snapshot.json".into(), meta.length, by))?;
     trusted.update_snapshot(&bytes, false)?;
     persist(src, "snapshot", &bytes)?;
 
@@ -238,6 +283,7 @@ fn load_targets<S: MetadataSource>(
     let snap = trusted
         .snapshot()
         .ok_or(UpdateError::OutOfOrder("snapshot missing before targets"))?;
+    let by = format!("snapshot version {}", snap.version);
     let meta = snap
         .meta
         .get(&format!("{role}.json"))
@@ -251,7 +297,9 @@ fn load_targets<S: MetadataSource>(
         .consistent_snapshot
         .then_some(meta.version.get());
     let what = format!("{}.json", encode_role_name(role));
-    let bytes = src.fetch(role, version, cap).map_err(fetch_err(&what))?;
+    let bytes = src
+        .fetch(role, version, cap)
+        .map_err(meta_fetch_err(what, meta.length, by))?;
     trusted.update_targets(&bytes, role, delegator)?;
     persist(src, role, &bytes)
 }

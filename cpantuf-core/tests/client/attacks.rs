@@ -3,9 +3,9 @@
 //! persisted before the failure, and nothing else.
 
 use crate::expect_err;
+use crate::sim::signer;
 use crate::sim::{envelope_over, key, now, nz, Repo, Sim};
 use chrono::Duration;
-use crate::sim::signer;
 use cpantuf_core::crypto::compute_keyid;
 use cpantuf_core::metadata::{signed_value, Key, KeyId, KeyVal, RoleKeys};
 use cpantuf_core::target::{HashError, StreamVerifier};
@@ -354,7 +354,10 @@ fn mix_and_match_snapshot_hash_in_timestamp_mismatch() {
     sim.repo.files.insert("2.snapshot.json".into(), other);
     expect_err!(
         sim.refresh(),
-        UpdateError::Hash(HashError::Mismatch { algorithm, .. }) if algorithm == "sha256"
+        UpdateError::SignedMeta {
+            by,
+            mismatch: HashError::Mismatch { algorithm, .. }
+        } if algorithm == "sha256" && by == "timestamp version 2"
     );
     let want = with_new(&sim, &before, &[("timestamp", "timestamp.json")]);
     sim.assert_store(&want);
@@ -364,13 +367,56 @@ fn mix_and_match_snapshot_hash_in_timestamp_mismatch() {
     sim.repo
         .files
         .insert("2.snapshot.json".into(), good[..good.len() - 1].to_vec());
-    expect_err!(sim.refresh(), UpdateError::Hash(HashError::Length { .. }));
+    expect_err!(
+        sim.refresh(),
+        UpdateError::SignedMeta {
+            mismatch: HashError::Length { .. },
+            ..
+        }
+    );
     sim.assert_store(&want);
 
     // The genuine bytes still go through.
     sim.repo.files.insert("2.snapshot.json".into(), good);
     sim.refresh().unwrap();
     assert_eq!(sim.local_version("snapshot"), Some(2));
+}
+
+#[test]
+fn rolled_back_snapshot_message_names_the_timestamp_that_signed_its_length() {
+    let mut repo = Repo::new();
+    repo.meta_hashes = true;
+    repo.meta_lengths = true;
+    repo.publish_all();
+    let mut sim = Sim::with_repo(repo);
+    sim.refresh().unwrap();
+    let v1 = sim.repo.file("1.snapshot.json");
+
+    // Snapshot v2 lists one more role, so it is longer than v1; a mirror
+    // serves v1 under v2's name.
+    sim.repo.delegate("targets", "role-a", &["*"], false);
+    sim.repo.update_targets("targets");
+    sim.repo.publish_targets("role-a");
+    sim.repo.update_snapshot();
+    let signed = sim.repo.timestamp.meta["snapshot.json"].length.unwrap();
+    let ts_version = sim.repo.timestamp.version;
+    assert!(signed > v1.len() as u64);
+    sim.repo.files.insert(
+        format!("{}.snapshot.json", sim.repo.snapshot.version),
+        v1.clone(),
+    );
+    let e = sim
+        .refresh()
+        .err()
+        .expect("a rolled-back snapshot was accepted");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "snapshot.json is {} bytes, but timestamp version {ts_version} says it is {signed} \
+             bytes: a rollback or mix-and-match refused",
+            v1.len()
+        )
+    );
 }
 
 // ------------------------------------------------ arbitrary package, endless data
@@ -431,7 +477,8 @@ fn endless_data_target_longer_than_signed_length() {
         err,
         HashError::TooLong {
             what: format!("target {ALICE_PKG}"),
-            expected: 10_000
+            expected: 10_000,
+            signed: true,
         }
     );
     // One byte more than signed, in one piece.
@@ -473,17 +520,36 @@ fn endless_data_metadata_over_length_in_snapshot() {
         ],
     );
 
-    // The fetcher is told the signed length as its cap ...
-    expect_err!(
+    // The fetcher is told the signed length as its cap, and its refusal is
+    // reported as the length snapshot signed ...
+    let e = expect_err!(
         sim.refresh(),
-        UpdateError::Fetch { source: FetchError::TooLarge { limit }, .. } if *limit == signed_len
+        UpdateError::SignedMeta {
+            mismatch: HashError::TooLong { expected, signed: true, .. },
+            ..
+        } if *expected == signed_len
+    );
+    assert!(
+        sim.requests.last().is_some_and(|r| r == "2.targets.json"),
+        "{:?}",
+        sim.requests
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "targets.json is larger than the {signed_len} bytes snapshot version 2 says it is: \
+             a rollback, mix-and-match or endless-data attack refused"
+        )
     );
     sim.assert_store(&want);
     // ... and if a fetcher ignored it, the state machine refuses the bytes.
     sim.honour_caps = false;
     expect_err!(
         sim.refresh(),
-        UpdateError::Hash(HashError::TooLong { expected, .. }) if *expected == signed_len
+        UpdateError::SignedMeta {
+            mismatch: HashError::TooLong { expected, .. },
+            ..
+        } if *expected == signed_len
     );
     sim.assert_store(&want);
 
@@ -1283,7 +1349,10 @@ fn mix_and_match_targets_hash_in_snapshot_mismatch() {
     sim.repo.files.insert("2.role-a.json".into(), draft);
     expect_err!(
         sim.find("pkg.tar.gz"),
-        UpdateError::Hash(HashError::Mismatch { what, .. }) if what == "role-a.json"
+        UpdateError::SignedMeta {
+            by,
+            mismatch: HashError::Mismatch { what, .. }
+        } if what == "role-a.json" && by == "snapshot version 2"
     );
     let want = with_new(
         &sim,

@@ -574,13 +574,9 @@ fn download(
         let _ = fs::remove_file(part);
         return Err(UpdateError::from(e).into());
     }
-    if let Err(source) = fetched {
+    if let Err(e) = fetched {
         let _ = fs::remove_file(part);
-        return Err(UpdateError::Fetch {
-            what: url.to_owned(),
-            source,
-        }
-        .into());
+        return Err(workflow::target_fetch_error(path, info, url, e).into());
     }
     if let Err(e) = verifier.finish() {
         let _ = fs::remove_file(part);

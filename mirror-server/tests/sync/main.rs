@@ -400,6 +400,7 @@ fn tampered_upstream_leaves_served_state_untouched() {
         err.contains(&format!("{path}: sha256 hash mismatch")),
         "{err}"
     );
+    assert_eq!(err.matches("hash mismatch").count(), 1, "said twice: {err}");
     assert!(!tree(&s.current()).contains_key(&path));
 
     // Once the upstream serves the signed bytes again, the sync goes through.
@@ -407,6 +408,26 @@ fn tampered_upstream_leaves_served_state_untouched() {
     std::fs::write(&twin, filler(10_000, 7)).unwrap();
     let log = s.sync_ok();
     assert!(log.contains("published state-2"), "{log}");
+}
+
+#[test]
+fn swapped_larger_target_is_reported_as_larger_than_its_signed_length() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    let path = format!("{AUTHOR_DIR}/Evil-1.0.tar.gz");
+    s.up.add_target(AUTHOR_ROLE, &path, &filler(10_000, 7));
+    s.up.publish();
+    let twin = s.up.dir.join(s.up.twin_of(&path));
+    std::fs::remove_file(&twin).unwrap();
+    std::fs::write(&twin, filler(10_001, 7)).unwrap();
+    let err = assert_refused(&s, "larger target");
+    assert!(
+        err.contains(&format!(
+            "target {path} is larger than its signed length of 10000 bytes (a substituted or \
+             endless file): refused"
+        )),
+        "{err}"
+    );
 }
 
 #[test]
