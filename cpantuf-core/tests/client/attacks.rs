@@ -261,6 +261,59 @@ fn freeze_attack_expired_delegated_role() {
 }
 
 #[test]
+fn freeze_attack_expired_delegated_role_costs_only_its_subtree_when_loading_all() {
+    use cpantuf_core::workflow::{self, Search};
+    let mut sim = Sim::new();
+    sim.repo.delegate("targets", "role-a", &["a/*"], true);
+    sim.repo.delegate("targets", "role-b", &["b/*"], true);
+    sim.repo.delegate("role-a", "role-a-child", &["a/*"], true);
+    sim.repo.add_target("role-a-child", "a/pkg.tar.gz", b"a");
+    sim.repo.add_target("role-b", "b/pkg.tar.gz", b"b");
+    sim.repo.targets.get_mut("role-a").unwrap().expires = now() + Duration::days(1);
+    sim.repo.publish_all();
+    sim.repo.update_targets("targets");
+    sim.now = now() + Duration::days(2);
+
+    let mut t = sim.refresh().unwrap();
+    let limits = sim.limits.clone();
+    let all = workflow::load_all_targets(&mut t, &mut sim, &limits, 100).unwrap();
+    assert_eq!(all.loaded, ["targets", "role-b"]);
+    let [refused] = &all.refused[..] else {
+        panic!("{:?}", all.refused)
+    };
+    assert_eq!(
+        (refused.role.as_str(), refused.delegator.as_str()),
+        ("role-a", "targets")
+    );
+    assert!(matches!(&refused.error, UpdateError::Expired { role, .. } if role == "role-a"));
+    // The copy refused for its expiry alone is the one the repository serves.
+    assert_eq!(refused.expired_copy, Some(sim.repo.file("1.role-a.json")));
+    assert!(
+        !sim.local.contains_key("role-a"),
+        "an expired role was stored"
+    );
+
+    // The search past it: blocked below role-a, without fetching it again; found elsewhere.
+    let untrusted = all.untrusted(&t);
+    sim.requests.clear();
+    let search = |sim: &mut Sim, t: &mut _, path| {
+        workflow::find_target_avoiding(t, sim, &limits, path, &untrusted).unwrap()
+    };
+    assert!(
+        matches!(search(&mut sim, &mut t, "a/pkg.tar.gz"), Search::Blocked { role } if role == "role-a")
+    );
+    assert!(
+        matches!(search(&mut sim, &mut t, "b/pkg.tar.gz"), Search::Found(f) if f.role == "role-b")
+    );
+    assert!(sim.requests.is_empty(), "{:?}", sim.requests);
+    // A client's strict search still fails there.
+    expect_err!(
+        sim.find_in(&mut t, "a/pkg.tar.gz"),
+        UpdateError::Expired { role, .. } if role == "role-a"
+    );
+}
+
+#[test]
 fn freeze_attack_expired_final_root() {
     // The trusted root itself expired and no newer one is published.
     let mut sim = refreshed();
