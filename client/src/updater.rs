@@ -232,10 +232,7 @@ impl Updater {
         // the store is used and the verified file is copied across.
         let work = self.store.dir().join(".downloads");
         fs::create_dir_all(&work).map_err(io_err(format!("creating {}", work.display())))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".part-")
-            .tempfile_in(&work)
-            .map_err(io_err("creating a temporary download file"))?;
+        let tmp = part_file(&work).map_err(io_err("creating a temporary download file"))?;
         let mut hash_err = None;
         let fetched = self
             .fetcher
@@ -256,10 +253,7 @@ impl Updater {
             Ok(_) => {}
             Err(e) if e.error.raw_os_error() == Some(18) => {
                 // EXDEV: copy the *verified* file next to dest, then rename.
-                let staged = tempfile::Builder::new()
-                    .prefix(".part-")
-                    .tempfile_in(dest_dir)
-                    .map_err(io_err("staging the verified file"))?;
+                let staged = part_file(dest_dir).map_err(io_err("staging the verified file"))?;
                 fs::copy(e.file.path(), staged.path())
                     .map_err(io_err("copying the verified file"))?;
                 staged.persist(dest).map_err(|e| ClientError::Io {
@@ -278,3 +272,16 @@ impl Updater {
         Ok(())
     }
 }
+
+/// A temporary `.part-*` file in `dir`, created with the mode the umask
+/// leaves of 0666 (tempfile's default, 0600, would keep a cache shared by a
+/// `cpantuf serve` user, or a `mirror --to` tree, unreadable to others).
+fn part_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt as _;
+    tempfile::Builder::new()
+        .prefix(PART_PREFIX)
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+}
+
+const PART_PREFIX: &str = ".part-";

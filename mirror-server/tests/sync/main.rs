@@ -3,6 +3,7 @@
 
 mod crash;
 mod index_update;
+mod modes;
 mod refused;
 mod upstream;
 
