@@ -232,6 +232,7 @@ impl Updater {
         // the store is used and the verified file is copied across.
         let work = self.store.dir().join(".downloads");
         fs::create_dir_all(&work).map_err(io_err(format!("creating {}", work.display())))?;
+        remove_abandoned_parts(&work);
         let tmp = part_file(&work).map_err(io_err("creating a temporary download file"))?;
         let mut hash_err = None;
         let fetched = self
@@ -285,3 +286,28 @@ fn part_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
 }
 
 const PART_PREFIX: &str = ".part-";
+
+/// A partial download untouched for this long belongs to a process that died
+/// (a live one writes at least every read timeout, or gives up).
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the `.part-*` files in `dir` that a killed or crashed download
+/// left behind. Another process's download in progress is never that old,
+/// so none is removed from under it; failures are ignored (the next download
+/// tries again).
+fn remove_abandoned_parts(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(PART_PREFIX)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ABANDONED_AFTER));
+        if stale {
+            tracing::debug!(file = %entry.path().display(), "removing an abandoned partial download");
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
