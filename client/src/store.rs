@@ -102,12 +102,16 @@ impl MetadataStore {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, syncing
-/// the file and its directory.
+/// the file and its directory. The file gets the mode the umask leaves of
+/// 0666, as a plain `File::create` would (0644 under the usual umask 022):
+/// what `sync` publishes and `mirror --to` writes is read by other users.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .suffix(".partial")
+        .permissions(fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;

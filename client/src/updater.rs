@@ -250,10 +250,8 @@ impl Updater {
         // the store is used and the verified file is copied across.
         let work = self.store.dir().join(".downloads");
         fs::create_dir_all(&work).map_err(io_err(format!("creating {}", work.display())))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".part-")
-            .tempfile_in(&work)
-            .map_err(io_err("creating a temporary download file"))?;
+        remove_abandoned_parts(&work);
+        let tmp = part_file(&work).map_err(io_err("creating a temporary download file"))?;
         let mut hash_err = None;
         let fetched = self
             .fetcher
@@ -268,19 +266,13 @@ impl Updater {
         if let Some(e) = hash_err {
             return Err(UpdateError::from(e).into());
         }
-        fetched.map_err(|source| UpdateError::Fetch {
-            what: url.clone(),
-            source,
-        })?;
+        fetched.map_err(|e| workflow::target_fetch_error(&found.path, &found.info, &url, e))?;
         verifier.finish().map_err(UpdateError::from)?;
         match tmp.persist(dest) {
             Ok(_) => {}
             Err(e) if e.error.raw_os_error() == Some(18) => {
                 // EXDEV: copy the *verified* file next to dest, then rename.
-                let staged = tempfile::Builder::new()
-                    .prefix(".part-")
-                    .tempfile_in(dest_dir)
-                    .map_err(io_err("staging the verified file"))?;
+                let staged = part_file(dest_dir).map_err(io_err("staging the verified file"))?;
                 fs::copy(e.file.path(), staged.path())
                     .map_err(io_err("copying the verified file"))?;
                 staged.persist(dest).map_err(|e| ClientError::Io {
@@ -297,5 +289,43 @@ impl Updater {
         }
         sync_dir(dest_dir).map_err(io_err(format!("syncing {}", dest_dir.display())))?;
         Ok(())
+    }
+}
+
+/// A temporary `.part-*` file in `dir`, created with the mode the umask
+/// leaves of 0666 (tempfile's default, 0600, would keep a cache shared by a
+/// `cpantuf serve` user, or a `mirror --to` tree, unreadable to others).
+fn part_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt as _;
+    tempfile::Builder::new()
+        .prefix(PART_PREFIX)
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+}
+
+const PART_PREFIX: &str = ".part-";
+
+/// A partial download untouched for this long belongs to a process that died
+/// (a live one writes at least every read timeout, or gives up).
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the `.part-*` files in `dir` that a killed or crashed download
+/// left behind. Another process's download in progress is never that old,
+/// so none is removed from under it; failures are ignored (the next download
+/// tries again).
+fn remove_abandoned_parts(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(PART_PREFIX)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ABANDONED_AFTER));
+        if stale {
+            tracing::debug!(file = %entry.path().display(), "removing an abandoned partial download");
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }

@@ -54,62 +54,127 @@ pub enum SignatureError {
 
 /// Checks `sig_hex` over `message` with `key`.
 pub fn verify_signature(key: &Key, sig_hex: &str, message: &[u8]) -> Result<(), SignatureError> {
-    let scheme = key.scheme.as_str();
-    let bad_key = |reason: String| SignatureError::BadKey {
-        scheme: scheme.to_owned(),
-        reason,
-    };
-    let bad_enc = || SignatureError::BadEncoding {
-        scheme: scheme.to_owned(),
-    };
-    let invalid = || SignatureError::Invalid {
-        scheme: scheme.to_owned(),
-    };
-    let public = key
-        .public()
-        .ok_or_else(|| bad_key("no keyval.public".into()))?;
-    let sig = hex::decode(sig_hex).map_err(|_| bad_enc())?;
-    match (key.keytype.as_str(), scheme) {
-        ("ed25519", "ed25519") => {
-            let raw = hex::decode(public).map_err(|e| bad_key(e.to_string()))?;
-            let raw: [u8; 32] = raw.try_into().map_err(|_| bad_key("not 32 bytes".into()))?;
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(&raw)
-                .map_err(|e| bad_key(e.to_string()))?;
-            let sig = ed25519_dalek::Signature::from_slice(&sig).map_err(|_| bad_enc())?;
-            vk.verify_strict(message, &sig).map_err(|_| invalid())
-        }
-        ("ecdsa" | "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256") => {
-            use p256::ecdsa::signature::Verifier;
-            use p256::pkcs8::DecodePublicKey;
-            let vk = p256::ecdsa::VerifyingKey::from_public_key_pem(public)
-                .map_err(|e| bad_key(e.to_string()))?;
-            let sig = p256::ecdsa::Signature::from_der(&sig).map_err(|_| bad_enc())?;
-            vk.verify(message, &sig).map_err(|_| invalid())
-        }
-        ("rsa", "rsassa-pss-sha256") => {
-            use rsa::pkcs8::DecodePublicKey;
-            use rsa::signature::Verifier;
-            let pk = rsa::RsaPublicKey::from_public_key_pem(public)
-                .map_err(|e| bad_key(e.to_string()))?;
-            let vk = rsa::pss::VerifyingKey::<Sha256>::new(pk);
-            let sig = rsa::pss::Signature::try_from(sig.as_slice()).map_err(|_| bad_enc())?;
-            vk.verify(message, &sig).map_err(|_| invalid())
-        }
-        (keytype, scheme) => Err(SignatureError::UnsupportedKey {
-            keytype: keytype.to_owned(),
-            scheme: scheme.to_owned(),
-        }),
-    }
+    verify_and_identify(key, sig_hex, message).map(drop)
 }
 
-/// A fingerprint of the key material, used to count *distinct* keys when
-/// two key ids declare the same key.
-pub(crate) fn key_material(key: &Key) -> (String, String, Option<String>) {
-    (
-        key.keytype.clone(),
-        key.scheme.clone(),
-        key.public().map(|p| p.trim().to_owned()),
-    )
+/// Checks `sig_hex` over `message` with `key` and, when it verifies, returns
+/// the identity of the key that made it, so that a threshold counts each key
+/// once however many key ids name it (see [`KeyIdentity`]).
+pub fn verify_and_identify(
+    key: &Key,
+    sig_hex: &str,
+    message: &[u8],
+) -> Result<KeyIdentity, SignatureError> {
+    let public = PublicKey::decode(key)?;
+    public.verify(&key.scheme, sig_hex, message)?;
+    Ok(public.identity())
+}
+
+/// The key material itself, independent of how a metadata file spells it:
+/// hex case of an ed25519 key, PEM line wrapping, a compressed or
+/// uncompressed ECDSA point, the keytype alias `ecdsa` or
+/// `ecdsa-sha2-nistp256`. Two keys with the same identity are one key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyIdentity {
+    algorithm: &'static str,
+    material: Vec<u8>,
+}
+
+/// A public key decoded from its TUF form.
+enum PublicKey {
+    Ed25519(ed25519_dalek::VerifyingKey),
+    EcdsaP256(p256::ecdsa::VerifyingKey),
+    RsaPss(rsa::RsaPublicKey),
+}
+
+impl PublicKey {
+    /// Decodes `keyval.public` for the keytype/scheme pairs of the table above.
+    fn decode(key: &Key) -> Result<PublicKey, SignatureError> {
+        let scheme = key.scheme.as_str();
+        let bad_key = |reason: String| SignatureError::BadKey {
+            scheme: scheme.to_owned(),
+            reason,
+        };
+        let public = key
+            .public()
+            .ok_or_else(|| bad_key("no keyval.public".into()))?;
+        match (key.keytype.as_str(), scheme) {
+            ("ed25519", "ed25519") => {
+                let raw = hex::decode(public).map_err(|e| bad_key(e.to_string()))?;
+                let raw: [u8; 32] = raw.try_into().map_err(|_| bad_key("not 32 bytes".into()))?;
+                ed25519_dalek::VerifyingKey::from_bytes(&raw)
+                    .map(PublicKey::Ed25519)
+                    .map_err(|e| bad_key(e.to_string()))
+            }
+            ("ecdsa" | "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256") => {
+                use p256::pkcs8::DecodePublicKey;
+                p256::ecdsa::VerifyingKey::from_public_key_pem(public)
+                    .map(PublicKey::EcdsaP256)
+                    .map_err(|e| bad_key(e.to_string()))
+            }
+            ("rsa", "rsassa-pss-sha256") => {
+                use rsa::pkcs8::DecodePublicKey;
+                rsa::RsaPublicKey::from_public_key_pem(public)
+                    .map(PublicKey::RsaPss)
+                    .map_err(|e| bad_key(e.to_string()))
+            }
+            (keytype, scheme) => Err(SignatureError::UnsupportedKey {
+                keytype: keytype.to_owned(),
+                scheme: scheme.to_owned(),
+            }),
+        }
+    }
+
+    fn verify(&self, scheme: &str, sig_hex: &str, message: &[u8]) -> Result<(), SignatureError> {
+        let bad_enc = || SignatureError::BadEncoding {
+            scheme: scheme.to_owned(),
+        };
+        let invalid = || SignatureError::Invalid {
+            scheme: scheme.to_owned(),
+        };
+        let sig = hex::decode(sig_hex).map_err(|_| bad_enc())?;
+        match self {
+            PublicKey::Ed25519(vk) => {
+                let sig = ed25519_dalek::Signature::from_slice(&sig).map_err(|_| bad_enc())?;
+                vk.verify_strict(message, &sig).map_err(|_| invalid())
+            }
+            PublicKey::EcdsaP256(vk) => {
+                use p256::ecdsa::signature::Verifier;
+                let sig = p256::ecdsa::Signature::from_der(&sig).map_err(|_| bad_enc())?;
+                vk.verify(message, &sig).map_err(|_| invalid())
+            }
+            PublicKey::RsaPss(pk) => {
+                use rsa::signature::Verifier;
+                let vk = rsa::pss::VerifyingKey::<Sha256>::new(pk.clone());
+                let sig = rsa::pss::Signature::try_from(sig.as_slice()).map_err(|_| bad_enc())?;
+                vk.verify(message, &sig).map_err(|_| invalid())
+            }
+        }
+    }
+
+    /// Canonical bytes of the decoded key: the re-compressed ed25519 point,
+    /// the uncompressed SEC1 P-256 point, RSA's modulus and exponent.
+    fn identity(&self) -> KeyIdentity {
+        let (algorithm, material) = match self {
+            PublicKey::Ed25519(vk) => ("ed25519", vk.to_edwards().compress().to_bytes().to_vec()),
+            PublicKey::EcdsaP256(vk) => {
+                ("ecdsa-p256", vk.to_encoded_point(false).as_bytes().to_vec())
+            }
+            PublicKey::RsaPss(pk) => {
+                use rsa::traits::PublicKeyParts;
+                let (n, e) = (pk.n().to_bytes_be(), pk.e().to_bytes_be());
+                // Length-prefixed, so no (n, e) pair can pass for another.
+                let mut m = (n.len() as u64).to_be_bytes().to_vec();
+                m.extend(n);
+                m.extend(e);
+                ("rsa", m)
+            }
+        };
+        KeyIdentity {
+            algorithm,
+            material,
+        }
+    }
 }
 
 /// Computes a securesystemslib-style key id: the sha256 of the canonical JSON

@@ -16,15 +16,17 @@ use std::collections::BTreeMap;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HashError {
     /// More bytes arrived than the metadata allows.
-    #[error("{what}: more than the expected {expected} bytes (endless data refused)")]
+    #[error("{}", too_long(.what, *.expected, *.signed))]
     TooLong {
         /// What was being checked.
         what: String,
         /// The length from metadata or the configured cap.
         expected: u64,
+        /// Whether `expected` is a signed length (else a configured cap).
+        signed: bool,
     },
     /// The length differs from the metadata.
-    #[error("{what}: length {actual} differs from the signed length {expected}")]
+    #[error("{what} is {actual} bytes, but its signed length is {expected}")]
     Length {
         /// What was being checked.
         what: String,
@@ -54,6 +56,17 @@ pub enum HashError {
         /// Hash name.
         algorithm: String,
     },
+}
+
+fn too_long(what: &str, expected: u64, signed: bool) -> String {
+    if signed {
+        format!(
+            "{what} is larger than its signed length of {expected} bytes (a substituted or \
+             endless file): refused"
+        )
+    } else {
+        format!("{what}: more than the {expected}-byte limit (endless data refused)")
+    }
 }
 
 enum Hasher {
@@ -156,6 +169,7 @@ impl StreamVerifier {
             return Err(HashError::TooLong {
                 what: self.what.clone(),
                 expected: self.max_len,
+                signed: self.exact_len.is_some(),
             });
         }
         for (_, _, h) in &mut self.hashers {

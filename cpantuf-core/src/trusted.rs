@@ -43,8 +43,9 @@ pub enum UpdateError {
         /// What was wrong.
         source: MetadataError,
     },
-    /// Not enough valid signatures.
-    #[error("signature check failed: {0}")]
+    /// Not enough valid signatures. (Transparent: the message says it all,
+    /// and a printed error chain does not repeat it.)
+    #[error(transparent)]
     Signature(#[from] ThresholdError),
     /// A version went backwards (spec 5.3.5, 5.4.3, 5.5.5).
     #[error("{role} version {new} is older than trusted version {trusted}: rollback refused")]
@@ -87,8 +88,18 @@ pub enum UpdateError {
         now: String,
     },
     /// Length or hashes do not match the signed values.
-    #[error("{0}")]
+    #[error(transparent)]
     Hash(#[from] HashError),
+    /// Metadata bytes differ from the length or hashes that the metadata
+    /// above them signed (spec 5.5.2, 5.6.2).
+    #[error("{}", signed_meta_message(.by, .mismatch))]
+    SignedMeta {
+        /// The metadata that signed the length and hashes, e.g.
+        /// "timestamp version 7".
+        by: String,
+        /// What differed (in the message, so not also an error source).
+        mismatch: HashError,
+    },
     /// The snapshot does not list a role, or dropped one it listed before.
     #[error("{role}: {why}")]
     MissingMeta {
@@ -134,6 +145,42 @@ impl UpdateError {
             self,
             UpdateError::Fetch { .. } | UpdateError::Store { .. } | UpdateError::OutOfOrder(_)
         )
+    }
+}
+
+/// Says which signed metadata fixed the length or hash that the served bytes
+/// break, and what that means: the served file is another version of the
+/// role (a rollback or mix-and-match) or was altered.
+fn signed_meta_message(by: &str, e: &HashError) -> String {
+    let short = |h: &str| h.get(..16).unwrap_or(h).to_owned();
+    match e {
+        HashError::Length {
+            what,
+            expected,
+            actual,
+        } => format!(
+            "{what} is {actual} bytes, but {by} says it is {expected} bytes: a rollback or \
+             mix-and-match refused"
+        ),
+        HashError::TooLong { what, expected, .. } => format!(
+            "{what} is larger than the {expected} bytes {by} says it is: a rollback, \
+             mix-and-match or endless-data attack refused"
+        ),
+        HashError::Mismatch {
+            what,
+            algorithm,
+            expected,
+            actual,
+        } => format!(
+            "{what}: {algorithm} hash mismatch: {by} says {}..., the file has {}...: a \
+             rollback, mix-and-match or tampered file refused",
+            short(expected),
+            short(actual)
+        ),
+        HashError::Unsupported { what, algorithm } => format!(
+            "{what}: {by} gives its hash in the unsupported algorithm {algorithm:?}, which \
+             cannot be checked: refused"
+        ),
     }
 }
 
@@ -378,7 +425,12 @@ impl TrustedSet {
         let meta = ts.snapshot_meta().clone();
         if !from_local_store {
             // 5.5.2: hashes and length from timestamp, when present.
-            StreamVerifier::for_meta("snapshot.json", &meta, u64::MAX)?.check_all(bytes)?;
+            StreamVerifier::for_meta("snapshot.json", &meta, u64::MAX)
+                .and_then(|v| v.check_all(bytes))
+                .map_err(|mismatch| UpdateError::SignedMeta {
+                    by: format!("timestamp version {}", ts.version),
+                    mismatch,
+                })?;
         }
         let env = Envelope::<Snapshot>::from_bytes(bytes).map_err(meta_err("snapshot"))?;
         // 5.5.3: signed by a threshold of the root's snapshot keys.
@@ -495,6 +547,7 @@ impl TrustedSet {
         delegator: &str,
     ) -> Result<(), UpdateError> {
         let snap = self.check_final_snapshot()?;
+        let by = format!("snapshot version {}", snap.version);
         let meta = snap
             .meta
             .get(&format!("{role}.json"))
@@ -504,7 +557,9 @@ impl TrustedSet {
             })?
             .clone();
         // 5.6.2: length and hashes from snapshot, when present.
-        StreamVerifier::for_meta(&format!("{role}.json"), &meta, u64::MAX)?.check_all(bytes)?;
+        StreamVerifier::for_meta(&format!("{role}.json"), &meta, u64::MAX)
+            .and_then(|v| v.check_all(bytes))
+            .map_err(|mismatch| UpdateError::SignedMeta { by, mismatch })?;
         let env = Envelope::<Targets>::from_bytes(bytes).map_err(meta_err(role))?;
         // 5.6.3 / 5.7: signed by a threshold of the keys its delegator names.
         let auth = self.delegator_authority(role, delegator)?;

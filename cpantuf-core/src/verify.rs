@@ -13,7 +13,9 @@
 //! keys*, each listed in the delegation's `keyids` and present in the
 //! delegator's `keys`, made a valid signature over the canonical bytes of
 //! `signed`. "Distinct" is enforced twice: a key id counts once, and two key
-//! ids that declare the same key material count once together.
+//! ids that declare the same key count once together. Keys are compared as
+//! decoded public keys ([`crypto::KeyIdentity`]), not as the strings that
+//! spell them.
 
 use crate::crypto::{self, SignatureError};
 use crate::metadata::{Envelope, Key, KeyId};
@@ -104,9 +106,14 @@ pub fn count_valid_signatures(
             rejected.push((keyid.clone(), "key id not in the delegator's keys".into()));
             continue;
         };
-        match crypto::verify_signature(key, sig, canonical) {
-            Ok(()) => {
-                if !counted_keys.insert(crypto::key_material(key)) {
+        // 5.3.4 (and 5.4.2, 5.5.3, 5.6.3, 5.7): "a threshold of keys" means
+        // distinct keys. A key is identified by its decoded material, never
+        // by its spelling: the same key listed under two key ids (hex case,
+        // PEM wrapping, keytype `ecdsa` beside `ecdsa-sha2-nistp256`) counts
+        // once (go-tuf GHSA-3633-5h82-39pq is this bug with key ids alone).
+        match crypto::verify_and_identify(key, sig, canonical) {
+            Ok(identity) => {
+                if !counted_keys.insert(identity) {
                     rejected.push((
                         keyid.clone(),
                         "same key material as another key id: counted once".into(),

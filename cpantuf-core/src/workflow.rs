@@ -18,6 +18,7 @@
 //!    [`Limits::max_delegations`] roles visited (5.7).
 
 use crate::metadata::TargetFile;
+use crate::target::HashError;
 use crate::trusted::{TimestampUpdate, TrustedSet, UpdateError};
 use std::collections::HashSet;
 use std::fmt;
@@ -144,6 +145,49 @@ fn fetch_err(what: &str) -> impl FnOnce(FetchError) -> UpdateError + '_ {
     }
 }
 
+/// 5.5.2 / 5.6.2: a response longer than the length `by` signed for it is
+/// that metadata's mismatch (another version, or endless data), not a network
+/// failure.
+fn meta_fetch_err(
+    what: String,
+    signed_len: Option<u64>,
+    by: String,
+) -> impl FnOnce(FetchError) -> UpdateError {
+    move |source| match (source, signed_len) {
+        (FetchError::TooLarge { .. }, Some(expected)) => UpdateError::SignedMeta {
+            by,
+            mismatch: HashError::TooLong {
+                what,
+                expected,
+                signed: true,
+            },
+        },
+        (source, _) => UpdateError::Fetch { what, source },
+    }
+}
+
+/// The error for a failed download of target `path`, signed as `info`, from
+/// `url`. 5.7.4: a response longer than the signed length is a substituted
+/// (or endless) file and is reported as that, not as a network failure.
+pub fn target_fetch_error(
+    path: &str,
+    info: &TargetFile,
+    url: &str,
+    source: FetchError,
+) -> UpdateError {
+    match source {
+        FetchError::TooLarge { .. } => UpdateError::Hash(HashError::TooLong {
+            what: format!("target {path}"),
+            expected: info.length,
+            signed: true,
+        }),
+        source => UpdateError::Fetch {
+            what: url.to_owned(),
+            source,
+        },
+    }
+}
+
 fn persist<S: MetadataSource>(src: &mut S, role: &str, bytes: &[u8]) -> Result<(), UpdateError> {
     src.persist(role, bytes)
         .map_err(|source| UpdateError::Store {
@@ -208,9 +252,12 @@ pub fn refresh<S: MetadataSource>(
         .root()
         .consistent_snapshot
         .then_some(meta.version.get());
-    let bytes = src
-        .fetch("snapshot", version, cap)
-        .map_err(fetch_err("snapshot.json"))?;
+    let by = format!("timestamp version {}", ts.version);
+    let bytes = src.fetch("snapshot", version, cap).map_err(meta_fetch_err(
+        "snapshot.json".into(),
+        meta.length,
+        by,
+    ))?;
     trusted.update_snapshot(&bytes, false)?;
     persist(src, "snapshot", &bytes)?;
 
@@ -226,8 +273,33 @@ fn load_targets<S: MetadataSource>(
     role: &str,
     delegator: &str,
 ) -> Result<(), UpdateError> {
+    load_targets_or_expired(trusted, src, limits, role, delegator).map_err(|r| r.error)
+}
+
+/// Why [`load_targets_or_expired`] refused a role.
+struct Refusal {
+    error: UpdateError,
+    /// The bytes refused for their expiry alone.
+    expired_copy: Option<Vec<u8>>,
+}
+
+/// [`load_targets`]; a refusal for the role's expiry (5.6.5, its last
+/// check) comes with the downloaded bytes, which passed every other check.
+fn load_targets_or_expired<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+    role: &str,
+    delegator: &str,
+) -> Result<(), Box<Refusal>> {
+    let alone = |error| {
+        Box::new(Refusal {
+            error,
+            expired_copy: None,
+        })
+    };
     if trusted.has_targets(role) {
-        return trusted.reverify_cached(role, delegator);
+        return trusted.reverify_cached(role, delegator).map_err(alone);
     }
     if let Some(local) = src.load_local(role) {
         match trusted.update_targets(&local, role, delegator) {
@@ -237,23 +309,95 @@ fn load_targets<S: MetadataSource>(
     }
     let snap = trusted
         .snapshot()
-        .ok_or(UpdateError::OutOfOrder("snapshot missing before targets"))?;
+        .ok_or(UpdateError::OutOfOrder("snapshot missing before targets"))
+        .map_err(alone)?;
+    let by = format!("snapshot version {}", snap.version);
     let meta = snap
         .meta
         .get(&format!("{role}.json"))
         .ok_or_else(|| UpdateError::MissingMeta {
             role: role.into(),
             why: "delegated, but not listed in the snapshot: refused".into(),
-        })?;
+        })
+        .map_err(alone)?;
     let cap = meta.length.unwrap_or(limits.targets_max_length);
     let version = trusted
         .root()
         .consistent_snapshot
         .then_some(meta.version.get());
     let what = format!("{}.json", encode_role_name(role));
-    let bytes = src.fetch(role, version, cap).map_err(fetch_err(&what))?;
-    trusted.update_targets(&bytes, role, delegator)?;
-    persist(src, role, &bytes)
+    let bytes = src
+        .fetch(role, version, cap)
+        .map_err(meta_fetch_err(what, meta.length, by))
+        .map_err(alone)?;
+    match trusted.update_targets(&bytes, role, delegator) {
+        Ok(()) => persist(src, role, &bytes).map_err(alone),
+        Err(error @ UpdateError::Expired { .. }) if expired_role(&error) == Some(role) => {
+            Err(Box::new(Refusal {
+                error,
+                expired_copy: Some(bytes),
+            }))
+        }
+        Err(e) => Err(alone(e)),
+    }
+}
+
+fn expired_role(e: &UpdateError) -> Option<&str> {
+    match e {
+        UpdateError::Expired { role, .. } => Some(role),
+        _ => None,
+    }
+}
+
+/// Whether a failure to load a delegated role concerns that role alone
+/// (what the repository signs or serves for it), so that the rest of the
+/// repository can still be trusted. Network trouble other than "not found"
+/// or an oversized answer, local storage errors and workflow-order bugs
+/// concern the whole update.
+fn concerns_role_alone(e: &UpdateError) -> bool {
+    match e {
+        UpdateError::Fetch { source, .. } => {
+            matches!(source, FetchError::NotFound | FetchError::TooLarge { .. })
+        }
+        UpdateError::Store { .. } | UpdateError::OutOfOrder(_) => false,
+        _ => true,
+    }
+}
+
+/// A delegated role that [`load_all_targets`] could not trust, and why.
+#[derive(Debug)]
+pub struct RefusedRole {
+    /// The role whose metadata (or whose delegations) was refused.
+    pub role: String,
+    /// The role that delegates to it, whose keys it was checked against.
+    pub delegator: String,
+    /// Why.
+    pub error: UpdateError,
+    /// When its expiry was the only check it failed (5.6.5 comes last): the
+    /// bytes, signed by a threshold of its delegator's keys and of the
+    /// version, length and hashes the snapshot names.
+    pub expired_copy: Option<Vec<u8>>,
+}
+
+/// The result of [`load_all_targets`].
+#[derive(Debug, Default)]
+pub struct AllTargets {
+    /// Roles loaded and trusted, in the order they were first loaded.
+    pub loaded: Vec<String>,
+    /// Roles refused, with the subtrees below them left unvisited.
+    pub refused: Vec<RefusedRole>,
+}
+
+impl AllTargets {
+    /// The roles refused and not trusted through another delegator either:
+    /// a delegation search stops at them.
+    pub fn untrusted(&self, trusted: &TrustedSet) -> HashSet<String> {
+        self.refused
+            .iter()
+            .filter(|r| !trusted.has_targets(&r.role))
+            .map(|r| r.role.clone())
+            .collect()
+    }
 }
 
 /// Loads every targets role reachable from the top-level `targets` role,
@@ -264,17 +408,23 @@ fn load_targets<S: MetadataSource>(
 /// through [`TrustedSet::update_targets`] with the delegator that reached
 /// it (a role reached again through another delegator is re-verified
 /// against that one). Succinct hash-bin delegations are expanded to every
-/// bin. At most `max_roles` distinct roles are loaded; more is an error
-/// rather than a silently partial mirror. Returns the role names in the
-/// order they were first loaded. [`refresh`] must have run.
+/// bin.
+///
+/// A delegated role that fails its checks costs only its own subtree, as it
+/// does in a client's search: it is listed in [`AllTargets::refused`] and
+/// the walk goes on, so that no one role (a claimed author chooses their own
+/// expiry) can stop a mirror from following the rest of the repository.
+/// Network and storage failures still end the walk with an error. At most
+/// `max_roles` distinct roles are loaded; more is an error rather than a
+/// silently partial mirror. [`refresh`] must have run.
 pub fn load_all_targets<S: MetadataSource>(
     trusted: &mut TrustedSet,
     src: &mut S,
     limits: &Limits,
     max_roles: usize,
-) -> Result<Vec<String>, UpdateError> {
+) -> Result<AllTargets, UpdateError> {
     let mut stack: Vec<(String, String)> = vec![("targets".into(), "root".into())];
-    let mut order: Vec<String> = Vec::new();
+    let mut all = AllTargets::default();
     let mut seen: HashSet<String> = HashSet::new();
     // (role, delegator) pairs already checked: a diamond is verified once per path.
     let mut edges: HashSet<(String, String)> = HashSet::new();
@@ -291,29 +441,53 @@ pub fn load_all_targets<S: MetadataSource>(
             });
         }
         // 5.6 / 5.7: verified with the keys and threshold of its delegator.
-        load_targets(trusted, src, limits, &role, &delegator)?;
+        let refuse = |error, expired_copy| RefusedRole {
+            role: role.clone(),
+            delegator: delegator.clone(),
+            error,
+            expired_copy,
+        };
+        match load_targets_or_expired(trusted, src, limits, &role, &delegator) {
+            Ok(()) => {}
+            // The top-level targets role is the repository's own: no subtree to spare.
+            Err(r) if delegator == "root" || !concerns_role_alone(&r.error) => return Err(r.error),
+            Err(r) => {
+                all.refused.push(refuse(r.error, r.expired_copy));
+                continue;
+            }
+        }
         if !seen.insert(role.clone()) {
             continue; // already expanded (cycles and diamonds)
         }
-        order.push(role.clone());
-        let md = trusted
-            .targets(&role)
-            .ok_or(UpdateError::OutOfOrder("role missing after load"))?;
-        let mut children: Vec<String> = Vec::new();
-        if let Some(d) = &md.delegations {
-            if let Some(roles) = &d.roles {
-                children.extend(roles.iter().map(|r| r.name.clone()));
-            }
-            if let Some(s) = &d.succinct_roles {
-                children.extend(bins_within(&role, s, max_roles)?);
-            }
-        }
-        // Pushed in reverse so the first delegation is visited first (5.7.2).
-        for child in children.into_iter().rev() {
-            stack.push((child, role.clone()));
+        all.loaded.push(role.clone());
+        match children_of(trusted, &role, max_roles) {
+            // Pushed in reverse so the first delegation is visited first (5.7.2).
+            Ok(children) => stack.extend(children.into_iter().rev().map(|c| (c, role.clone()))),
+            Err(e) => all.refused.push(refuse(e, None)),
         }
     }
-    Ok(order)
+    Ok(all)
+}
+
+/// The roles `role` (loaded) delegates to, hash bins expanded.
+fn children_of(
+    trusted: &TrustedSet,
+    role: &str,
+    max_roles: usize,
+) -> Result<Vec<String>, UpdateError> {
+    let md = trusted
+        .targets(role)
+        .ok_or(UpdateError::OutOfOrder("role missing after load"))?;
+    let mut children: Vec<String> = Vec::new();
+    if let Some(d) = &md.delegations {
+        if let Some(roles) = &d.roles {
+            children.extend(roles.iter().map(|r| r.name.clone()));
+        }
+        if let Some(s) = &d.succinct_roles {
+            children.extend(bins_within(role, s, max_roles)?);
+        }
+    }
+    Ok(children)
 }
 
 /// The bins of a succinct delegation by `role`, refused when there are more
@@ -377,6 +551,53 @@ pub fn find_target<S: MetadataSource>(
     limits: &Limits,
     target: &str,
 ) -> Result<Option<FoundTarget>, UpdateError> {
+    match search(trusted, src, limits, target, None)? {
+        Search::Found(found) => Ok(Some(found)),
+        Search::NotFound => Ok(None),
+        Search::Blocked { .. } => Err(UpdateError::OutOfOrder("a strict search never blocks")),
+    }
+}
+
+/// What [`find_target_avoiding`] found.
+#[derive(Debug)]
+pub enum Search {
+    /// A role allowed to speak for the path lists it.
+    Found(FoundTarget),
+    /// No role allowed to speak for the path lists it.
+    NotFound,
+    /// The search reached a role that cannot be trusted before any role that
+    /// lists the path: a client's [`find_target`] fails there, so nothing
+    /// can be said about the path.
+    Blocked {
+        /// The untrusted role.
+        role: String,
+    },
+}
+
+/// [`find_target`] for a mirror that keeps going past a refused role: a role
+/// in `untrusted` (see [`AllTargets::untrusted`]) is not fetched again, and
+/// it, or a role that fails its checks now, blocks the search (5.7: the
+/// client's search stops at such a role with an error). Network and storage
+/// failures are still errors.
+pub fn find_target_avoiding<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+    target: &str,
+    untrusted: &HashSet<String>,
+) -> Result<Search, UpdateError> {
+    search(trusted, src, limits, target, Some(untrusted))
+}
+
+/// The delegation search of [`find_target`] (strict when `untrusted` is
+/// `None`) and [`find_target_avoiding`].
+fn search<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+    target: &str,
+    untrusted: Option<&HashSet<String>>,
+) -> Result<Search, UpdateError> {
     let mut stack: Vec<(String, String)> = vec![("targets".into(), "root".into())];
     let mut visited: HashSet<String> = HashSet::new();
     // 5.7.1: bounded number of roles visited (python-tuf counts the same way).
@@ -387,12 +608,23 @@ pub fn find_target<S: MetadataSource>(
         if visited.contains(&role) {
             continue; // cycles
         }
-        load_targets(trusted, src, limits, &role, &delegator)?;
+        if let Some(untrusted) = untrusted {
+            if untrusted.contains(&role) && !trusted.has_targets(&role) {
+                return Ok(Search::Blocked { role });
+            }
+        }
+        match load_targets(trusted, src, limits, &role, &delegator) {
+            Ok(()) => {}
+            Err(e) if untrusted.is_some() && concerns_role_alone(&e) => {
+                return Ok(Search::Blocked { role })
+            }
+            Err(e) => return Err(e),
+        }
         let md = trusted
             .targets(&role)
             .ok_or(UpdateError::OutOfOrder("role missing after load"))?;
         if let Some(info) = md.targets.get(target) {
-            return Ok(Some(FoundTarget {
+            return Ok(Search::Found(FoundTarget {
                 path: target.to_owned(),
                 info: info.clone(),
                 role,
@@ -413,7 +645,7 @@ pub fn find_target<S: MetadataSource>(
             stack.push((child.name, role.clone()));
         }
     }
-    Ok(None)
+    Ok(Search::NotFound)
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 //! persisted before the failure, and nothing else.
 
 use crate::expect_err;
+use crate::sim::signer;
 use crate::sim::{envelope_over, key, now, nz, Repo, Sim};
 use chrono::Duration;
-use cpantuf_core::metadata::{KeyId, RoleKeys};
+use cpantuf_core::crypto::compute_keyid;
+use cpantuf_core::metadata::{signed_value, Key, KeyId, KeyVal, RoleKeys};
 use cpantuf_core::target::{HashError, StreamVerifier};
 use cpantuf_core::trusted::UpdateError;
 use cpantuf_core::workflow::FetchError;
@@ -259,6 +261,59 @@ fn freeze_attack_expired_delegated_role() {
 }
 
 #[test]
+fn freeze_attack_expired_delegated_role_costs_only_its_subtree_when_loading_all() {
+    use cpantuf_core::workflow::{self, Search};
+    let mut sim = Sim::new();
+    sim.repo.delegate("targets", "role-a", &["a/*"], true);
+    sim.repo.delegate("targets", "role-b", &["b/*"], true);
+    sim.repo.delegate("role-a", "role-a-child", &["a/*"], true);
+    sim.repo.add_target("role-a-child", "a/pkg.tar.gz", b"a");
+    sim.repo.add_target("role-b", "b/pkg.tar.gz", b"b");
+    sim.repo.targets.get_mut("role-a").unwrap().expires = now() + Duration::days(1);
+    sim.repo.publish_all();
+    sim.repo.update_targets("targets");
+    sim.now = now() + Duration::days(2);
+
+    let mut t = sim.refresh().unwrap();
+    let limits = sim.limits.clone();
+    let all = workflow::load_all_targets(&mut t, &mut sim, &limits, 100).unwrap();
+    assert_eq!(all.loaded, ["targets", "role-b"]);
+    let [refused] = &all.refused[..] else {
+        panic!("{:?}", all.refused)
+    };
+    assert_eq!(
+        (refused.role.as_str(), refused.delegator.as_str()),
+        ("role-a", "targets")
+    );
+    assert!(matches!(&refused.error, UpdateError::Expired { role, .. } if role == "role-a"));
+    // The copy refused for its expiry alone is the one the repository serves.
+    assert_eq!(refused.expired_copy, Some(sim.repo.file("1.role-a.json")));
+    assert!(
+        !sim.local.contains_key("role-a"),
+        "an expired role was stored"
+    );
+
+    // The search past it: blocked below role-a, without fetching it again; found elsewhere.
+    let untrusted = all.untrusted(&t);
+    sim.requests.clear();
+    let search = |sim: &mut Sim, t: &mut _, path| {
+        workflow::find_target_avoiding(t, sim, &limits, path, &untrusted).unwrap()
+    };
+    assert!(
+        matches!(search(&mut sim, &mut t, "a/pkg.tar.gz"), Search::Blocked { role } if role == "role-a")
+    );
+    assert!(
+        matches!(search(&mut sim, &mut t, "b/pkg.tar.gz"), Search::Found(f) if f.role == "role-b")
+    );
+    assert!(sim.requests.is_empty(), "{:?}", sim.requests);
+    // A client's strict search still fails there.
+    expect_err!(
+        sim.find_in(&mut t, "a/pkg.tar.gz"),
+        UpdateError::Expired { role, .. } if role == "role-a"
+    );
+}
+
+#[test]
 fn freeze_attack_expired_final_root() {
     // The trusted root itself expired and no newer one is published.
     let mut sim = refreshed();
@@ -352,7 +407,10 @@ fn mix_and_match_snapshot_hash_in_timestamp_mismatch() {
     sim.repo.files.insert("2.snapshot.json".into(), other);
     expect_err!(
         sim.refresh(),
-        UpdateError::Hash(HashError::Mismatch { algorithm, .. }) if algorithm == "sha256"
+        UpdateError::SignedMeta {
+            by,
+            mismatch: HashError::Mismatch { algorithm, .. }
+        } if algorithm == "sha256" && by == "timestamp version 2"
     );
     let want = with_new(&sim, &before, &[("timestamp", "timestamp.json")]);
     sim.assert_store(&want);
@@ -362,13 +420,56 @@ fn mix_and_match_snapshot_hash_in_timestamp_mismatch() {
     sim.repo
         .files
         .insert("2.snapshot.json".into(), good[..good.len() - 1].to_vec());
-    expect_err!(sim.refresh(), UpdateError::Hash(HashError::Length { .. }));
+    expect_err!(
+        sim.refresh(),
+        UpdateError::SignedMeta {
+            mismatch: HashError::Length { .. },
+            ..
+        }
+    );
     sim.assert_store(&want);
 
     // The genuine bytes still go through.
     sim.repo.files.insert("2.snapshot.json".into(), good);
     sim.refresh().unwrap();
     assert_eq!(sim.local_version("snapshot"), Some(2));
+}
+
+#[test]
+fn rolled_back_snapshot_message_names_the_timestamp_that_signed_its_length() {
+    let mut repo = Repo::new();
+    repo.meta_hashes = true;
+    repo.meta_lengths = true;
+    repo.publish_all();
+    let mut sim = Sim::with_repo(repo);
+    sim.refresh().unwrap();
+    let v1 = sim.repo.file("1.snapshot.json");
+
+    // Snapshot v2 lists one more role, so it is longer than v1; a mirror
+    // serves v1 under v2's name.
+    sim.repo.delegate("targets", "role-a", &["*"], false);
+    sim.repo.update_targets("targets");
+    sim.repo.publish_targets("role-a");
+    sim.repo.update_snapshot();
+    let signed = sim.repo.timestamp.meta["snapshot.json"].length.unwrap();
+    let ts_version = sim.repo.timestamp.version;
+    assert!(signed > v1.len() as u64);
+    sim.repo.files.insert(
+        format!("{}.snapshot.json", sim.repo.snapshot.version),
+        v1.clone(),
+    );
+    let e = sim
+        .refresh()
+        .err()
+        .expect("a rolled-back snapshot was accepted");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "snapshot.json is {} bytes, but timestamp version {ts_version} says it is {signed} \
+             bytes: a rollback or mix-and-match refused",
+            v1.len()
+        )
+    );
 }
 
 // ------------------------------------------------ arbitrary package, endless data
@@ -429,7 +530,8 @@ fn endless_data_target_longer_than_signed_length() {
         err,
         HashError::TooLong {
             what: format!("target {ALICE_PKG}"),
-            expected: 10_000
+            expected: 10_000,
+            signed: true,
         }
     );
     // One byte more than signed, in one piece.
@@ -471,17 +573,36 @@ fn endless_data_metadata_over_length_in_snapshot() {
         ],
     );
 
-    // The fetcher is told the signed length as its cap ...
-    expect_err!(
+    // The fetcher is told the signed length as its cap, and its refusal is
+    // reported as the length snapshot signed ...
+    let e = expect_err!(
         sim.refresh(),
-        UpdateError::Fetch { source: FetchError::TooLarge { limit }, .. } if *limit == signed_len
+        UpdateError::SignedMeta {
+            mismatch: HashError::TooLong { expected, signed: true, .. },
+            ..
+        } if *expected == signed_len
+    );
+    assert!(
+        sim.requests.last().is_some_and(|r| r == "2.targets.json"),
+        "{:?}",
+        sim.requests
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "targets.json is larger than the {signed_len} bytes snapshot version 2 says it is: \
+             a rollback, mix-and-match or endless-data attack refused"
+        )
     );
     sim.assert_store(&want);
     // ... and if a fetcher ignored it, the state machine refuses the bytes.
     sim.honour_caps = false;
     expect_err!(
         sim.refresh(),
-        UpdateError::Hash(HashError::TooLong { expected, .. }) if *expected == signed_len
+        UpdateError::SignedMeta {
+            mismatch: HashError::TooLong { expected, .. },
+            ..
+        } if *expected == signed_len
     );
     sim.assert_store(&want);
 
@@ -846,6 +967,168 @@ fn duplicate_signatures_for_one_keyid_refused() {
     sim.assert_store(&before);
 }
 
+// ------------------------------------------- one key under two spellings
+
+/// The spellings of one key that must count once toward a threshold.
+const SPELLINGS: [&str; 3] = [
+    "ed25519 hex in lower and upper case",
+    "ecdsa keytype `ecdsa` and `ecdsa-sha2-nistp256`",
+    "ecdsa PEM with LF and CRLF line endings",
+];
+
+/// Signs a message, returning the hex signature.
+type SignFn = Box<dyn Fn(&[u8]) -> String>;
+
+/// One key written two ways, each under its own key id, and a function that
+/// signs with that key.
+struct TwoSpellings {
+    keys: [(KeyId, Key); 2],
+    sign: SignFn,
+}
+
+fn p256_key(keytype: &str, ending: p256::pkcs8::LineEnding) -> Key {
+    use p256::pkcs8::EncodePublicKey;
+    let sk = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    let pem = sk.verifying_key().to_public_key_pem(ending).unwrap();
+    Key {
+        keytype: keytype.into(),
+        scheme: "ecdsa-sha2-nistp256".into(),
+        keyval: KeyVal { public: Some(pem) },
+    }
+}
+
+fn p256_sign(message: &[u8]) -> String {
+    use p256::ecdsa::signature::Signer;
+    let sk = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    let sig: p256::ecdsa::Signature = sk.sign(message);
+    hex::encode(sig.to_der().as_bytes())
+}
+
+fn two_spellings(form: &str) -> TwoSpellings {
+    use p256::pkcs8::LineEnding;
+    let (a, b, sign): (Key, Key, SignFn) = match form {
+        f if f == SPELLINGS[0] => {
+            let s = signer(77);
+            let lower = s.public_key().clone();
+            let mut upper = lower.clone();
+            upper.keyval.public = lower.public().map(str::to_ascii_uppercase);
+            (lower, upper, Box::new(move |m| s.sign_hex(m)))
+        }
+        f if f == SPELLINGS[1] => (
+            p256_key("ecdsa", LineEnding::LF),
+            p256_key("ecdsa-sha2-nistp256", LineEnding::LF),
+            Box::new(p256_sign),
+        ),
+        _ => (
+            p256_key("ecdsa", LineEnding::LF),
+            p256_key("ecdsa", LineEnding::CRLF),
+            Box::new(p256_sign),
+        ),
+    };
+    assert_ne!(a, b, "{form}: the two spellings must differ as strings");
+    TwoSpellings {
+        keys: [(compute_keyid(&a), a), (compute_keyid(&b), b)],
+        sign,
+    }
+}
+
+impl TwoSpellings {
+    fn keyids(&self) -> Vec<KeyId> {
+        self.keys.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// `signed`, with the key's signature under each of its two key ids.
+    fn sign_twice(&self, signed: &serde_json::Value) -> Vec<u8> {
+        let canon = cpantuf_core::canonical::encode(signed).unwrap();
+        let sig = (self.sign)(&canon);
+        let sigs: Vec<_> = self
+            .keys
+            .iter()
+            .map(|(id, _)| serde_json::json!({"keyid": id.0, "sig": sig}))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"signed": signed, "signatures": sigs})).unwrap()
+    }
+}
+
+/// The threshold error of a signature set that reached one key of two.
+#[track_caller]
+fn assert_counted_once(e: &UpdateError, role: &str, form: &str) {
+    let UpdateError::Signature(t) = e else {
+        panic!("{form}: expected a signature error, got {e}")
+    };
+    assert_eq!(
+        (t.role.as_str(), t.valid, t.threshold),
+        (role, 1, 2),
+        "{form}"
+    );
+    assert!(t.rejected[0].1.contains("same key"), "{form}: {t}");
+}
+
+#[test]
+fn key_compromise_one_root_key_under_two_spellings_counts_once() {
+    for form in SPELLINGS {
+        let mut repo = Repo::new();
+        let two = two_spellings(form);
+        repo.root.keys.extend(two.keys.clone());
+        repo.root.roles.insert(
+            "root".into(),
+            RoleKeys {
+                keyids: two.keyids(),
+                threshold: nz(2),
+            },
+        );
+        let root = two.sign_twice(&signed_value(&repo.root));
+        repo.files.insert("1.root.json".into(), root.clone());
+        repo.files.insert("root.json".into(), root);
+        let mut sim = Sim::with_repo(repo);
+        let e = expect_err!(sim.refresh(), UpdateError::Signature(_));
+        assert_counted_once(&e, "root", form);
+        // With threshold 1 the same key verifies under either spelling.
+        sim.repo.root.roles.get_mut("root").unwrap().threshold = nz(1);
+        let root = two.sign_twice(&signed_value(&sim.repo.root));
+        sim.local.insert("root".into(), root);
+        sim.refresh().unwrap_or_else(|e| panic!("{form}: {e}"));
+    }
+}
+
+#[test]
+fn key_compromise_one_delegated_key_under_two_spellings_counts_once() {
+    for form in SPELLINGS {
+        let mut repo = Repo::new();
+        let two = two_spellings(form);
+        repo.delegate("targets", "role-a", &["*"], false);
+        let set_keys = |repo: &mut Repo, threshold: u64| {
+            let d = repo.targets.get_mut("targets").unwrap();
+            let d = d.delegations.as_mut().unwrap();
+            d.keys = two.keys.clone().into_iter().collect();
+            let role = &mut d.roles.as_mut().unwrap()[0];
+            role.keyids = two.keyids();
+            role.threshold = nz(threshold);
+        };
+        set_keys(&mut repo, 2);
+        repo.add_target("role-a", "pkg.tar.gz", b"pkg");
+        repo.publish_all();
+        // Snapshot entries carry versions only, so the file can be re-signed.
+        let role_a = two.sign_twice(&signed_value(&repo.targets["role-a"]));
+        repo.files.insert("1.role-a.json".into(), role_a.clone());
+        let mut sim = Sim::with_repo(repo);
+        let e = expect_err!(sim.find("pkg.tar.gz"), UpdateError::Signature(_));
+        assert_counted_once(&e, "role-a", form);
+        assert!(
+            !sim.local.contains_key("role-a"),
+            "{form}: refused role stored"
+        );
+
+        set_keys(&mut sim.repo, 1);
+        sim.repo.update_targets("targets");
+        sim.repo.files.insert("1.role-a.json".into(), role_a);
+        let found = sim
+            .find("pkg.tar.gz")
+            .unwrap_or_else(|e| panic!("{form}: {e}"));
+        assert_eq!(found.map(|f| f.role).as_deref(), Some("role-a"), "{form}");
+    }
+}
+
 // ---------------------------------------------------------- root rotation
 
 #[test]
@@ -1119,7 +1402,10 @@ fn mix_and_match_targets_hash_in_snapshot_mismatch() {
     sim.repo.files.insert("2.role-a.json".into(), draft);
     expect_err!(
         sim.find("pkg.tar.gz"),
-        UpdateError::Hash(HashError::Mismatch { what, .. }) if what == "role-a.json"
+        UpdateError::SignedMeta {
+            by,
+            mismatch: HashError::Mismatch { what, .. }
+        } if what == "role-a.json" && by == "snapshot version 2"
     );
     let want = with_new(
         &sim,

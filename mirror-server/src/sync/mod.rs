@@ -2,9 +2,10 @@
 //! each verified state with one atomic symlink switch.
 //!
 //! The mirror holds no keys. Every check is the core's: [`workflow::refresh`] and
-//! [`workflow::load_all_targets`] for metadata (spec 5.3 – 5.7), [`workflow::find_target`] to
-//! decide which role speaks for each path, and [`StreamVerifier`] for every target byte. This
-//! module only moves bytes and files.
+//! [`workflow::load_all_targets`] for metadata (spec 5.3 – 5.7),
+//! [`workflow::find_target_avoiding`] to decide which role speaks for each path, and
+//! [`StreamVerifier`] for every target byte. This module only moves bytes and files; `plan`
+//! decides what a state serves, including for the subtree of a refused delegated role.
 //!
 //! Layout under `--dest` (only `current` and what it names are served; dot-prefixed names
 //! never are):
@@ -18,13 +19,14 @@
 //! ```
 
 mod layout;
+mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use chrono::Utc;
 use cpantuf_client::fetcher::{FetchConfig, Fetcher};
 use cpantuf_client::store::{write_atomic, MetadataStore};
@@ -35,7 +37,7 @@ use cpantuf_core::cpan::CpanPath;
 use cpantuf_core::metadata::{Envelope, Root, TargetFile};
 use cpantuf_core::target::{reader_matches, StreamVerifier};
 use cpantuf_core::trusted::{TrustedSet, UpdateError};
-use cpantuf_core::workflow::{self, encode_role_name, FetchError, Limits, MetadataSource};
+use cpantuf_core::workflow::{self, FetchError, Limits, MetadataSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -115,29 +117,44 @@ pub struct Outcome {
     pub resumed: usize,
     /// Targets in the state.
     pub targets: usize,
+    /// Targets served as the previous state verified them, because the role that signs them
+    /// (or one above it) was refused.
+    pub kept: usize,
+    /// Delegated roles refused (each logged with its reason).
+    pub refused_roles: usize,
 }
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if !self.published {
-            return write!(
+            write!(
                 f,
                 "up to date: {} unchanged ({} metadata files fetched)",
                 self.state, self.metadata_fetched
-            );
+            )?;
+        } else {
+            write!(
+                f,
+                "published {}: {} targets ({} downloaded, {} bytes; {} linked from the \
+                 previous state; {} resumed), {} metadata files fetched",
+                self.state,
+                self.targets,
+                self.downloaded,
+                self.downloaded_bytes,
+                self.linked,
+                self.resumed,
+                self.metadata_fetched
+            )?;
         }
-        write!(
-            f,
-            "published {}: {} targets ({} downloaded, {} bytes; {} linked from the previous \
-             state; {} resumed), {} metadata files fetched",
-            self.state,
-            self.targets,
-            self.downloaded,
-            self.downloaded_bytes,
-            self.linked,
-            self.resumed,
-            self.metadata_fetched
-        )
+        if self.refused_roles > 0 {
+            write!(
+                f,
+                "; {} delegated role(s) refused (see the warnings), {} of their targets kept \
+                 as last verified",
+                self.refused_roles, self.kept
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -252,155 +269,66 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         ca_cert: args.ca_cert.clone(),
         ..FetchConfig::default()
     })?;
-    let limits = Limits::default();
     let upstream = with_slash(&args.upstream);
-    let mut src = Source {
-        store: &store,
-        roots: &layout.roots(),
-        fetcher: &fetcher,
-        base: metadata_base(&upstream),
-        fetched: 0,
+    let previous = layout.current_state();
+    let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));
+    let v = verify_upstream(
+        args,
+        &layout,
+        &store,
+        &fetcher,
+        &upstream,
+        prev_manifest.as_ref(),
+    )?;
+    let (trusted, all, wanted) = (v.trusted, v.all, v.planned.targets);
+    let mut outcome = Outcome {
+        metadata_fetched: v.fetched,
+        targets: wanted.len(),
+        kept: v.planned.kept,
+        refused_roles: all.refused.len(),
+        ..Outcome::default()
     };
-
-    // Spec 5.2 – 5.7 in the core; any refusal ends the sync before the state is touched.
-    let anchor = store
-        .load("root")
-        .context("the metadata store has no root.json")?;
-    let mut trusted = TrustedSet::new(&anchor, Utc::now()).context("trusted root")?;
-    workflow::refresh(&mut trusted, &mut src, &limits).context("refreshing metadata")?;
-    let roles = workflow::load_all_targets(&mut trusted, &mut src, &limits, args.max_roles)
-        .context("loading delegated targets roles")?;
-    let wanted = resolve_targets(&mut trusted, &mut src, &limits, &roles)?;
-    let metadata_fetched = src.fetched;
 
     let root_version = trusted.root().version.get();
     let timestamp_version = trusted
         .timestamp()
         .map(|t| t.version.get())
         .context("no timestamp after refresh")?;
-    let previous = layout.current_state();
-    let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));
     if let (Some(prev), Some(m)) = (&previous, &prev_manifest) {
         if m.root_version == root_version
             && m.timestamp_version == timestamp_version
             && m.targets == wanted
         {
-            return Ok(Outcome {
-                state: prev.clone(),
-                metadata_fetched,
-                targets: wanted.len(),
-                ..Outcome::default()
-            });
+            outcome.state = prev.clone();
+            return Ok(outcome);
         }
     }
 
-    // The metadata files, exactly as verified, under the names the upstream serves them by.
-    let mut tuf: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for entry in fs::read_dir(layout.roots())? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".root.json") && !name.starts_with('.') {
-            tuf.insert(name, entry.path());
-        }
-    }
-    tuf.insert("root.json".into(), store.path_of("root"));
-    tuf.insert("timestamp.json".into(), store.path_of("timestamp"));
-    let consistent = trusted.root().consistent_snapshot;
-    let versioned = |role: &str, version: u64| {
-        let name = encode_role_name(role);
-        if consistent {
-            format!("{version}.{name}.json")
-        } else {
-            format!("{name}.json")
-        }
-    };
-    let snapshot_version = trusted.snapshot().context("no snapshot")?.version.get();
-    tuf.insert(
-        versioned("snapshot", snapshot_version),
-        store.path_of("snapshot"),
-    );
-    for role in &roles {
-        let v = trusted
-            .targets(role)
-            .context("role not loaded")?
-            .version
-            .get();
-        tuf.insert(versioned(role, v), store.path_of(role));
-    }
-
+    let tuf = plan::metadata_files(&layout.roots(), &store, &trusted, &all)?;
     let (number, staging) = layout.staging()?;
     tracing::info!(staging = %staging.display(), "building a new state");
-    let mut expected: BTreeSet<String> = BTreeSet::new();
-    for (name, from) in &tuf {
-        let rel = format!("tuf/{name}");
-        let dest = staging.join(&rel);
-        let bytes = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
-        let same_as_before = previous
-            .as_ref()
-            .map(|p| layout.dir().join(p).join(&rel))
-            .filter(|p| fs::read(p).is_ok_and(|b| b == bytes));
-        match same_as_before {
-            Some(prev) => link_over(&prev, &dest)?,
-            None => {
-                fs::create_dir_all(dest.parent().expect("under staging"))?;
-                write_atomic(&dest, &bytes)?;
-            }
-        }
-        expected.insert(rel);
-    }
-
-    let mut outcome = Outcome {
-        metadata_fetched,
-        targets: wanted.len(),
-        published: true,
-        ..Outcome::default()
-    };
+    let mut expected = stage_metadata(&layout, previous.as_deref(), &staging, &tuf)?;
+    outcome.published = true;
     let tmp_dir = staging.join(PARTIAL_DIR);
     fs::create_dir_all(&tmp_dir)?;
-    let mut to_fetch = Vec::new();
-    for (path, info) in &wanted {
-        let dest = staging.join(path);
-        expected.insert(path.clone());
-        let twin = consistent_target_path(path, info);
-        if let Some(t) = &twin {
-            expected.insert(t.clone());
-        }
-        let unchanged = previous.as_ref().filter(|_| {
-            prev_manifest
-                .as_ref()
-                .is_some_and(|m| m.targets.get(path) == Some(info))
-        });
-        if let Some(prev) = unchanged {
-            // Verified when the previous state was built, and signed with the same info now.
-            let from = layout.dir().join(prev).join(path);
-            link_over(&from, &dest).with_context(|| format!("linking {}", from.display()))?;
-            outcome.linked += 1;
-        } else if verifies(path, info, &dest) {
-            // Left by an interrupted sync, and hashed again just now.
-            outcome.resumed += 1;
-        } else {
-            to_fetch.push((path, info));
-            continue;
-        }
-        if let Some(t) = &twin {
-            link_over(&dest, &staging.join(t))?;
-        }
-    }
+    let from_previous = previous.as_deref().zip(prev_manifest.as_ref());
+    let to_fetch = stage_targets(
+        &layout,
+        from_previous,
+        &staging,
+        &wanted,
+        &mut expected,
+        &mut outcome,
+    )?;
 
-    let total: u64 = to_fetch.iter().map(|(_, i)| i.length).sum();
-    let bar = progress_bar(total, to_fetch.len());
-    let (downloaded, downloaded_bytes) = download_all(
+    (outcome.downloaded, outcome.downloaded_bytes) = download_all(
         &fetcher,
         &upstream,
-        consistent,
+        trusted.root().consistent_snapshot,
         &to_fetch,
         &staging,
-        &bar,
         args.jobs as usize,
     )?;
-    outcome.downloaded += downloaded;
-    outcome.downloaded_bytes += downloaded_bytes;
-    bar.finish_and_clear();
     fs::remove_dir_all(&tmp_dir)?;
 
     let manifest = Manifest {
@@ -417,36 +345,116 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// Every target path any loaded role lists, kept only when the core's delegation search
-/// (spec 5.7) finds that role allowed to speak for it, with the info of the role that does.
-fn resolve_targets(
-    trusted: &mut TrustedSet,
-    src: &mut Source<'_>,
-    limits: &Limits,
-    roles: &[String],
-) -> anyhow::Result<BTreeMap<String, TargetFile>> {
-    let mut listed: BTreeSet<String> = BTreeSet::new();
-    for role in roles {
-        if let Some(md) = trusted.targets(role) {
-            listed.extend(md.targets.keys().cloned());
+/// The upstream's metadata, verified, and the targets the new state serves.
+struct Verified {
+    trusted: TrustedSet,
+    all: workflow::AllTargets,
+    planned: plan::Planned,
+    /// Metadata files downloaded.
+    fetched: usize,
+}
+
+/// Spec 5.2 – 5.7 in the core, from the store's trusted root: a refusal of the top-level roles
+/// ends the sync before the state is touched, a refused delegated role costs its own subtree
+/// (see `plan`).
+fn verify_upstream(
+    args: &Args,
+    layout: &Layout,
+    store: &MetadataStore,
+    fetcher: &Fetcher,
+    upstream: &str,
+    prev_manifest: Option<&Manifest>,
+) -> anyhow::Result<Verified> {
+    let limits = Limits::default();
+    let mut src = Source {
+        store,
+        roots: &layout.roots(),
+        fetcher,
+        base: metadata_base(upstream),
+        fetched: 0,
+    };
+    let anchor = store
+        .load("root")
+        .context("the metadata store has no root.json")?;
+    let mut trusted = TrustedSet::new(&anchor, Utc::now()).context("trusted root")?;
+    workflow::refresh(&mut trusted, &mut src, &limits).context("refreshing metadata")?;
+    let all = workflow::load_all_targets(&mut trusted, &mut src, &limits, args.max_roles)
+        .context("loading delegated targets roles")?;
+    plan::warn_refused(&all.refused);
+    let planned = plan::targets(&mut trusted, &mut src, &limits, &all, prev_manifest)?;
+    Ok(Verified {
+        fetched: src.fetched,
+        trusted,
+        all,
+        planned,
+    })
+}
+
+/// Puts into `staging` every target of `wanted` that needs no download, with its hash-named
+/// twin: hard-linked from the previous state (`state` and its manifest) when signed with the
+/// same info, or found verified where an interrupted sync left it. Returns the others.
+fn stage_targets<'a>(
+    layout: &Layout,
+    previous: Option<(&str, &Manifest)>,
+    staging: &Path,
+    wanted: &'a BTreeMap<String, TargetFile>,
+    expected: &mut BTreeSet<String>,
+    outcome: &mut Outcome,
+) -> anyhow::Result<Vec<(&'a String, &'a TargetFile)>> {
+    let mut to_fetch = Vec::new();
+    for (path, info) in wanted {
+        let dest = staging.join(path);
+        expected.insert(path.clone());
+        let twin = consistent_target_path(path, info);
+        if let Some(t) = &twin {
+            expected.insert(t.clone());
+        }
+        let unchanged = previous.filter(|(_, m)| m.targets.get(path) == Some(info));
+        if let Some((prev, _)) = unchanged {
+            // Verified when the previous state was built, and signed with the same info now.
+            let from = layout.dir().join(prev).join(path);
+            link_over(&from, &dest).with_context(|| format!("linking {}", from.display()))?;
+            outcome.linked += 1;
+        } else if verifies(path, info, &dest) {
+            // Left by an interrupted sync, and hashed again just now.
+            outcome.resumed += 1;
+        } else {
+            to_fetch.push((path, info));
+            continue;
+        }
+        if let Some(t) = &twin {
+            link_over(&dest, &staging.join(t))?;
         }
     }
-    let mut wanted = BTreeMap::new();
-    for path in listed {
-        match workflow::find_target(trusted, src, limits, &path)? {
-            Some(found) => {
-                if let Err(why) = writable_path(&path) {
-                    bail!("target {path:?} cannot be mirrored: {why}");
-                }
-                wanted.insert(path, found.info);
+    Ok(to_fetch)
+}
+
+/// Writes the metadata files into `staging/tuf/` (hard links to the previous state's copy
+/// when the bytes are the same); returns their paths relative to `staging`.
+fn stage_metadata(
+    layout: &Layout,
+    previous: Option<&str>,
+    staging: &Path,
+    tuf: &BTreeMap<String, plan::MetadataFile>,
+) -> anyhow::Result<BTreeSet<String>> {
+    let mut expected = BTreeSet::new();
+    for (name, from) in tuf {
+        let rel = format!("tuf/{name}");
+        let dest = staging.join(&rel);
+        let bytes = from.read()?;
+        let same_as_before = previous
+            .map(|p| layout.dir().join(p).join(&rel))
+            .filter(|p| fs::read(p).is_ok_and(|b| b == *bytes));
+        match same_as_before {
+            Some(prev) => link_over(&prev, &dest)?,
+            None => {
+                fs::create_dir_all(dest.parent().expect("under staging"))?;
+                write_atomic(&dest, &bytes)?;
             }
-            None => tracing::warn!(
-                path,
-                "listed only by roles not allowed to sign it: not mirrored"
-            ),
         }
+        expected.insert(rel);
     }
-    Ok(wanted)
+    Ok(expected)
 }
 
 fn progress_bar(bytes: u64, files: usize) -> ProgressBar {
@@ -479,10 +487,11 @@ fn download_all(
     consistent: bool,
     to_fetch: &[(&String, &TargetFile)],
     staging: &Path,
-    bar: &ProgressBar,
     jobs: usize,
 ) -> anyhow::Result<(usize, u64)> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let total: u64 = to_fetch.iter().map(|(_, i)| i.length).sum();
+    let bar = &progress_bar(total, to_fetch.len());
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let one = |i: usize| -> anyhow::Result<()> {
@@ -535,6 +544,7 @@ fn download_all(
             .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
+    bar.finish_and_clear();
     let (mut files, mut bytes) = (0, 0);
     for r in results {
         let (f, b) = r?;
@@ -574,13 +584,9 @@ fn download(
         let _ = fs::remove_file(part);
         return Err(UpdateError::from(e).into());
     }
-    if let Err(source) = fetched {
+    if let Err(e) = fetched {
         let _ = fs::remove_file(part);
-        return Err(UpdateError::Fetch {
-            what: url.to_owned(),
-            source,
-        }
-        .into());
+        return Err(workflow::target_fetch_error(path, info, url, e).into());
     }
     if let Err(e) = verifier.finish() {
         let _ = fs::remove_file(part);

@@ -3,6 +3,8 @@
 
 mod crash;
 mod index_update;
+mod modes;
+mod refused;
 mod upstream;
 
 use std::collections::BTreeMap;
@@ -28,8 +30,13 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
+        Setup::with_upstream(Upstream::new)
+    }
+
+    /// A setup whose upstream `make` builds in the given directory.
+    fn with_upstream(make: impl FnOnce(&Path) -> Upstream) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let up = Upstream::new(&dir.path().join("upstream"));
+        let up = make(&dir.path().join("upstream"));
         let http = HttpServer::start(&up.dir);
         Setup {
             up,
@@ -39,15 +46,22 @@ impl Setup {
         }
     }
 
+    fn sync_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = ["--log", "info", "sync", "--upstream"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        args.push(self.http.url().into());
+        args.push("--root".into());
+        args.push(self.up.root_file().into());
+        args.push("--dest".into());
+        args.push(self.dest.clone().into());
+        args
+    }
+
     fn sync_command(&self) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.args(["--log", "info", "sync", "--upstream"])
-            .arg(self.http.url())
-            .arg("--root")
-            .arg(self.up.root_file())
-            .arg("--dest")
-            .arg(&self.dest)
-            .stdin(Stdio::null());
+        cmd.args(self.sync_args()).stdin(Stdio::null());
         cmd
     }
 
@@ -370,26 +384,14 @@ fn assert_refused(s: &Setup, what: &str) -> String {
 }
 
 #[test]
-fn tampered_upstream_leaves_served_state_untouched() {
+fn tampered_target_leaves_served_state_untouched() {
     let mut s = Setup::new();
     s.sync_ok();
     let path = format!("{AUTHOR_DIR}/Evil-1.0.tar.gz");
     s.up.add_target(AUTHOR_ROLE, &path, &filler(10_000, 7));
     s.up.publish();
 
-    // Tampered metadata: a byte of the new delegated role version changed on the upstream
-    // (the snapshot lists its hash).
-    let role_file = s.up.dir.join(format!("tuf/2.{AUTHOR_ROLE}.json"));
-    let text = std::fs::read_to_string(&role_file).unwrap();
-    std::fs::write(&role_file, text.replacen("Evil-1.0", "Evil-6.6", 1)).unwrap();
-    let err = assert_refused(&s, "tampered role");
-    assert!(
-        err.contains(&format!("{AUTHOR_ROLE}.json: sha256 hash mismatch")),
-        "{err}"
-    );
-    std::fs::write(&role_file, text).unwrap();
-
-    // A tampered target: the release's bytes swapped on the upstream after signing.
+    // The release's bytes swapped on the upstream after signing.
     let twin = s.up.dir.join(s.up.twin_of(&path));
     let mut evil = filler(10_000, 7);
     evil[5000] ^= 1;
@@ -400,6 +402,7 @@ fn tampered_upstream_leaves_served_state_untouched() {
         err.contains(&format!("{path}: sha256 hash mismatch")),
         "{err}"
     );
+    assert_eq!(err.matches("hash mismatch").count(), 1, "said twice: {err}");
     assert!(!tree(&s.current()).contains_key(&path));
 
     // Once the upstream serves the signed bytes again, the sync goes through.
@@ -407,6 +410,26 @@ fn tampered_upstream_leaves_served_state_untouched() {
     std::fs::write(&twin, filler(10_000, 7)).unwrap();
     let log = s.sync_ok();
     assert!(log.contains("published state-2"), "{log}");
+}
+
+#[test]
+fn swapped_larger_target_is_reported_as_larger_than_its_signed_length() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    let path = format!("{AUTHOR_DIR}/Evil-1.0.tar.gz");
+    s.up.add_target(AUTHOR_ROLE, &path, &filler(10_000, 7));
+    s.up.publish();
+    let twin = s.up.dir.join(s.up.twin_of(&path));
+    std::fs::remove_file(&twin).unwrap();
+    std::fs::write(&twin, filler(10_001, 7)).unwrap();
+    let err = assert_refused(&s, "larger target");
+    assert!(
+        err.contains(&format!(
+            "target {path} is larger than its signed length of 10000 bytes (a substituted or \
+             endless file): refused"
+        )),
+        "{err}"
+    );
 }
 
 #[test]

@@ -70,6 +70,7 @@ fn seed_of(role: &str) -> u8 {
 /// hash-named twin.
 pub struct Upstream {
     pub dir: PathBuf,
+    consistent: bool,
     root: Root,
     timestamp: Timestamp,
     snapshot: Snapshot,
@@ -82,6 +83,16 @@ impl Upstream {
     /// Root v1; `targets` lists the index and delegates `authors/id/E/EX/EXAMPLE/*` to
     /// `author-EXAMPLE`, which lists two distributions. Published.
     pub fn new(dir: &Path) -> Upstream {
+        Upstream::build(dir, true)
+    }
+
+    /// [`Upstream::new`] without consistent snapshots: `tuf/snapshot.json` and
+    /// `tuf/ROLE.json` hold the current versions (roots stay `tuf/N.root.json`).
+    pub fn without_consistent_snapshots(dir: &Path) -> Upstream {
+        Upstream::build(dir, false)
+    }
+
+    fn build(dir: &Path, consistent: bool) -> Upstream {
         let mut keys = BTreeMap::new();
         let mut roles = BTreeMap::new();
         for role in TOP_LEVEL_ROLES {
@@ -130,11 +141,12 @@ impl Upstream {
         };
         let mut up = Upstream {
             dir: dir.to_owned(),
+            consistent,
             root: Root {
                 spec_version: SPEC_VERSION.into(),
                 version: nz(1),
                 expires,
-                consistent_snapshot: true,
+                consistent_snapshot: consistent,
                 keys,
                 roles,
             },
@@ -189,48 +201,65 @@ impl Upstream {
         let dir = format!("authors/id/{}/{}", &id[..1], &id[..2]);
         let prefix = format!("prefix-{}-{}", &id[..1], &id[..2]);
         let author = format!("author-{id}");
-        for (parent, child, pattern) in [
-            ("targets".to_string(), prefix, format!("{dir}/*/*")),
-            (prefix_of(&author), author.clone(), format!("{dir}/{id}/*")),
-        ] {
-            if self.roles.contains_key(&child) {
-                continue;
-            }
-            let k = signer(seed_of(&child));
-            let expires = self.roles["targets"].expires;
-            let d = self
-                .roles
-                .get_mut(&parent)
-                .unwrap()
-                .delegations
-                .get_or_insert_with(|| Delegations {
-                    keys: BTreeMap::new(),
-                    roles: Some(Vec::new()),
-                    succinct_roles: None,
-                });
-            d.keys.insert(k.keyid().clone(), k.public_key().clone());
-            d.roles.as_mut().unwrap().push(DelegatedRole {
-                name: child.clone(),
-                keyids: vec![k.keyid().clone()],
-                threshold: nz(1),
-                terminating: true,
-                paths: Some(vec![pattern]),
-                path_hash_prefixes: None,
-            });
-            self.roles.insert(
-                child.clone(),
-                Targets {
-                    spec_version: SPEC_VERSION.into(),
-                    version: nz(1),
-                    expires,
-                    targets: BTreeMap::new(),
-                    delegations: None,
-                },
-            );
-            self.dirty.insert(parent);
-            self.dirty.insert(child);
-        }
+        self.delegate("targets", &prefix, &format!("{dir}/*/*"));
+        self.delegate(&prefix_of(&author), &author, &format!("{dir}/{id}/*"));
         author
+    }
+
+    /// Adds a terminating delegation of `pattern` from `parent` to a new, empty role `child`
+    /// (nothing when `child` exists).
+    pub fn delegate(&mut self, parent: &str, child: &str, pattern: &str) {
+        if self.roles.contains_key(child) {
+            return;
+        }
+        let k = signer(seed_of(child));
+        let expires = self.roles["targets"].expires;
+        let d = self
+            .roles
+            .get_mut(parent)
+            .unwrap()
+            .delegations
+            .get_or_insert_with(|| Delegations {
+                keys: BTreeMap::new(),
+                roles: Some(Vec::new()),
+                succinct_roles: None,
+            });
+        d.keys.insert(k.keyid().clone(), k.public_key().clone());
+        d.roles.as_mut().unwrap().push(DelegatedRole {
+            name: child.into(),
+            keyids: vec![k.keyid().clone()],
+            threshold: nz(1),
+            terminating: true,
+            paths: Some(vec![pattern.into()]),
+            path_hash_prefixes: None,
+        });
+        self.roles.insert(
+            child.into(),
+            Targets {
+                spec_version: SPEC_VERSION.into(),
+                version: nz(1),
+                expires,
+                targets: BTreeMap::new(),
+                delegations: None,
+            },
+        );
+        self.dirty.insert(parent.into());
+        self.dirty.insert(child.into());
+    }
+
+    /// Sets the expiry `role` is signed with at its next publication.
+    pub fn set_expiry(&mut self, role: &str, expires: chrono::DateTime<Utc>) {
+        self.roles.get_mut(role).unwrap().expires = expires;
+        self.dirty.insert(role.into());
+    }
+
+    /// The file name `role` at `version` is served under.
+    pub fn file_name(&self, role: &str, version: NonZeroU64) -> String {
+        if self.consistent {
+            format!("tuf/{version}.{role}.json")
+        } else {
+            format!("tuf/{role}.json")
+        }
     }
 
     /// Removes a target from `role` (the files stay on the upstream, as on CPAN's backpan).
@@ -297,7 +326,7 @@ impl Upstream {
             }
             let version = md.version;
             let bytes = sign(&*md, seed_of(&role));
-            std::fs::write(self.dir.join(format!("tuf/{version}.{role}.json")), &bytes).unwrap();
+            std::fs::write(self.dir.join(self.file_name(&role, version)), &bytes).unwrap();
             self.snapshot.meta.insert(
                 format!("{role}.json"),
                 MetaFile {
@@ -313,7 +342,7 @@ impl Upstream {
         }
         let snap = sign(&self.snapshot, 3);
         let sv = self.snapshot.version;
-        std::fs::write(self.dir.join(format!("tuf/{sv}.snapshot.json")), &snap).unwrap();
+        std::fs::write(self.dir.join(self.file_name("snapshot", sv)), &snap).unwrap();
         self.timestamp.meta.insert(
             "snapshot.json".into(),
             MetaFile {
