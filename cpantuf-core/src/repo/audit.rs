@@ -109,7 +109,9 @@ pub fn verify(
     // threshold of the previous root's root keys and of its own, and carry
     // exactly version N+1.
     loop {
-        let next = root.unverified().version.get() + 1;
+        let Some(next) = root.unverified().version.get().checked_add(1) else {
+            break;
+        };
         let path = tuf.join(format!("{next}.root.json"));
         if !path.exists() {
             break;
@@ -140,6 +142,12 @@ pub fn verify(
         root = new;
     }
     report.root_version = root.unverified().version.get();
+    // The chain walk above may have reported a root file already.
+    for p in check_retained_metadata(&tuf, report.root_version)? {
+        if !a.problems.contains(&p) {
+            a.problems.push(p);
+        }
+    }
     report.roles_checked += 1;
     a.expiry("root", root.unverified(), now);
     let root = root.unverified().clone();
@@ -305,6 +313,78 @@ pub fn verify(
     }
     report.problems = a.problems;
     Ok(report)
+}
+
+/// What a metadata file's name promises: version and type.
+#[derive(serde::Deserialize)]
+struct Head {
+    signed: HeadSigned,
+}
+
+#[derive(serde::Deserialize)]
+struct HeadSigned {
+    #[serde(rename = "_type")]
+    kind: String,
+    version: u64,
+}
+
+/// Every `N.ROLE.json` in `tuf/`, current or retained, is version N of a
+/// role of that type: the signer never rewrites a published file, so a
+/// file whose content disagrees with its name was written by something
+/// else, and a client or mirror fetching that name gets what the name does
+/// not promise. And `root.json` is the newest root (`root_version`), byte
+/// for byte. Signatures of retained versions are not checked: they may be
+/// by keys since rotated out.
+fn check_retained_metadata(tuf: &Path, root_version: u64) -> Result<Vec<Problem>, RepoError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(tuf).map_err(RepoError::io(tuf))? {
+        let entry = entry.map_err(RepoError::io(tuf))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((v, role)) = name.strip_suffix(".json").and_then(|s| s.split_once('.')) else {
+            continue;
+        };
+        if let Ok(v) = v.parse::<u64>() {
+            files.push((name.clone(), v, role.to_owned()));
+        }
+    }
+    let mut out: Vec<Problem> = files
+        .par_iter()
+        .filter_map(|(name, v, role)| {
+            let what = retained_file_problem(&tuf.join(name), *v, role)?;
+            Some(Problem {
+                subject: name.clone(),
+                what,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.subject.cmp(&b.subject));
+    let newest = format!("{root_version}.root.json");
+    if std::fs::read(tuf.join("root.json")).ok() != std::fs::read(tuf.join(&newest)).ok() {
+        out.push(Problem {
+            subject: "root.json".into(),
+            what: format!("not a copy of {newest}, the newest root"),
+        });
+    }
+    Ok(out)
+}
+
+/// What is wrong with the file `path`, named version `v` of `role`.
+fn retained_file_problem(path: &Path, v: u64, role: &str) -> Option<String> {
+    let head = std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice::<Head>(&b).map_err(|e| e.to_string()));
+    let head = match head {
+        Ok(h) => h.signed,
+        Err(e) => return Some(format!("unreadable: {e}")),
+    };
+    let kind = match role {
+        "root" | "snapshot" | "timestamp" => role,
+        _ => "targets",
+    };
+    if head.kind != kind {
+        return Some(format!("is {} metadata, not {kind}", head.kind));
+    }
+    (head.version != v).then(|| format!("claims version {}", head.version))
 }
 
 /// A delegating role's delegations, indexed by the literal leading

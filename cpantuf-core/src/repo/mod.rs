@@ -32,10 +32,16 @@
 //!   only then writes. `timestamp.json` is renamed into place last, so a crash
 //!   at any point leaves the previous timestamp pointing at the previous,
 //!   complete state.
+//! * **A published `N.ROLE.json` never changes.** Mirrors and clients keep
+//!   the first copy of each name. Versions only ever step by one, with
+//!   checked arithmetic ([`state::version_after`]); [`publish::write`]
+//!   refuses a publication that would replace a published role, snapshot or
+//!   root file with other bytes; `verify` checks that every retained file
+//!   is the version its name says.
 //! * **Each author stays in their directory.** Role contents come from
 //!   [`crate::cpan::owner`]; an imported author-signed role must list only
 //!   paths its delegation covers, be signed by the author's registered key
-//!   and increase its version.
+//!   and be exactly the next version.
 //! * **One signer run at a time**, enforced by an exclusive lock on
 //!   `MIRROR/.cpantuf-sign.lock`.
 

@@ -10,7 +10,7 @@ use super::config::{hours, KeyRing, SignerConfig};
 use super::mirror::{FileEntry, Inventory, Mirror};
 use super::publish::{self, Publication, WriteStats};
 use super::signed::{self, SignedFile};
-use super::state::PublishedState;
+use super::state::{version_after, PublishedState};
 use super::RepoError;
 use crate::cpan::{owner, AuthorPrefix, CpanPath, CpanRole, Owner, PauseId};
 use crate::crypto::{compute_keyid, Ed25519Signer};
@@ -389,7 +389,7 @@ pub fn publish_full_with(
                 id,
                 targets,
                 old.as_ref().map(|(e, _)| e.unverified()),
-            );
+            )?;
             let lifetime = hours(ctx.cfg.expiry.author_hours);
             let mut out = AuthorOut {
                 delegation: AuthorDelegation {
@@ -440,7 +440,7 @@ pub fn publish_full_with(
         .par_iter()
         .map(|(prefix, authors)| {
             let role = CpanRole::Prefix(*prefix).name();
-            let payload = build::prefix_targets(state.next_version(&role), prefix_exp, authors);
+            let payload = build::prefix_targets(state.next_version(&role)?, prefix_exp, authors);
             let kept = kept_version(
                 ctx,
                 state.load_role(&role)?,
@@ -467,7 +467,7 @@ pub fn publish_full_with(
 
     let index_role = CpanRole::Index.name();
     let index_payload = build::leaf_targets(
-        state.next_version(&index_role),
+        state.next_version(&index_role)?,
         ctx.expires(ctx.cfg.expiry.index_hours),
         &inv.index,
     );
@@ -493,7 +493,7 @@ pub fn publish_full_with(
     // delegated key changes, or when it nears expiry; only then does the
     // run need the offline keys.
     let top = build::top_targets(
-        state.next_version("targets"),
+        state.next_version("targets")?,
         ctx.expires(ctx.cfg.expiry.targets_hours),
         ctx.key(&ctx.index_key).public_key(),
         ctx.key(&ctx.registry_key).public_key(),
@@ -717,7 +717,7 @@ fn pause_author_payloads(
     id: &PauseId,
     targets: BTreeMap<String, crate::metadata::TargetFile>,
     old: Option<&Targets>,
-) -> Vec<(String, Targets)> {
+) -> Result<Vec<(String, Targets)>, RepoError> {
     let role = CpanRole::Author(id.clone()).name();
     let exp = ctx.expires(ctx.cfg.expiry.author_hours);
     let key = ctx.key(&ctx.authors_key).public_key();
@@ -727,18 +727,18 @@ fn pause_author_payloads(
         ctx.cfg.author_bins_above,
     ));
     let Some(bits) = bits else {
-        let payload = build::leaf_of(state.next_version(&role), exp, targets);
-        return vec![(role, payload)];
+        let payload = build::leaf_of(state.next_version(&role)?, exp, targets);
+        return Ok(vec![(role, payload)]);
     };
-    let author = build::binned_author(state.next_version(&role), exp, id, key, bits);
+    let author = build::binned_author(state.next_version(&role)?, exp, id, key, bits);
     let bins = build::split_into_bins(&build::author_succinct(id, key, bits), targets);
     let mut out = Vec::with_capacity(bins.len() + 1);
     out.push((role, author));
     for (bin, t) in bins {
-        let payload = build::leaf_of(state.next_version(&bin), exp, t);
+        let payload = build::leaf_of(state.next_version(&bin)?, exp, t);
         out.push((bin, payload));
     }
-    out
+    Ok(out)
 }
 
 /// Published author bins that `retire` selects, each emptied: a bin nobody
@@ -769,7 +769,7 @@ fn retired_bins(
             continue;
         }
         let payload = build::leaf_of(
-            state.next_version(role),
+            state.next_version(role)?,
             ctx.expires(ctx.cfg.expiry.author_hours),
             BTreeMap::new(),
         );
@@ -841,10 +841,10 @@ fn finish(
         published: r.old,
         new: r.new,
     };
-    let snap_version = state
-        .current
-        .as_ref()
-        .map_or(NonZeroU64::MIN, |c| c.snapshot_version().saturating_add(1));
+    let snap_version = match &state.current {
+        Some(c) => version_after("snapshot", c.snapshot_version())?,
+        None => NonZeroU64::MIN,
+    };
     let snap_expires = ctx.expires(ctx.cfg.expiry.snapshot_hours);
     let splice = matches!(list, SnapshotRoles::Splice);
     let meta: BTreeMap<String, MetaFile> = match list {
@@ -912,9 +912,10 @@ fn finish(
         let snap = build::snapshot(snap_version, snap_expires, meta);
         signed::sign_checked("snapshot", &snap, &snap_signers, snap_authority)?
     };
-    let ts_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
-        c.timestamp.unverified().version.saturating_add(1)
-    });
+    let ts_version = match &state.current {
+        Some(c) => version_after("timestamp", c.timestamp.unverified().version)?,
+        None => NonZeroU64::MIN,
+    };
     let ts = build::timestamp(
         ts_version,
         ctx.expires(ctx.cfg.expiry.timestamp_hours),
@@ -1028,7 +1029,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
                         .unwrap_or_default();
                     listed.extend(new);
                     let payload = build::leaf_of(
-                        state.next_version(&bin),
+                        state.next_version(&bin)?,
                         ctx.expires(ctx.cfg.expiry.author_hours),
                         listed,
                     );
@@ -1045,7 +1046,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
                     .filter_map(|p| crate::cpan::author_depth(&p))
                     .max();
                 listed.extend(uploads);
-                for (name, payload) in pause_author_payloads(ctx, &state, id, listed, None) {
+                for (name, payload) in pause_author_payloads(ctx, &state, id, listed, None)? {
                     roles.push(signed::sign(&name, &payload, &author_signer));
                 }
             }
@@ -1087,7 +1088,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
         authors.sort_by(|a, b| a.id.cmp(&b.id));
         let role = CpanRole::Prefix(prefix).name();
         let payload = build::prefix_targets(
-            state.next_version(&role),
+            state.next_version(&role)?,
             ctx.expires(ctx.cfg.expiry.prefix_hours),
             &authors,
         );
@@ -1104,7 +1105,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
             .collect();
         all.extend(new_prefixes.iter().copied());
         let top = build::top_targets(
-            state.next_version("targets"),
+            state.next_version("targets")?,
             ctx.expires(ctx.cfg.expiry.targets_hours),
             ctx.key(&ctx.index_key).public_key(),
             ctx.key(&ctx.registry_key).public_key(),
@@ -1188,7 +1189,7 @@ pub fn remove(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
                     .remove(path)
                     .ok_or_else(|| not_listed(path, &role))?;
             }
-            payload.version = state.next_version(&role);
+            payload.version = state.next_version(&role)?;
             payload.expires = ctx.expires(ctx.cfg.expiry.author_hours);
             roles.push(signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]));
         }
@@ -1234,7 +1235,7 @@ fn index_update(
             })?;
     }
     payload.targets.extend(build::targets_of(updated));
-    payload.version = state.next_version(&role);
+    payload.version = state.next_version(&role)?;
     payload.expires = ctx.expires(ctx.cfg.expiry.index_hours);
     Ok(signed::sign(&role, &payload, &[ctx.key(&ctx.index_key)]))
 }
@@ -1311,7 +1312,7 @@ pub fn timestamp(ctx: &Ctx) -> Result<SignedFile, RepoError> {
     let root = state.root.unverified();
     let old = cur.timestamp.unverified();
     let ts = build::timestamp(
-        old.version.saturating_add(1),
+        version_after("timestamp", old.version)?,
         ctx.expires(ctx.cfg.expiry.timestamp_hours),
         cur.snapshot_version(),
         &cur.snapshot_bytes,
@@ -1349,7 +1350,7 @@ pub fn author_export(ctx: &Ctx, id: &PauseId) -> Result<SignedFile, RepoError> {
     let entries = author_files(ctx, id)?;
     let role = CpanRole::Author(id.clone()).name();
     let payload = build::leaf_targets(
-        state.next_version(&role),
+        state.next_version(&role)?,
         ctx.expires(ctx.cfg.expiry.claimed_author_hours),
         &entries,
     );
@@ -1365,8 +1366,8 @@ pub fn author_export(ctx: &Ctx, id: &PauseId) -> Result<SignedFile, RepoError> {
 /// Refused, with nothing published: a role of another name, a target
 /// outside the author's directory or owned by the index role (CHECKSUMS,
 /// `.meta`, `.readme`), a target whose bytes on the mirror differ, a
-/// signature not from the author's key, a version that does not increase,
-/// an expiry already past.
+/// signature not from the author's key, any version but the next one, an
+/// expiry already past.
 pub fn author_import(
     ctx: &Ctx,
     id: &PauseId,
@@ -1416,17 +1417,7 @@ pub fn author_import(
             threshold: NonZeroU64::MIN,
         },
     )?;
-    if let Some(published) = state.role_version(&role) {
-        // Spec 5.7.x rollback check on the client: a lower or equal version
-        // would be refused, so PAUSE refuses to publish it.
-        if t.version <= published {
-            return Err(RepoError::VersionNotIncreased {
-                role,
-                new: t.version.get(),
-                published: published.get(),
-            });
-        }
-    }
+    check_imported_version(&state, &role, t.version)?;
     if t.expires <= ctx.now {
         return Err(RepoError::Metadata {
             file: role.clone(),
@@ -1518,7 +1509,7 @@ pub fn author_import(
         }
         authors.sort_by(|a, b| a.id.cmp(&b.id));
         let payload = build::prefix_targets(
-            state.next_version(&prefix_role),
+            state.next_version(&prefix_role)?,
             ctx.expires(ctx.cfg.expiry.prefix_hours),
             &authors,
         );
@@ -1529,6 +1520,36 @@ pub fn author_import(
         ));
     }
     publish_incremental(ctx, state, roles, entries)
+}
+
+/// An author-signed role's version must be exactly the next one. Lower or
+/// equal: clients refuse it as a rollback (spec 5.6.5 / 5.7.x). Higher: the
+/// author could skip to `u64::MAX`, after which the role has no next version
+/// and every re-sign by PAUSE (`revoke`, a claim's end) is impossible; one
+/// step at a time keeps versions where no run can exhaust them.
+fn check_imported_version(
+    state: &PublishedState,
+    role: &str,
+    version: NonZeroU64,
+) -> Result<(), RepoError> {
+    if let Some(published) = state.role_version(role) {
+        if version <= published {
+            return Err(RepoError::VersionNotIncreased {
+                role: role.to_owned(),
+                new: version.get(),
+                published: published.get(),
+            });
+        }
+    }
+    let next = state.next_version(role)?;
+    if version != next {
+        return Err(RepoError::VersionNotNext {
+            role: role.to_owned(),
+            new: version.get(),
+            next: next.get(),
+        });
+    }
+    Ok(())
 }
 
 /// Takes a claimed author back to PAUSE's key (lost or compromised author
@@ -1555,12 +1576,12 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
     let entries = author_files(ctx, id)?;
     a.depth = a.depth.max(build::depth_of(&entries));
     let targets = build::targets_of(&entries);
-    let mut roles: Vec<SignedFile> = pause_author_payloads(ctx, &state, id, targets, None)
+    let mut roles: Vec<SignedFile> = pause_author_payloads(ctx, &state, id, targets, None)?
         .into_iter()
         .map(|(name, payload)| signed::sign(&name, &payload, &[ctx.key(&ctx.authors_key)]))
         .collect();
     let prefix_payload = build::prefix_targets(
-        state.next_version(&prefix_role),
+        state.next_version(&prefix_role)?,
         ctx.expires(ctx.cfg.expiry.prefix_hours),
         &authors,
     );
@@ -1604,7 +1625,7 @@ pub fn root_prepare(ctx: &Ctx, change: RootChange) -> Result<SignedFile, RepoErr
         keys.timestamp = (vec![t], NonZeroU64::MIN);
     }
     let root = build::root(
-        old.version.saturating_add(1),
+        version_after("root", old.version)?,
         ctx.expires(ctx.cfg.expiry.root_hours),
         &keys,
     );
@@ -1619,14 +1640,15 @@ pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> 
     let _lock = ctx.mirror.lock()?;
     let mut state = ctx.state()?;
     let old = state.root.unverified();
+    let next = version_after("root", old.version)?;
     let file = SignedFile {
         role: "root".into(),
-        version: old.version.saturating_add(1),
+        version: next,
         bytes,
     };
     let env = file.envelope::<Root>()?;
     let new = env.unverified();
-    if new.version != old.version.saturating_add(1) {
+    if new.version != next {
         return Err(RepoError::VersionNotIncreased {
             role: "root".into(),
             new: new.version.get(),
@@ -1655,7 +1677,7 @@ pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> 
             // The targets keys changed: the current targets must be signed
             // by the new ones, or clients would stop at it.
             let mut payload = t.unverified().clone();
-            payload.version = state.next_version("targets");
+            payload.version = state.next_version("targets")?;
             let signers = ctx.top_signers(new, "targets")?;
             let f = signed::sign("targets", &payload, &signers);
             signed::check::<Targets>(&f, Authority::of_root(new, "targets"))?;

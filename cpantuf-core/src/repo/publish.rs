@@ -20,10 +20,11 @@
 
 use super::mirror::{is_twin_name, twin_path, FileEntry, Mirror};
 use super::signed::SignedFile;
+use super::state::PublishedState;
 use super::RepoError;
 use crate::cpan::{owner, CpanPath, Owner};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -154,6 +155,68 @@ fn ensure_twin(
     Ok((!copied, copied))
 }
 
+/// The signer's invariant, enforced where metadata reaches the disk: a
+/// published `N.ROLE.json` never changes. Mirrors and clients that fetched
+/// it keep their copy (the mirror server marks the file immutable), so a
+/// second, different file under the same name would split them from
+/// everyone else for good. Refuses the whole publication, before anything
+/// is written, if any of its role, root or snapshot files exists on disk
+/// with other bytes and is published: every `N.root.json` (clients probe
+/// for them, spec 5.3), and a role or snapshot version at or below the one
+/// the current timestamp and snapshot name. A version above that was left
+/// by a run that crashed before its timestamp, which no client ever saw.
+/// Returns the names already on disk with exactly the new bytes.
+fn check_published_unchanged(
+    mirror: &Mirror,
+    p: &Publication,
+) -> Result<HashSet<String>, RepoError> {
+    let tuf = mirror.tuf_dir();
+    let mut same = HashSet::new();
+    let mut state = None;
+    for f in p.roles.iter().chain(&p.root).chain(&p.snapshot) {
+        let name = f.file_name();
+        let path = tuf.join(&name);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(RepoError::io(&path)(e)),
+        };
+        if bytes == f.bytes {
+            same.insert(name);
+            continue;
+        }
+        if state.is_none() {
+            state = Some(published_state(mirror)?);
+        }
+        if is_published(state.as_ref().and_then(Option::as_ref), f) {
+            return Err(RepoError::RewritesPublished { file: name });
+        }
+    }
+    Ok(same)
+}
+
+/// The state the current timestamp names; `None` before `init` wrote a root.
+fn published_state(mirror: &Mirror) -> Result<Option<PublishedState>, RepoError> {
+    match PublishedState::load(&mirror.tuf_dir(), mirror.root()) {
+        Ok(s) => Ok(Some(s)),
+        Err(RepoError::NotInitialised { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a client or mirror may hold `f`'s file (see
+/// [`check_published_unchanged`]).
+fn is_published(state: Option<&PublishedState>, f: &SignedFile) -> bool {
+    let current = state.and_then(|s| s.current.as_ref());
+    match f.role.as_str() {
+        "root" => true,
+        "snapshot" => current.is_some_and(|c| f.version <= c.snapshot_version()),
+        role => state
+            .and_then(|s| s.role_version(role))
+            .is_some_and(|v| f.version <= v),
+    }
+}
+
 /// Writes a publication in the crash-safe order. The caller holds the lock.
 pub fn write(
     mirror: &Mirror,
@@ -163,6 +226,12 @@ pub fn write(
 ) -> Result<WriteStats, RepoError> {
     let tuf = mirror.tuf_dir();
     fs::create_dir_all(&tuf).map_err(RepoError::io(&tuf))?;
+    let on_disk = check_published_unchanged(mirror, p)?;
+    // A file already on disk with exactly these bytes is left as it is.
+    let put = |f: &SignedFile, fsync: bool| match on_disk.contains(&f.file_name()) {
+        true => Ok(()),
+        false => write_atomic(&tuf, &f.file_name(), &f.bytes, fsync),
+    };
     let mut stats = WriteStats::default();
 
     // A big publication is made durable by one syncfs below; a small one
@@ -186,7 +255,7 @@ pub fn write(
         },
         || {
             let one = |f: &SignedFile| {
-                write_atomic(&tuf, &f.file_name(), &f.bytes, fsync && !big)?;
+                put(f, fsync && !big)?;
                 progress();
                 Ok::<(), RepoError>(())
             };
@@ -208,7 +277,7 @@ pub fn write(
     };
     p.roles.iter().for_each(&mut count);
     if let Some(root) = &p.root {
-        write_atomic(&tuf, &root.file_name(), &root.bytes, fsync)?;
+        put(root, fsync)?;
         write_atomic(&tuf, "root.json", &root.bytes, fsync)?;
         count(root);
     }
@@ -229,7 +298,7 @@ pub fn write(
         }
     }
     if let Some(s) = &p.snapshot {
-        write_atomic(&tuf, &s.file_name(), &s.bytes, fsync)?;
+        put(s, fsync)?;
         count(s);
     }
     if fsync {
@@ -399,5 +468,124 @@ mod tests {
             // Run again: the twin is kept, nothing linked.
             assert_eq!(write(&mirror, &p, false, &|| {}).unwrap().linked, 0);
         }
+    }
+
+    /// A repository on disk as a first publish leaves it: root, targets,
+    /// the index role listing nothing, snapshot 1 and the timestamp (the
+    /// signer reads its own state without checking signatures).
+    fn published_repo(dir: &Path) -> Mirror {
+        use crate::crypto::Ed25519Signer;
+        use crate::metadata::MetaFile;
+        use crate::repo::{build, signed};
+        use std::num::NonZeroU64;
+        let tuf = dir.join("tuf");
+        fs::create_dir_all(&tuf).unwrap();
+        let k = Ed25519Signer::from_seed(&[7; 32]);
+        let key = k.public_key().clone();
+        let one = NonZeroU64::MIN;
+        let exp = chrono::Utc::now() + chrono::Duration::days(1);
+        let keys = build::TopLevelKeys {
+            root: (vec![key.clone()], one),
+            targets: (vec![key.clone()], one),
+            snapshot: (vec![key.clone()], one),
+            timestamp: (vec![key.clone()], one),
+        };
+        let root = signed::sign("root", &build::root(one, exp, &keys), &[&k]);
+        let targets = build::top_targets(one, exp, &key, &key, [], 1);
+        let targets = signed::sign("targets", &targets, &[&k]);
+        let index = signed::sign("index", &build::leaf_of(one, exp, BTreeMap::new()), &[&k]);
+        let entry = MetaFile {
+            version: one,
+            length: None,
+            hashes: None,
+        };
+        let meta = [("targets.json", &entry), ("index.json", &entry)]
+            .map(|(n, e)| (n.to_owned(), e.clone()))
+            .into();
+        let snap = signed::sign("snapshot", &build::snapshot(one, exp, meta), &[&k]);
+        let ts = build::timestamp(one, exp, one, &snap.bytes);
+        let ts = signed::sign("timestamp", &ts, &[&k]);
+        for f in [&root, &targets, &index, &snap, &ts] {
+            fs::write(tuf.join(f.file_name()), &f.bytes).unwrap();
+        }
+        fs::write(tuf.join("root.json"), &root.bytes).unwrap();
+        Mirror::open(dir).unwrap()
+    }
+
+    /// `N.ROLE.json` with other bytes than `tuf/` holds for it.
+    fn other_bytes(mirror: &Mirror, role: &str, version: u64) -> SignedFile {
+        let name = format!("{version}.{role}.json");
+        let mut bytes = fs::read(mirror.tuf_dir().join(&name)).unwrap_or_default();
+        bytes.extend_from_slice(b" ");
+        SignedFile {
+            role: role.to_owned(),
+            version: std::num::NonZeroU64::new(version).unwrap(),
+            bytes,
+        }
+    }
+
+    /// The signer invariant at the place files are written: a role file at
+    /// or below the version the published snapshot names (here the index
+    /// role's version 1) is never replaced with other bytes, whatever the
+    /// caller computed; the whole publication is refused before anything
+    /// (twins, other roles) reaches the disk.
+    #[test]
+    fn a_published_role_file_is_never_replaced_with_other_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mirror = published_repo(tmp.path());
+        let dir = tmp.path().join("modules");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("02packages.details.txt.gz"), b"index").unwrap();
+        let e = mirror
+            .hash_file(CpanPath::new("modules/02packages.details.txt.gz").unwrap())
+            .unwrap();
+        let published = fs::read(mirror.tuf_dir().join("1.index.json")).unwrap();
+        let p = Publication {
+            twins: vec![e.clone()],
+            roles: vec![
+                other_bytes(&mirror, "prefix-E-ET", 1),
+                other_bytes(&mirror, "index", 1),
+            ],
+            ..Default::default()
+        };
+        let err = write(&mirror, &p, false, &|| {}).unwrap_err();
+        assert!(
+            matches!(&err, RepoError::RewritesPublished { file } if file == "1.index.json"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read(mirror.tuf_dir().join("1.index.json")).unwrap(),
+            published
+        );
+        assert!(!mirror.tuf_dir().join("1.prefix-E-ET.json").exists());
+        assert!(!mirror.file(&twin_path(&e.path, &e.sha256_hex())).exists());
+        // The snapshot and root the state names are guarded alike.
+        for f in [other_bytes(&mirror, "snapshot", 1), other_bytes(&mirror, "root", 1)] {
+            let p = Publication {
+                snapshot: (f.role == "snapshot").then(|| f.clone()),
+                root: (f.role == "root").then(|| f.clone()),
+                ..Default::default()
+            };
+            let err = write(&mirror, &p, false, &|| {}).unwrap_err();
+            assert!(matches!(err, RepoError::RewritesPublished { .. }), "{err}");
+        }
+    }
+
+    /// A file above the published version was left by a run that crashed
+    /// before its timestamp: no snapshot ever named it, so a new run may
+    /// replace it.
+    #[test]
+    fn a_crashed_runs_unpublished_role_file_may_be_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mirror = published_repo(tmp.path());
+        let stray = mirror.tuf_dir().join("2.index.json");
+        fs::write(&stray, b"left by a crashed run").unwrap();
+        let f = other_bytes(&mirror, "index", 2);
+        let p = Publication {
+            roles: vec![f.clone()],
+            ..Default::default()
+        };
+        write(&mirror, &p, false, &|| {}).unwrap();
+        assert_eq!(fs::read(&stray).unwrap(), f.bytes);
     }
 }
