@@ -11,7 +11,7 @@
 use super::mirror::{twin_path, Mirror};
 use super::state::read_role;
 use super::RepoError;
-use crate::cpan::CpanPath;
+use crate::cpan::{CpanPath, PauseId};
 use crate::metadata::{Delegations, Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
 use crate::verify::{check_threshold, Authority};
 use chrono::{DateTime, Utc};
@@ -586,10 +586,86 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
     Ok(out)
 }
 
+/// A claimed author's role that expires soon or has expired. The author
+/// chose its expiry and only the author can renew it (a fresh `author
+/// export`, `author sign`, `author import`); once it passes, clients refuse
+/// the author's files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedExpiry {
+    /// The author.
+    pub author: PauseId,
+    /// The published version of their role.
+    pub version: u64,
+    /// Its expiry.
+    pub expires: DateTime<Utc>,
+    /// Whether it has passed.
+    pub expired: bool,
+}
+
+impl ClaimedExpiry {
+    /// `Some` when `expires` is less than `window` after `now`.
+    pub fn check(
+        author: &PauseId,
+        version: u64,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Option<Self> {
+        (expires - now < window).then(|| ClaimedExpiry {
+            author: author.clone(),
+            version,
+            expires,
+            expired: expires <= now,
+        })
+    }
+}
+
+impl std::fmt::Display for ClaimedExpiry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (id, at) = (&self.author, crate::metadata::expiry::format(&self.expires));
+        let role = crate::cpan::CpanRole::Author(id.clone()).name();
+        if self.expired {
+            write!(
+                f,
+                "claimed author {id}: {role} version {} expired at {at}; clients refuse \
+                 {id}'s files until {id} signs a fresh `author export`",
+                self.version
+            )
+        } else {
+            write!(
+                f,
+                "claimed author {id}: {role} version {} expires at {at}; {id} must sign a \
+                 fresh `author export` before then",
+                self.version
+            )
+        }
+    }
+}
+
+/// Every claimed author's role (a key other than `authors_key`, PAUSE's)
+/// that expires within `window` of `now`, or has expired.
+pub fn claimed_expiries(
+    mirror: &Mirror,
+    authors_key: &crate::metadata::KeyId,
+    now: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Result<Vec<ClaimedExpiry>, RepoError> {
+    let state = super::state::PublishedState::load(&mirror.tuf_dir(), mirror.root())?;
+    let mut out = Vec::new();
+    for id in super::ops::claimed_authors(&state, authors_key)?.keys() {
+        let role = crate::cpan::CpanRole::Author(id.clone()).name();
+        if let Some((env, f)) = state.load_role(&role)? {
+            let expires = env.unverified().expires;
+            out.extend(ClaimedExpiry::check(id, f.version.get(), expires, now, window));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpan::{AuthorPrefix, PauseId};
+    use crate::cpan::AuthorPrefix;
     use crate::crypto::Ed25519Signer;
     use crate::repo::build;
 

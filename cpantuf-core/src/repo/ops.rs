@@ -5,6 +5,7 @@
 //! then hand one [`Publication`] to [`publish::write`]. An error anywhere
 //! before the write leaves the disk untouched.
 
+use super::audit::ClaimedExpiry;
 use super::build::{self, AuthorDelegation};
 use super::config::{hours, KeyRing, SignerConfig};
 use super::mirror::{FileEntry, Inventory, Mirror};
@@ -245,7 +246,7 @@ impl Timer {
 }
 
 /// The authors that hold their own key, from the published prefix roles.
-fn claimed_authors(
+pub(crate) fn claimed_authors(
     state: &PublishedState,
     authors_key: &KeyId,
 ) -> Result<BTreeMap<PauseId, AuthorDelegation>, RepoError> {
@@ -326,15 +327,6 @@ pub fn publish_full_with(
     let empty = Vec::new();
     progress.phase("signing author roles", ids.len() as u64);
     let ids: Vec<PauseId> = ids.into_iter().collect();
-    struct AuthorOut {
-        delegation: AuthorDelegation,
-        /// Roles re-signed: the author role and, if binned, its bins.
-        files: Vec<SignedFile>,
-        /// Roles kept at their published version because nothing changed.
-        unchanged: Vec<(String, NonZeroU64)>,
-        claimed: bool,
-        warning: Option<String>,
-    }
     let outs: Vec<AuthorOut> = ids
         .par_iter()
         .map(|id| -> Result<AuthorOut, RepoError> {
@@ -354,32 +346,7 @@ pub fn publish_full_with(
             let role = CpanRole::Author(id.clone()).name();
             progress.step();
             if let Some(c) = claimed.get(id) {
-                // Claimed: PAUSE cannot sign; keep the author's own file and
-                // say which uploads it does not cover yet.
-                let listed = state
-                    .load_role(&role)?
-                    .map(|(env, _)| env.unverified().targets.clone())
-                    .unwrap_or_default();
-                let unsigned = files
-                    .iter()
-                    .filter(|e| listed.get(e.path.as_str()) != Some(&build::target_file(e)))
-                    .count();
-                let warning = (unsigned > 0).then(|| {
-                    format!(
-                        "claimed author {id}: {unsigned} file(s) not (yet) signed by the author"
-                    )
-                });
-                return Ok(AuthorOut {
-                    delegation: AuthorDelegation {
-                        id: id.clone(),
-                        key: c.key.clone(),
-                        depth: depth.max(c.depth),
-                    },
-                    files: Vec::new(),
-                    unchanged: Vec::new(),
-                    claimed: true,
-                    warning,
-                });
+                return claimed_author_out(ctx, &state, c, files, depth);
             }
             let mut old = state.load_role(&role)?;
             let targets = build::targets_of(files);
@@ -400,7 +367,7 @@ pub fn publish_full_with(
                 files: Vec::new(),
                 unchanged: Vec::new(),
                 claimed: false,
-                warning: None,
+                warnings: Vec::new(),
             };
             for (name, payload) in payloads {
                 let published = match old.take() {
@@ -426,7 +393,7 @@ pub fn publish_full_with(
     let mut unchanged: BTreeMap<String, NonZeroU64> = BTreeMap::new();
     let mut by_prefix: BTreeMap<AuthorPrefix, Vec<AuthorDelegation>> = BTreeMap::new();
     for o in outs {
-        report.warnings.extend(o.warning);
+        report.warnings.extend(o.warnings);
         unchanged.extend(o.unchanged);
         by_prefix
             .entry(o.delegation.id.prefix())
@@ -635,6 +602,63 @@ pub fn publish_full_with(
     timer.lap("prune");
     report.timings = timer.1;
     Ok(report)
+}
+
+/// One author's part of a full publish.
+struct AuthorOut {
+    delegation: AuthorDelegation,
+    /// Roles re-signed: the author role and, if binned, its bins.
+    files: Vec<SignedFile>,
+    /// Roles kept at their published version because nothing changed.
+    unchanged: Vec<(String, NonZeroU64)>,
+    claimed: bool,
+    warnings: Vec<String>,
+}
+
+/// A claimed author in a full publish: PAUSE cannot sign, so the author's
+/// own file is kept; the warnings say when it expires soon (or has) and
+/// which uploads (`files`, now on disk) it does not cover yet.
+fn claimed_author_out(
+    ctx: &Ctx,
+    state: &PublishedState,
+    c: &AuthorDelegation,
+    files: &[FileEntry],
+    depth: usize,
+) -> Result<AuthorOut, RepoError> {
+    let id = &c.id;
+    let published = state.load_role(&CpanRole::Author(id.clone()).name())?;
+    let window = hours(ctx.cfg.expiry.claimed_author_warn_hours);
+    let mut warnings: Vec<String> = published
+        .iter()
+        .filter_map(|(env, f)| {
+            let expires = env.unverified().expires;
+            ClaimedExpiry::check(id, f.version.get(), expires, ctx.now, window)
+        })
+        .map(|w| w.to_string())
+        .collect();
+    let listed = published
+        .map(|(env, _)| env.unverified().targets.clone())
+        .unwrap_or_default();
+    let unsigned = files
+        .iter()
+        .filter(|e| listed.get(e.path.as_str()) != Some(&build::target_file(e)))
+        .count();
+    if unsigned > 0 {
+        warnings.push(format!(
+            "claimed author {id}: {unsigned} file(s) not (yet) signed by the author"
+        ));
+    }
+    Ok(AuthorOut {
+        delegation: AuthorDelegation {
+            id: id.clone(),
+            key: c.key.clone(),
+            depth: depth.max(c.depth),
+        },
+        files: Vec::new(),
+        unchanged: Vec::new(),
+        claimed: true,
+        warnings,
+    })
 }
 
 /// Checks a prepared, co-signed top-level targets file against what this
@@ -1379,12 +1403,9 @@ pub fn author_import(
     state.current()?;
     let role = CpanRole::Author(id.clone()).name();
     let prefix_role = CpanRole::Prefix(id.prefix()).name();
-    let prefix = state
+    let mut authors = state
         .load_role(&prefix_role)?
-        .map(|(e, _)| e.unverified().clone());
-    let mut authors = prefix
-        .as_ref()
-        .map(build::authors_of_prefix)
+        .map(|(e, _)| build::authors_of_prefix(e.unverified()))
         .unwrap_or_default();
     let registered = authors.iter().find(|a| &a.id == id).cloned();
     let key = match (&claim_key, &registered) {
@@ -1393,83 +1414,8 @@ pub fn author_import(
         (None, Some(_)) => return Err(RepoError::AuthorNotClaimed { author: id.clone() }),
         (None, None) => return Err(RepoError::UnknownAuthor { author: id.clone() }),
     };
-    let file = SignedFile {
-        role: role.clone(),
-        version: NonZeroU64::MIN,
-        bytes,
-    };
-    let env = file.envelope::<Targets>()?;
-    let t = env.unverified();
-    let file = SignedFile {
-        version: t.version,
-        ..file
-    };
-    // The author's key, and only it, must have signed (spec 5.7.x: a
-    // delegated role is verified with the keys its delegator lists).
-    let keyid = compute_keyid(&key);
-    let keys: BTreeMap<KeyId, Key> = [(keyid.clone(), key.clone())].into();
-    let ids = [keyid];
-    signed::check::<Targets>(
-        &file,
-        Authority {
-            keys: &keys,
-            keyids: &ids,
-            threshold: NonZeroU64::MIN,
-        },
-    )?;
-    check_imported_version(&state, &role, t.version)?;
-    if t.expires <= ctx.now {
-        return Err(RepoError::Metadata {
-            file: role.clone(),
-            source: crate::metadata::MetadataError::Invalid {
-                role: "targets",
-                reason: format!("expired at {}", t.expires),
-            },
-        });
-    }
-    if t.delegations.is_some() {
-        return Err(RepoError::OutsideDelegation {
-            role: role.clone(),
-            path: "(delegations)".into(),
-        });
-    }
-    let mut entries = Vec::new();
-    for (path, info) in &t.targets {
-        let cp = CpanPath::new(path).map_err(|source| RepoError::BadPath {
-            path: path.clone(),
-            source,
-        })?;
-        match owner(&cp) {
-            Ok(Owner::Author(a)) if &a == id => {}
-            Ok(o) => {
-                return Err(RepoError::OutsideDelegation {
-                    role: role.clone(),
-                    path: format!(
-                        "{path} (owned by {})",
-                        match o {
-                            Owner::Index => CpanRole::Index.name(),
-                            Owner::Author(a) => CpanRole::Author(a).name(),
-                        }
-                    ),
-                })
-            }
-            Err(_) => {
-                return Err(RepoError::OutsideDelegation {
-                    role: role.clone(),
-                    path: path.clone(),
-                })
-            }
-        }
-        let e = ctx.mirror.hash_file(cp)?;
-        if build::target_file(&e) != *info {
-            return Err(RepoError::NotOwnedBy {
-                path: path.clone(),
-                owner: "other bytes on the mirror".into(),
-                role: role.clone(),
-            });
-        }
-        entries.push(e);
-    }
+    let (file, t) = checked_author_role(ctx, &state, &role, bytes, &key)?;
+    let entries = author_role_entries(ctx, id, &role, &t)?;
     let depth = build::depth_of(&entries);
     if depth > ctx.cfg.prefix_depth {
         return Err(RepoError::TooDeep {
@@ -1496,18 +1442,7 @@ pub fn author_import(
                 what: format!("new author prefix {}", id.prefix()),
             });
         }
-        match authors.iter_mut().find(|a| &a.id == id) {
-            Some(a) => {
-                a.key = key.clone();
-                a.depth = a.depth.max(depth);
-            }
-            None => authors.push(AuthorDelegation {
-                id: id.clone(),
-                key: key.clone(),
-                depth,
-            }),
-        }
-        authors.sort_by(|a, b| a.id.cmp(&b.id));
+        register_author(&mut authors, id, &key, depth);
         let payload = build::prefix_targets(
             state.next_version(&prefix_role)?,
             ctx.expires(ctx.cfg.expiry.prefix_hours),
@@ -1520,6 +1455,133 @@ pub fn author_import(
         ));
     }
     publish_incremental(ctx, state, roles, entries)
+}
+
+/// Sets `id`'s key (and at least `depth`) in a prefix role's author list.
+fn register_author(authors: &mut Vec<AuthorDelegation>, id: &PauseId, key: &Key, depth: usize) {
+    match authors.iter_mut().find(|a| &a.id == id) {
+        Some(a) => {
+            a.key = key.clone();
+            a.depth = a.depth.max(depth);
+        }
+        None => authors.push(AuthorDelegation {
+            id: id.clone(),
+            key: key.clone(),
+            depth,
+        }),
+    }
+    authors.sort_by(|a, b| a.id.cmp(&b.id));
+}
+
+/// An author-signed `role` as PAUSE accepts it: signed by `key` alone,
+/// exactly the next version, not expired, expiring no later than the
+/// configured maximum, delegating nothing.
+fn checked_author_role(
+    ctx: &Ctx,
+    state: &PublishedState,
+    role: &str,
+    bytes: Vec<u8>,
+    key: &Key,
+) -> Result<(SignedFile, Targets), RepoError> {
+    let file = SignedFile {
+        role: role.to_owned(),
+        version: NonZeroU64::MIN,
+        bytes,
+    };
+    let t = file.envelope::<Targets>()?.unverified().clone();
+    let file = SignedFile {
+        version: t.version,
+        ..file
+    };
+    // The author's key, and only it, must have signed (spec 5.7.x: a
+    // delegated role is verified with the keys its delegator lists).
+    let keyid = compute_keyid(key);
+    let keys: BTreeMap<KeyId, Key> = [(keyid.clone(), key.clone())].into();
+    let ids = [keyid];
+    signed::check::<Targets>(
+        &file,
+        Authority {
+            keys: &keys,
+            keyids: &ids,
+            threshold: NonZeroU64::MIN,
+        },
+    )?;
+    check_imported_version(state, role, t.version)?;
+    check_imported_expiry(ctx, role, t.expires)?;
+    if t.delegations.is_some() {
+        return Err(RepoError::OutsideDelegation {
+            role: role.to_owned(),
+            path: "(delegations)".into(),
+        });
+    }
+    Ok((file, t))
+}
+
+/// The author chooses the expiry of their own role. One already past is
+/// useless; one beyond `claimed_author_max_hours` would outlive any key
+/// or policy change PAUSE could make through the role itself, so it is
+/// refused.
+fn check_imported_expiry(ctx: &Ctx, role: &str, expires: DateTime<Utc>) -> Result<(), RepoError> {
+    if expires <= ctx.now {
+        return Err(RepoError::Metadata {
+            file: role.to_owned(),
+            source: crate::metadata::MetadataError::Invalid {
+                role: "targets",
+                reason: format!("expired at {expires}"),
+            },
+        });
+    }
+    let max_hours = ctx.cfg.expiry.claimed_author_max_hours;
+    if expires - ctx.now > hours(max_hours) {
+        return Err(RepoError::ExpiryTooFar {
+            role: role.to_owned(),
+            expires: crate::metadata::expiry::format(&expires),
+            max: super::config::hours_in_words(max_hours),
+        });
+    }
+    Ok(())
+}
+
+/// The files an author-signed role lists, hashed from the mirror: each
+/// must be in the author's own directory, not owned by the index role, and
+/// the bytes on the mirror must be the ones the author signed.
+fn author_role_entries(
+    ctx: &Ctx,
+    id: &PauseId,
+    role: &str,
+    t: &Targets,
+) -> Result<Vec<FileEntry>, RepoError> {
+    let outside = |path: String| RepoError::OutsideDelegation {
+        role: role.to_owned(),
+        path,
+    };
+    let mut entries = Vec::new();
+    for (path, info) in &t.targets {
+        let cp = CpanPath::new(path).map_err(|source| RepoError::BadPath {
+            path: path.clone(),
+            source,
+        })?;
+        match owner(&cp) {
+            Ok(Owner::Author(a)) if &a == id => {}
+            Ok(Owner::Index) => {
+                return Err(outside(format!("{path} (owned by {})", CpanRole::Index.name())))
+            }
+            Ok(Owner::Author(a)) => {
+                return Err(outside(format!("{path} (owned by {})", CpanRole::Author(a).name())))
+            }
+            Err(_) => return Err(outside(path.clone())),
+        }
+        let e = ctx.mirror.hash_file(cp)?;
+        if build::target_file(&e) != *info {
+            return Err(RepoError::NotOwnedBy {
+                path: path.clone(),
+                owner: "other bytes on the mirror".into(),
+                role: role.to_owned(),
+            });
+        }
+        entries.push(e);
+    }
+    Ok(entries)
 }
 
 /// An author-signed role's version must be exactly the next one. Lower or
