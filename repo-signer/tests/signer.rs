@@ -452,17 +452,17 @@ fn root_rotation_needs_old_and_new_thresholds_signed_separately() {
     let prep = tmp.path().join("2.root.pending.json");
     let p = prep.to_str().unwrap();
     let k = |n: &str| keys().join(n).to_str().unwrap().to_owned();
-    // New root: root-3 alone (threshold 1); old root needs 2 of root-1..3.
-    ok(sign(&[
-        "root",
-        "prepare",
-        "--config",
-        cfg,
-        "--out",
-        p,
-        "--root-key",
-        &k("root-3.pub.pem"),
-    ]));
+    // New root: root-3 alone (threshold 1, lowered on purpose); old root
+    // needs 2 of root-1..3. Keeping the threshold with one key is refused.
+    let prepare = |extra: &[&str]| {
+        let mut args = vec!["root", "prepare", "--config", cfg, "--out", p];
+        let key = k("root-3.pub.pem");
+        args.extend(["--root-key", key.as_str()]);
+        args.extend_from_slice(extra);
+        sign(&args)
+    };
+    fails(prepare(&[]), "a threshold of 2 with 1 key(s)");
+    ok(prepare(&["--root-threshold", "1", "--allow-lower-threshold"]));
     let before = tuf_state(&mirror);
     ok(sign(&["root", "sign", p, "--key", &k("root-1.pem")]));
     fails(

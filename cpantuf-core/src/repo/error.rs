@@ -217,6 +217,16 @@ pub enum RepoError {
         /// The new threshold.
         new: u64,
     },
+    /// A new root would give a role more threshold than keys.
+    #[error("the new root gives {role} a threshold of {threshold} with {keys} key(s): no one could ever sign {role} again")]
+    ThresholdAboveKeys {
+        /// The role.
+        role: String,
+        /// The threshold asked for.
+        threshold: u64,
+        /// Its distinct keys.
+        keys: usize,
+    },
     /// A role lists a target its delegation does not cover.
     #[error("{role} lists {path:?}, which its delegation does not cover")]
     OutsideDelegation {

@@ -18,6 +18,8 @@
 //!   ("hash the bytes you write"), and adding signatures to a prepared file
 //!   for multi-party offline signing.
 //! * [`state`]: the published state read back from `MIRROR/tuf/`.
+//! * [`ceremony`]: what a new root changes (keys, thresholds, expiry), for
+//!   the key holders to review before they sign.
 //! * [`publish`]: the crash-safe write order (twins, delegated roles,
 //!   targets, root, snapshot, timestamp last; temp file + rename) and pruning.
 //! * [`ops`]: the operations the CLI exposes (init, publish, add, index,
@@ -47,6 +49,7 @@
 
 pub mod audit;
 pub mod build;
+pub mod ceremony;
 pub mod config;
 mod error;
 pub mod mirror;

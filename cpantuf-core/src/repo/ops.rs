@@ -7,6 +7,7 @@
 
 use super::audit::ClaimedExpiry;
 use super::build::{self, AuthorDelegation};
+use super::ceremony::RootReview;
 use super::config::{hours, KeyRing, SignerConfig};
 use super::mirror::{FileEntry, Inventory, Mirror};
 use super::publish::{self, Publication, WriteStats};
@@ -1655,43 +1656,75 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
 // ---------------------------------------------------------------- root
 
 /// Replacements for a new root version; `None` keeps what the current root
-/// has.
+/// has. A threshold left out keeps the current one, also when the keys
+/// change: a rotation never weakens root by default.
 #[derive(Clone, Debug, Default)]
 pub struct RootChange {
-    /// New root keys and threshold.
-    pub root: Option<(Vec<Key>, NonZeroU64)>,
-    /// New targets keys and threshold.
-    pub targets: Option<(Vec<Key>, NonZeroU64)>,
+    /// New root keys.
+    pub root_keys: Option<Vec<Key>>,
+    /// New root threshold.
+    pub root_threshold: Option<NonZeroU64>,
+    /// New targets keys.
+    pub targets_keys: Option<Vec<Key>>,
+    /// New targets threshold.
+    pub targets_threshold: Option<NonZeroU64>,
     /// New snapshot key.
     pub snapshot: Option<Key>,
     /// New timestamp key.
     pub timestamp: Option<Key>,
+    /// Whether a threshold may go down (asked for explicitly).
+    pub allow_lower_threshold: bool,
 }
 
 /// Prepares root version N+1, unsigned, for the key holders to sign one by
-/// one ([`signed::add_signature`]) before [`root_publish`].
-pub fn root_prepare(ctx: &Ctx, change: RootChange) -> Result<SignedFile, RepoError> {
+/// one ([`signed::add_signature`]) before [`root_publish`]; with the review
+/// of what it changes. Refused: a threshold above the role's number of
+/// keys (nobody could sign the role again), and a lowered threshold unless
+/// [`RootChange::allow_lower_threshold`].
+pub fn root_prepare(
+    ctx: &Ctx,
+    change: RootChange,
+) -> Result<(SignedFile, RootReview), RepoError> {
     let state = ctx.state()?;
     let old = state.root.unverified();
     let mut keys = build::top_level_keys(old);
-    if let Some(r) = change.root {
-        keys.root = r;
-    }
-    if let Some(t) = change.targets {
-        keys.targets = t;
-    }
-    if let Some(s) = change.snapshot {
-        keys.snapshot = (vec![s], NonZeroU64::MIN);
-    }
-    if let Some(t) = change.timestamp {
-        keys.timestamp = (vec![t], NonZeroU64::MIN);
-    }
+    let replace = |slot: &mut (Vec<Key>, NonZeroU64), k: Option<Vec<Key>>, t| {
+        if let Some(k) = k {
+            slot.0 = k;
+        }
+        if let Some(t) = t {
+            slot.1 = t;
+        }
+    };
+    replace(&mut keys.root, change.root_keys, change.root_threshold);
+    replace(&mut keys.targets, change.targets_keys, change.targets_threshold);
+    replace(&mut keys.snapshot, change.snapshot.map(|k| vec![k]), None);
+    replace(&mut keys.timestamp, change.timestamp.map(|k| vec![k]), None);
     let root = build::root(
         version_after("root", old.version)?,
         ctx.expires(ctx.cfg.expiry.root_hours),
         &keys,
     );
-    Ok(signed::sign("root", &root, &[]))
+    let review = RootReview::between(Some(old), &root);
+    for r in &review.roles {
+        if r.new.threshold.get() > r.new.keyids.len() as u64 {
+            return Err(RepoError::ThresholdAboveKeys {
+                role: r.role.to_owned(),
+                threshold: r.new.threshold.get(),
+                keys: r.new.keyids.len(),
+            });
+        }
+    }
+    if let Some(r) = review.lowered().next() {
+        if !change.allow_lower_threshold {
+            return Err(RepoError::LowersThreshold {
+                role: r.role.to_owned(),
+                old: r.old.as_ref().map_or(0, |o| o.threshold.get()),
+                new: r.new.threshold.get(),
+            });
+        }
+    }
+    Ok((signed::sign("root", &root, &[]), review))
 }
 
 /// Publishes a prepared root once it carries a threshold of the old root's
