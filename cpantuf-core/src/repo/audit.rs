@@ -306,11 +306,26 @@ pub fn verify(
     report.files_checked = targets_found.len();
     a.problems.extend(file_problems);
     // Files nobody signed.
-    for p in mirror.scan()? {
-        if !listed_paths.contains(&p) {
+    let (files, twins) = mirror.scan_with_twins()?;
+    for p in &files {
+        if !listed_paths.contains(p) {
             a.problem(p.as_str(), "on the mirror but listed by no role");
         }
     }
+    // Every other twin on disk (retained versions, twins of removed files)
+    // against the hash in its name: clients on a previous snapshot fetch
+    // them.
+    let checked: std::collections::HashSet<CpanPath> = targets_found
+        .iter()
+        .filter_map(|(p, info)| Some(twin_path(p, info.hashes.get("sha256")?)))
+        .collect();
+    let on_disk: std::collections::HashSet<&CpanPath> = files.iter().collect();
+    let twin_problems: Vec<Problem> = twins
+        .par_iter()
+        .filter(|t| !checked.contains(*t))
+        .filter_map(|t| check_twin(mirror, t, &on_disk))
+        .collect();
+    a.problems.extend(twin_problems);
     report.problems = a.problems;
     Ok(report)
 }
@@ -507,6 +522,34 @@ fn check_file(mirror: &Mirror, p: &CpanPath, info: &crate::metadata::TargetFile)
         }
     }
     out
+}
+
+/// What is wrong with a file named like a twin (`<64 hex>.<name>`) that
+/// no current target accounts for: its bytes must match the hash in its
+/// name. `plain_files`: the mirror's other files, to tell a corrupted twin
+/// of a file still there from a file that only looks like a twin.
+fn check_twin(
+    mirror: &Mirror,
+    twin: &CpanPath,
+    plain_files: &std::collections::HashSet<&CpanPath>,
+) -> Option<Problem> {
+    let (plain, hash) = super::publish::plain_of_twin(twin)?;
+    let what = match mirror.hash_file(twin.clone()) {
+        Ok(e) if e.sha256_hex() == hash => return None,
+        Ok(_) if plain_files.contains(&plain) => format!(
+            "hash-named twin of {plain}: sha256 differs from the hash in its name (corrupted; \
+             a client fetching that version gets other bytes)"
+        ),
+        Ok(_) => "named like a hash-named twin, but its sha256 differs from the hash in its \
+                  name: the signer never signs such a name (rename the file, or delete it \
+                  if it is a corrupted twin)"
+            .to_owned(),
+        Err(e) => format!("hash-named twin: {e}"),
+    };
+    Some(Problem {
+        subject: twin.to_string(),
+        what,
+    })
 }
 
 /// One line of `status`.

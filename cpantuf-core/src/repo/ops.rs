@@ -1302,7 +1302,7 @@ pub fn index(ctx: &Ctx) -> Result<AddReport, RepoError> {
             if ft.is_symlink() {
                 return Err(RepoError::Symlink { path: entry.path() });
             }
-            if ft.is_file() && !super::mirror::is_twin_name(name) {
+            if ft.is_file() && !super::mirror::is_signer_file(name) {
                 let rel = format!("{top}/{name}");
                 let cp = CpanPath::new(&rel).map_err(|source| RepoError::BadPath {
                     path: rel.clone(),

@@ -2,7 +2,8 @@
 //!
 //! Write order (guide section 3; spec 5.5–5.7 consistent snapshots):
 //!
-//! 1. hash-named twins `<dir>/<sha256>.<name>` of new targets, as hard links;
+//! 1. hash-named twins `<dir>/<sha256>.<name>` of new targets: hard links
+//!    for uploads, copies for the files PAUSE rewrites in place;
 //! 2. delegated roles and top-level targets, `N.ROLE.json`;
 //! 3. a new root, `N.root.json`, then the `root.json` copy;
 //! 4. `N.snapshot.json`;
@@ -18,7 +19,7 @@
 //! durable, the snapshot is synced before the timestamp is written, and the
 //! timestamp last.
 
-use super::mirror::{is_twin_name, twin_path, FileEntry, Mirror};
+use super::mirror::{is_twin_name, is_twin_temp_name, twin_path, FileEntry, Mirror};
 use super::signed::SignedFile;
 use super::state::PublishedState;
 use super::RepoError;
@@ -38,7 +39,7 @@ pub struct Publication {
     /// The twins a scan just found on disk, if the caller scanned: any
     /// other twin is linked without first looking for it (a full build
     /// links 300,000 at CPAN scale). `None`: look first.
-    pub existing_twins: Option<std::collections::HashSet<CpanPath>>,
+    pub existing_twins: Option<HashSet<CpanPath>>,
     /// Delegated roles and top-level targets.
     pub roles: Vec<SignedFile>,
     /// A new root, if any.
@@ -91,68 +92,105 @@ fn sync_dir(dir: &Path) -> Result<(), RepoError> {
         .map_err(RepoError::io(dir))
 }
 
-/// Makes sure the twin of `e` exists and holds `e`'s bytes. `existing`:
-/// the twins a scan found; one not among them is linked before looking.
+/// Whether the target `e` is a file PAUSE rewrites in place: every file
+/// the index role owns (`modules/*`, `authors/01mailrc.txt.gz`, and
+/// `CHECKSUMS`, `*.meta`, `*.readme` in author directories). Uploads are
+/// write-once: PAUSE never accepts a second file of the same name.
+fn is_mutable(e: &FileEntry) -> bool {
+    matches!(owner(&e.path), Ok(Owner::Index))
+}
+
+/// Makes sure the twin of `e` exists and holds `e`'s bytes; `(linked,
+/// copied)`. An upload's twin is a hard link (300,000 of them at CPAN
+/// scale). A mutable file's twin is a copy: a hard link would share its
+/// inode with the live file, so PAUSE rewriting the file in place would
+/// change every retained twin of it under its old hash-name too.
+/// `existing`: the twins a scan found; one not among them is created
+/// before looking.
 fn ensure_twin(
     mirror: &Mirror,
     e: &FileEntry,
-    existing: Option<&std::collections::HashSet<CpanPath>>,
+    existing: Option<&HashSet<CpanPath>>,
 ) -> Result<(bool, bool), RepoError> {
-    let hex = e.sha256_hex();
-    let rel = twin_path(&e.path, &hex);
-    let look_first = existing.is_none_or(|known| known.contains(&rel));
+    let rel = twin_path(&e.path, &e.sha256_hex());
     let twin = mirror.file(&rel);
-    let src = mirror.file(&e.path);
-    // An existing twin of the right length is kept; one of the wrong length
-    // is debris (a foreign file, or a copy interrupted by a crash): its name
-    // promises other bytes.
-    let keep_existing = || -> Result<bool, RepoError> {
-        match fs::symlink_metadata(&twin) {
-            Ok(m) if m.is_file() && m.len() == e.length => Ok(true),
-            Ok(_) => fs::remove_file(&twin)
-                .map(|()| false)
-                .map_err(RepoError::io(&twin)),
-            Err(_) => Ok(false),
-        }
-    };
-    if look_first && keep_existing()? {
+    let look_first = existing.is_none_or(|known| known.contains(&rel));
+    let mutable = is_mutable(e);
+    if look_first && keep_twin(mirror, e, &rel, mutable)? {
         return Ok((false, false));
     }
+    if mutable {
+        copy_twin(mirror, e, &twin)?;
+        return Ok((false, true));
+    }
+    let src = mirror.file(&e.path);
     let mut link = fs::hard_link(&src, &twin);
-    if !look_first && matches!(&link, Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists) {
-        if keep_existing()? {
+    if matches!(&link, Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists) {
+        if !look_first && keep_twin(mirror, e, &rel, false)? {
             return Ok((false, false));
         }
         link = fs::hard_link(&src, &twin);
     }
-    let copied = match link {
-        Ok(()) => false,
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => return Ok((false, false)),
+    match link {
+        Ok(()) => Ok((true, false)),
         Err(_) => {
             // No hard links (another file system, or not permitted): copy.
-            let parent = twin.parent().expect("a mirror file has a directory");
-            let name = twin
-                .file_name()
-                .and_then(|n| n.to_str())
-                .expect("utf-8 twin");
-            let bytes = fs::read(&src).map_err(RepoError::io(&src))?;
-            write_atomic(parent, name, &bytes, false)?;
-            true
-        }
-    };
-    // PAUSE rewrites index files in place; if one changed after it was
-    // hashed, the twin now holds other bytes than its name says. Check the
-    // mutable ones (index-owned) again; uploads are write-once.
-    if matches!(owner(&e.path), Ok(Owner::Index)) {
-        let check = mirror.hash_file(twin_path(&e.path, &hex))?;
-        if check.sha256 != e.sha256 {
-            fs::remove_file(&twin).map_err(RepoError::io(&twin))?;
-            return Err(RepoError::Missing {
-                path: format!("{} (changed while being signed; run again)", e.path),
-            });
+            copy_twin(mirror, e, &twin)?;
+            Ok((false, true))
         }
     }
-    Ok((!copied, copied))
+}
+
+/// Whether the twin on disk at `rel` already holds `e`'s bytes, so it is
+/// kept. Anything else there is removed: its name promises other bytes (a
+/// foreign or planted file, a copy cut short by a crash, a hard link an
+/// older signer made to a mutable file). A hard link to the file just
+/// hashed needs no hashing; any other file is hashed, since a matching
+/// length proves nothing.
+fn keep_twin(
+    mirror: &Mirror,
+    e: &FileEntry,
+    rel: &CpanPath,
+    mutable: bool,
+) -> Result<bool, RepoError> {
+    use std::os::unix::fs::MetadataExt;
+    let twin = mirror.file(rel);
+    let m = match fs::symlink_metadata(&twin) {
+        Ok(m) => m,
+        Err(_) => return Ok(false),
+    };
+    let same_inode = (m.dev(), m.ino()) == e.file_id;
+    let keep = m.is_file()
+        && m.len() == e.length
+        && match (same_inode, mutable) {
+            (true, false) => true,
+            (true, true) => false,
+            (false, _) => mirror.hash_file(rel.clone())?.sha256 == e.sha256,
+        };
+    if !keep {
+        fs::remove_file(&twin).map_err(RepoError::io(&twin))?;
+    }
+    Ok(keep)
+}
+
+/// Writes the twin of `e` as a copy (temporary file and rename). The bytes
+/// read must still be the ones `e` hashed: PAUSE may have rewritten the
+/// file since.
+fn copy_twin(mirror: &Mirror, e: &FileEntry, twin: &Path) -> Result<(), RepoError> {
+    use sha2::{Digest, Sha256};
+    let src = mirror.file(&e.path);
+    let bytes = fs::read(&src).map_err(RepoError::io(&src))?;
+    if <[u8; 32]>::from(Sha256::digest(&bytes)) != e.sha256 {
+        return Err(RepoError::Missing {
+            path: format!("{} (changed while being signed; run again)", e.path),
+        });
+    }
+    let parent = twin.parent().expect("a mirror file has a directory");
+    let name = twin
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("utf-8 twin");
+    write_atomic(parent, name, &bytes, false)
 }
 
 /// The signer's invariant, enforced where metadata reaches the disk: a
@@ -394,8 +432,15 @@ pub fn prune_metadata(
 
 /// Removes hash-named twins that no longer match their plain file, once the
 /// change is older than `retention`. The change time of the twin's inode is
-/// when it last lost a link, which for the twin of a replaced index file is
-/// when the plain name moved to new bytes.
+/// when it last lost a link (for the twin of a removed upload, when the
+/// upload was deleted) or when it was written (a mutable file's copy).
+///
+/// Only a file whose bytes match the hash in its name is a twin: anything
+/// else with such a name (an upload that happens to be called
+/// `<64 hex>.<name>`, a twin corrupted in place) is left for the operator,
+/// and `verify` reports it. Temporary files of a copy that a killed run
+/// left (`.tmp.<pid>.<twin>`) are removed at once: the caller holds the
+/// lock, so no other run is writing them.
 pub fn prune_twins<'a>(
     mirror: &Mirror,
     current: &HashMap<CpanPath, String>,
@@ -406,24 +451,23 @@ pub fn prune_twins<'a>(
     let mut removed = 0;
     for twin in twins {
         let name = twin.file_name();
-        if !is_twin_name(name) {
+        let disk = mirror.file(twin);
+        if is_twin_temp_name(name) {
+            fs::remove_file(&disk).map_err(RepoError::io(&disk))?;
+            removed += 1;
             continue;
         }
-        let (hash, base) = name.split_at(64);
-        let base = &base[1..];
-        let plain = &twin.as_str()[..twin.as_str().len() - name.len()];
-        let Ok(plain) = CpanPath::new(&format!("{plain}{base}")) else {
+        let Some((plain, hash)) = plain_of_twin(twin) else {
             continue;
         };
         if current.get(&plain).is_some_and(|h| h == hash) {
             continue;
         }
-        let disk = mirror.file(twin);
         let Ok(m) = fs::symlink_metadata(&disk) else {
             continue;
         };
         let changed = SystemTime::UNIX_EPOCH + Duration::from_secs(m.ctime().max(0) as u64);
-        if older_than(changed, retention) {
+        if older_than(changed, retention) && mirror.hash_file(twin.clone())?.sha256_hex() == hash {
             fs::remove_file(&disk).map_err(RepoError::io(&disk))?;
             removed += 1;
         }
@@ -431,17 +475,30 @@ pub fn prune_twins<'a>(
     Ok(removed)
 }
 
+/// The plain path a twin path stands for, and the hex hash in its name.
+pub fn plain_of_twin(twin: &CpanPath) -> Option<(CpanPath, &str)> {
+    let name = twin.file_name();
+    if !is_twin_name(name) {
+        return None;
+    }
+    let (hash, base) = name.split_at(64);
+    let dir = &twin.as_str()[..twin.as_str().len() - name.len()];
+    let plain = CpanPath::new(&format!("{dir}{}", &base[1..])).ok()?;
+    Some((plain, hash))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
-    /// A twin left with other bytes (a foreign file, a crash mid-copy) is
-    /// replaced by a hard link to the target, whether the writer looks
-    /// first (incremental runs) or links first (a full build, for twins
-    /// its scan did not find).
+    /// A twin left with other bytes (a foreign or planted file, a crash
+    /// mid-copy), even of the right length, is replaced by a hard link to
+    /// the target, whether the writer looks first (incremental runs, and a
+    /// full build for twins its scan found) or links first (a full build,
+    /// for twins its scan did not find).
     #[test]
-    fn a_twin_with_other_bytes_is_replaced_by_a_link_on_both_paths() {
+    fn a_twin_with_other_bytes_of_the_same_length_is_replaced_on_both_paths() {
         for existing in [None, Some(std::collections::HashSet::new())] {
             let tmp = tempfile::tempdir().unwrap();
             let dir = tmp.path().join("authors/id/E/ET/ETHER");
@@ -452,7 +509,20 @@ mod tests {
                 .hash_file(CpanPath::new("authors/id/E/ET/ETHER/X-1.tar.gz").unwrap())
                 .unwrap();
             let twin = mirror.file(&twin_path(&e.path, &e.sha256_hex()));
-            fs::write(&twin, b"debris").unwrap();
+            fs::write(&twin, b"the fake bytes").unwrap();
+            let rel = twin_path(&e.path, &e.sha256_hex());
+            for existing in [existing.clone(), Some([rel].into())] {
+                let p = Publication {
+                    twins: vec![e.clone()],
+                    existing_twins: existing.clone(),
+                    ..Default::default()
+                };
+                let stats = write(&mirror, &p, false, &|| {}).unwrap();
+                assert_eq!(stats.linked, 1, "{existing:?}");
+                assert_eq!(fs::read(&twin).unwrap(), b"the real bytes");
+                fs::remove_file(&twin).unwrap();
+                fs::write(&twin, b"the fake bytes").unwrap();
+            }
             let p = Publication {
                 twins: vec![e.clone()],
                 existing_twins: existing.clone(),
@@ -468,6 +538,35 @@ mod tests {
             // Run again: the twin is kept, nothing linked.
             assert_eq!(write(&mirror, &p, false, &|| {}).unwrap().linked, 0);
         }
+    }
+
+    /// The twin of a file PAUSE rewrites in place is a copy, never a hard
+    /// link; one an older signer linked is replaced by a copy, and a copy
+    /// already there is kept.
+    #[test]
+    fn a_mutable_files_twin_is_a_copy_and_a_legacy_hard_link_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("modules");
+        fs::create_dir_all(&dir).unwrap();
+        let live = dir.join("02packages.details.txt.gz");
+        fs::write(&live, b"the index").unwrap();
+        let mirror = Mirror::open(tmp.path()).unwrap();
+        let e = mirror
+            .hash_file(CpanPath::new("modules/02packages.details.txt.gz").unwrap())
+            .unwrap();
+        let twin = mirror.file(&twin_path(&e.path, &e.sha256_hex()));
+        fs::hard_link(&live, &twin).unwrap();
+        let p = Publication {
+            twins: vec![e.clone()],
+            ..Default::default()
+        };
+        let stats = write(&mirror, &p, false, &|| {}).unwrap();
+        assert_eq!((stats.linked, stats.copied), (0, 1));
+        let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+        assert_ne!(ino(&twin), ino(&live));
+        assert_eq!(fs::read(&twin).unwrap(), b"the index");
+        let stats = write(&mirror, &p, false, &|| {}).unwrap();
+        assert_eq!((stats.linked, stats.copied), (0, 0));
     }
 
     /// A repository on disk as a first publish leaves it: root, targets,
