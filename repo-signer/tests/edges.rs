@@ -247,7 +247,12 @@ fn a_root_rotation_without_a_threshold_keeps_root_at_two_of_three() {
     let k = |n: &str| keys().join(n).to_str().unwrap().to_owned();
     let prep = tmp.path().join("2.root.pending.json");
     let p = prep.to_str().unwrap();
-    let k4 = tmp.path().join("root-4.pub.pem").to_str().unwrap().to_owned();
+    let k4 = tmp
+        .path()
+        .join("root-4.pub.pem")
+        .to_str()
+        .unwrap()
+        .to_owned();
     let (k1, k2) = (k("root-1.pub.pem"), k("root-2.pub.pem"));
     let prepare = |extra: &[&str]| {
         let mut args = vec!["root", "prepare", "--config", cfg, "--out", p];
@@ -257,8 +262,8 @@ fn a_root_rotation_without_a_threshold_keeps_root_at_two_of_three() {
         args.extend_from_slice(extra);
         sign(&args)
     };
-    let r3 = cpantuf_core::repo::config::load_public_key(&keys().join("root-3.pub.pem"), None)
-        .unwrap();
+    let r3 =
+        cpantuf_core::repo::config::load_public_key(&keys().join("root-3.pub.pem"), None).unwrap();
     let removed = cpantuf_core::crypto::compute_keyid(&r3).0;
     assert!(root_keyids(&read_json(&mirror.join("tuf/1.root.json")), "root").contains(&removed));
 
@@ -266,7 +271,10 @@ fn a_root_rotation_without_a_threshold_keeps_root_at_two_of_three() {
     let new = read_json(&prep);
     assert_eq!(new["signed"]["roles"]["root"]["threshold"], 2, "{review}");
     assert!(root_keyids(&new, "root").contains(&new_id));
-    assert!(review.contains("root: threshold 2 -> 2, 3 keys"), "{review}");
+    assert!(
+        review.contains("root: threshold 2 -> 2, 3 keys"),
+        "{review}"
+    );
     assert!(review.contains(&format!("+ {new_id}")), "{review}");
     assert!(review.contains(&format!("- {removed}")), "{review}");
     assert!(review.contains("targets: unchanged"), "{review}");
@@ -276,7 +284,11 @@ fn a_root_rotation_without_a_threshold_keeps_root_at_two_of_three() {
         prepare(&["--root-threshold", "1"]),
         "lowers the root threshold from 2 to 1",
     );
-    let review = ok(prepare(&["--root-threshold", "1", "--allow-lower-threshold"]));
+    let review = ok(prepare(&[
+        "--root-threshold",
+        "1",
+        "--allow-lower-threshold",
+    ]));
     assert!(review.contains("threshold 2 -> 1 (LOWERED)"), "{review}");
     // Each signer sees the same review against the root they trust.
     let first_root = mirror.join("tuf/1.root.json");
@@ -488,6 +500,12 @@ fn keygen_never_writes_a_key_through_a_symlink() {
     let dangling = tmp.path().join("d.pem");
     let target = tmp.path().join("created-through-link.pem");
     std::os::unix::fs::symlink(&target, &dangling).unwrap();
-    fails(sign(&["keygen", dangling.to_str().unwrap()]), "symbolic link");
-    assert!(!target.exists(), "a key was written through a dangling link");
+    fails(
+        sign(&["keygen", dangling.to_str().unwrap()]),
+        "symbolic link",
+    );
+    assert!(
+        !target.exists(),
+        "a key was written through a dangling link"
+    );
 }

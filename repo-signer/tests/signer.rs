@@ -462,7 +462,11 @@ fn root_rotation_needs_old_and_new_thresholds_signed_separately() {
         sign(&args)
     };
     fails(prepare(&[]), "a threshold of 2 with 1 key(s)");
-    ok(prepare(&["--root-threshold", "1", "--allow-lower-threshold"]));
+    ok(prepare(&[
+        "--root-threshold",
+        "1",
+        "--allow-lower-threshold",
+    ]));
     let before = tuf_state(&mirror);
     ok(sign(&["root", "sign", p, "--key", &k("root-1.pem")]));
     fails(

@@ -108,10 +108,7 @@ pub fn verify(
     // Spec 5.3: walk N+1.root.json while it exists; each must be signed by a
     // threshold of the previous root's root keys and of its own, and carry
     // exactly version N+1.
-    loop {
-        let Some(next) = root.unverified().version.get().checked_add(1) else {
-            break;
-        };
+    while let Some(next) = root.unverified().version.get().checked_add(1) {
         let path = tuf.join(format!("{next}.root.json"));
         if !path.exists() {
             break;
@@ -699,7 +696,13 @@ pub fn claimed_expiries(
         let role = crate::cpan::CpanRole::Author(id.clone()).name();
         if let Some((env, f)) = state.load_role(&role)? {
             let expires = env.unverified().expires;
-            out.extend(ClaimedExpiry::check(id, f.version.get(), expires, now, window));
+            out.extend(ClaimedExpiry::check(
+                id,
+                f.version.get(),
+                expires,
+                now,
+                window,
+            ));
         }
     }
     Ok(out)

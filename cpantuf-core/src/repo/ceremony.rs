@@ -175,12 +175,21 @@ mod tests {
         let review = RootReview::between(Some(&old), &new);
         let text = review.to_string();
         let id = |s: u8| Ed25519Signer::from_seed(&[s; 32]).keyid().clone();
-        assert!(text.contains("root: threshold 2 -> 1 (LOWERED), 3 keys"), "{text}");
+        assert!(
+            text.contains("root: threshold 2 -> 1 (LOWERED), 3 keys"),
+            "{text}"
+        );
         assert!(text.contains(&format!("  + {}", id(4))), "{text}");
         assert!(text.contains(&format!("  - {}", id(3))), "{text}");
         assert!(text.contains(&format!("  = {}", id(1))), "{text}");
-        assert!(text.contains("targets: unchanged (threshold 1, 1 key)"), "{text}");
-        assert_eq!(review.lowered().map(|r| r.role).collect::<Vec<_>>(), ["root"]);
+        assert!(
+            text.contains("targets: unchanged (threshold 1, 1 key)"),
+            "{text}"
+        );
+        assert_eq!(
+            review.lowered().map(|r| r.role).collect::<Vec<_>>(),
+            ["root"]
+        );
         let same = RootReview::between(Some(&old), &root(3, &[1, 2, 3]));
         assert_eq!(same.lowered().count(), 0);
         assert!(same.to_string().contains("root: threshold 2 -> 3, 3 keys"));

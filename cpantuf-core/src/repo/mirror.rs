@@ -259,9 +259,7 @@ impl Mirror {
             })
             .collect::<Result<_, _>>()?;
         out.extend(nested.into_iter().flatten());
-        let (twins, files) = out
-            .into_iter()
-            .partition(|p| is_signer_file(p.file_name()));
+        let (twins, files) = out.into_iter().partition(|p| is_signer_file(p.file_name()));
         Ok((files, twins))
     }
 

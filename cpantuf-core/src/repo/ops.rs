@@ -1565,10 +1565,16 @@ fn author_role_entries(
         match owner(&cp) {
             Ok(Owner::Author(a)) if &a == id => {}
             Ok(Owner::Index) => {
-                return Err(outside(format!("{path} (owned by {})", CpanRole::Index.name())))
+                return Err(outside(format!(
+                    "{path} (owned by {})",
+                    CpanRole::Index.name()
+                )))
             }
             Ok(Owner::Author(a)) => {
-                return Err(outside(format!("{path} (owned by {})", CpanRole::Author(a).name())))
+                return Err(outside(format!(
+                    "{path} (owned by {})",
+                    CpanRole::Author(a).name()
+                )))
             }
             Err(_) => return Err(outside(path.clone())),
         }
@@ -1681,10 +1687,7 @@ pub struct RootChange {
 /// of what it changes. Refused: a threshold above the role's number of
 /// keys (nobody could sign the role again), and a lowered threshold unless
 /// [`RootChange::allow_lower_threshold`].
-pub fn root_prepare(
-    ctx: &Ctx,
-    change: RootChange,
-) -> Result<(SignedFile, RootReview), RepoError> {
+pub fn root_prepare(ctx: &Ctx, change: RootChange) -> Result<(SignedFile, RootReview), RepoError> {
     let state = ctx.state()?;
     let old = state.root.unverified();
     let mut keys = build::top_level_keys(old);
@@ -1697,7 +1700,11 @@ pub fn root_prepare(
         }
     };
     replace(&mut keys.root, change.root_keys, change.root_threshold);
-    replace(&mut keys.targets, change.targets_keys, change.targets_threshold);
+    replace(
+        &mut keys.targets,
+        change.targets_keys,
+        change.targets_threshold,
+    );
     replace(&mut keys.snapshot, change.snapshot.map(|k| vec![k]), None);
     replace(&mut keys.timestamp, change.timestamp.map(|k| vec![k]), None);
     let root = build::root(

@@ -659,7 +659,10 @@ mod tests {
         assert!(!mirror.tuf_dir().join("1.prefix-E-ET.json").exists());
         assert!(!mirror.file(&twin_path(&e.path, &e.sha256_hex())).exists());
         // The snapshot and root the state names are guarded alike.
-        for f in [other_bytes(&mirror, "snapshot", 1), other_bytes(&mirror, "root", 1)] {
+        for f in [
+            other_bytes(&mirror, "snapshot", 1),
+            other_bytes(&mirror, "root", 1),
+        ] {
             let p = Publication {
                 snapshot: (f.role == "snapshot").then(|| f.clone()),
                 root: (f.role == "root").then(|| f.clone()),
