@@ -23,15 +23,17 @@ pub struct Args {
     /// A root private key; repeat. All of them sign 1.root.json.
     #[arg(long = "root-key", value_name = "PEM", required = true)]
     root_keys: Vec<PathBuf>,
-    /// Distinct root keys needed to sign root.
-    #[arg(long, default_value_t = NonZeroU64::MIN)]
-    root_threshold: NonZeroU64,
+    /// Distinct root keys needed to sign root; required with more than one
+    /// root key.
+    #[arg(long)]
+    root_threshold: Option<NonZeroU64>,
     /// A targets key (public PEM or private); repeat.
     #[arg(long = "targets-key", value_name = "PEM", required = true)]
     targets_keys: Vec<PathBuf>,
-    /// Distinct targets keys needed to sign targets.
-    #[arg(long, default_value_t = NonZeroU64::MIN)]
-    targets_threshold: NonZeroU64,
+    /// Distinct targets keys needed to sign targets; required with more
+    /// than one targets key.
+    #[arg(long)]
+    targets_threshold: Option<NonZeroU64>,
     /// Online snapshot private key.
     #[arg(long, value_name = "PEM")]
     snapshot_key: PathBuf,
@@ -71,6 +73,20 @@ pub struct Args {
     pass: PassArgs,
 }
 
+/// The threshold given, or 1 for a single key. With several keys there is
+/// no safe default: 1 would let any one holder sign alone, and the old
+/// silent default did exactly that.
+fn threshold(flag: &str, given: Option<NonZeroU64>, keys: usize) -> Result<NonZeroU64> {
+    match given {
+        Some(t) => Ok(t),
+        None if keys <= 1 => Ok(NonZeroU64::MIN),
+        None => bail!(
+            "{keys} keys given but no {flag}: say how many of them must sign (a majority is {})",
+            keys / 2 + 1
+        ),
+    }
+}
+
 fn abs(p: &Path) -> Result<PathBuf> {
     std::fs::canonicalize(p).with_context(|| format!("{}", p.display()))
 }
@@ -85,6 +101,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if a.prefix_depth == 0 || a.prefix_depth > 32 {
         bail!("--prefix-depth must be 1..=32");
     }
+    let root_threshold = threshold("--root-threshold", a.root_threshold, a.root_keys.len())?;
+    let targets_threshold = threshold(
+        "--targets-threshold",
+        a.targets_threshold,
+        a.targets_keys.len(),
+    )?;
     let pass = a.pass.get()?;
     let mirror = Mirror::open(&a.mirror)?;
     let root_signers = a
@@ -135,9 +157,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let root = ops::init(InitParams {
         mirror: &mirror,
         root_signers,
-        root_threshold: a.root_threshold,
+        root_threshold,
         targets_keys,
-        targets_threshold: a.targets_threshold,
+        targets_threshold,
         snapshot_key: load_signer(&a.snapshot_key, None)?.public_key().clone(),
         timestamp_key: load_signer(&a.timestamp_key, None)?.public_key().clone(),
         root_hours: a.offline_hours,
@@ -151,6 +173,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
         root.file_name(),
         a.config.display()
     );
+    let env = root.envelope::<cpantuf_core::metadata::Root>()?;
+    for name in cpantuf_core::repo::ceremony::TOP_LEVEL_ROLES {
+        let r = &env.unverified().roles[name];
+        let n = r.keyids.len();
+        let keys = if n == 1 { "key" } else { "keys" };
+        println!("  {name}: {} of {n} {keys}", r.threshold);
+    }
     println!(
         "next: cpantuf-sign publish --config {} --key TARGETS-KEY ...",
         a.config.display()

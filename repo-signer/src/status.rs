@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use cpantuf_core::repo::audit;
-use cpantuf_core::repo::config::SignerConfig;
+use cpantuf_core::repo::config::{hours, load_signer, SignerConfig};
 use cpantuf_core::repo::mirror::Mirror;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,13 +24,18 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    let dir = match (a.mirror, a.config) {
+    let cfg = a.config.as_deref().map(SignerConfig::load).transpose()?;
+    let dir = match (a.mirror, &cfg) {
         (Some(m), _) => m,
-        (None, Some(c)) => SignerConfig::load(&c)?.mirror,
+        (None, Some(c)) => c.mirror.clone(),
         (None, None) => unreachable!("clap requires one"),
     };
     let mirror = Mirror::open(&dir)?;
     let now = chrono::Utc::now();
+    match &cfg {
+        Some(cfg) => warn_claimed_expiry(&mirror, cfg, now)?,
+        None => eprintln!("note: claimed authors' expiry is checked only with --config"),
+    }
     println!(
         "{:<14} {:>8} {:>7}  {:<20}  left",
         "role", "version", "roles", "expires (earliest)"
@@ -53,4 +58,21 @@ pub fn run(a: Args) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One warning line for each claimed author's role that expires within
+/// the configured window, or has expired (the author chose the expiry, and
+/// only the author can renew it). PAUSE's key tells claimed authors from
+/// the others.
+fn warn_claimed_expiry(
+    mirror: &Mirror,
+    cfg: &SignerConfig,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let authors_key = load_signer(&cfg.online_keys.authors, None)?.keyid().clone();
+    let window = hours(cfg.expiry.claimed_author_warn_hours);
+    for w in audit::claimed_expiries(mirror, &authors_key, now, window)? {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
 }

@@ -11,182 +11,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-const SIGN: &str = env!("CARGO_BIN_EXE_cpantuf-sign");
-
-fn project() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn keys() -> PathBuf {
-    project().join("keys-example")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-fn sign(args: &[&str]) -> std::process::Output {
-    Command::new(SIGN).args(args).output().unwrap()
-}
-
-fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "cpantuf-sign failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(out: std::process::Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success");
-    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
-}
-
-const SUB_FILE: &str = "authors/id/E/ET/ETHER/sub/dir/Extra-0.01.tar.gz";
-const TRY_TINY: &str = "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz";
-const MOO: &str = "authors/id/H/HA/HAARG/Moo-2.005005.tar.gz";
-const PACKAGES: &str = "modules/02packages.details.txt.gz";
-
-/// A signed copy of the sample mirror plus a file two directories below an
-/// author directory. Returns (tempdir, mirror, config).
-fn signed_sample() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mirror = tmp.path().join("mirror");
-    copy_dir(
-        &project().join("sample-mirror/authors"),
-        &mirror.join("authors"),
-    );
-    copy_dir(
-        &project().join("sample-mirror/modules"),
-        &mirror.join("modules"),
-    );
-    let sub = mirror.join(SUB_FILE);
-    std::fs::create_dir_all(sub.parent().unwrap()).unwrap();
-    std::fs::write(&sub, b"not really a tarball, but signed like one\n").unwrap();
-    let cfg = tmp.path().join("signer.json");
-    let k = |n: &str| keys().join(n).to_str().unwrap().to_owned();
-    ok(sign(&[
-        "init",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--root-key",
-        &k("root-1.pem"),
-        "--root-key",
-        &k("root-2.pem"),
-        "--root-key",
-        &k("root-3.pem"),
-        "--root-threshold",
-        "2",
-        "--targets-key",
-        &k("targets-1.pub.pem"),
-        "--targets-key",
-        &k("targets-2.pub.pem"),
-        "--targets-threshold",
-        "2",
-        "--snapshot-key",
-        &k("snapshot.pem"),
-        "--timestamp-key",
-        &k("timestamp.pem"),
-        "--index-key",
-        &k("index.pem"),
-        "--registry-key",
-        &k("registry.pem"),
-        "--authors-key",
-        &k("authors.pem"),
-        "--no-fsync",
-    ]));
-    ok(sign(&[
-        "publish",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--key",
-        &k("targets-1.pem"),
-        "--key",
-        &k("targets-2.pem"),
-    ]));
-    (tmp, mirror, cfg)
-}
-
-/// A full `publish` with both demo targets keys; its report line.
-fn publish_with_targets_keys(cfg: &str) -> String {
-    ok(sign(&[
-        "publish",
-        "--config",
-        cfg,
-        "--key",
-        keys().join("targets-1.pem").to_str().unwrap(),
-        "--key",
-        keys().join("targets-2.pem").to_str().unwrap(),
-    ]))
-}
-
-/// `verify` of the whole repository from its first root.
-fn audit(mirror: &Path) -> std::process::Output {
-    sign(&[
-        "verify",
-        "--mirror",
-        mirror.to_str().unwrap(),
-        "--root",
-        mirror.join("tuf/1.root.json").to_str().unwrap(),
-    ])
-}
-
-/// [`audit`], which must find nothing; its report.
-fn verify_from_first_root(mirror: &Path) -> String {
-    ok(audit(mirror))
-}
-
-/// Sets one field of the signer configuration file.
-fn set_config(cfg: &Path, field: &str, value: serde_json::Value) {
-    let mut conf: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
-    conf[field] = value;
-    std::fs::write(cfg, conf.to_string()).unwrap();
-}
-
-/// PAUSE exports ETHER's role to `p`.
-fn export_ether(cfg: &str, p: &str) {
-    ok(sign(&[
-        "author", "export", "--config", cfg, "ETHER", "--out", p,
-    ]));
-}
-
-/// ETHER signs the role file `p` offline with ETHER's demo key.
-fn ether_signs(p: &str) -> std::process::Output {
-    let key = keys().join("author-ETHER.pem");
-    sign(&["author", "sign", p, "--key", key.to_str().unwrap()])
-}
-
-/// PAUSE imports `p`, registering ETHER's demo public key (claim).
-fn import_claiming_ether(cfg: &str, p: &str) -> std::process::Output {
-    let key = keys().join("author-ETHER.pub.pem");
-    sign(&[
-        "author",
-        "import",
-        "--config",
-        cfg,
-        "ETHER",
-        p,
-        "--claim-key",
-        key.to_str().unwrap(),
-    ])
-}
+mod common;
+use common::*;
 
 fn python() -> PathBuf {
     let venv = std::env::var_os("CPANTUF_VENV")
@@ -294,23 +120,6 @@ fn ngclient(mirror: &Path, port: u16, expect: &[(&str, bool)]) -> String {
     stdout
 }
 
-/// Replaces a file (not through its hard links) with other bytes of the
-/// same length.
-fn tamper(path: &Path) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x55;
-    std::fs::remove_file(path).unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn twin(mirror: &Path, target: &str) -> PathBuf {
-    let bytes = std::fs::read(mirror.join(target)).unwrap();
-    let hash = cpantuf_core::target::sha256_hex(&bytes);
-    let (dir, base) = target.rsplit_once('/').unwrap();
-    mirror.join(dir).join(format!("{hash}.{base}"))
-}
-
 #[test]
 fn both_clients_download_from_a_signed_sample_mirror_and_refuse_tampering() {
     let (_tmp, mirror, _cfg) = signed_sample();
@@ -381,20 +190,6 @@ fn both_clients_download_from_a_signed_sample_mirror_and_refuse_tampering() {
     assert!(report.contains("author-HAARG"), "{report}");
     assert!(report.contains(TRY_TINY), "{report}");
     assert!(report.contains(PACKAGES), "{report}");
-}
-
-/// Snapshot of every file under `tuf/` (name -> bytes).
-fn tuf_state(mirror: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(mirror.join("tuf"))
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -657,16 +452,20 @@ fn root_rotation_needs_old_and_new_thresholds_signed_separately() {
     let prep = tmp.path().join("2.root.pending.json");
     let p = prep.to_str().unwrap();
     let k = |n: &str| keys().join(n).to_str().unwrap().to_owned();
-    // New root: root-3 alone (threshold 1); old root needs 2 of root-1..3.
-    ok(sign(&[
-        "root",
-        "prepare",
-        "--config",
-        cfg,
-        "--out",
-        p,
-        "--root-key",
-        &k("root-3.pub.pem"),
+    // New root: root-3 alone (threshold 1, lowered on purpose); old root
+    // needs 2 of root-1..3. Keeping the threshold with one key is refused.
+    let prepare = |extra: &[&str]| {
+        let mut args = vec!["root", "prepare", "--config", cfg, "--out", p];
+        let key = k("root-3.pub.pem");
+        args.extend(["--root-key", key.as_str()]);
+        args.extend_from_slice(extra);
+        sign(&args)
+    };
+    fails(prepare(&[]), "a threshold of 2 with 1 key(s)");
+    ok(prepare(&[
+        "--root-threshold",
+        "1",
+        "--allow-lower-threshold",
     ]));
     let before = tuf_state(&mirror);
     ok(sign(&["root", "sign", p, "--key", &k("root-1.pem")]));
@@ -842,20 +641,6 @@ fn top_level_targets_change_is_signed_by_each_key_holder_separately() {
         pending_s,
     ]));
     assert!(out.contains("nothing prepared"), "{out}");
-}
-
-/// The newest `N.ROLE.json` version on disk.
-fn newest_version(mirror: &Path, role: &str) -> u64 {
-    std::fs::read_dir(mirror.join("tuf"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            name.strip_suffix(&format!(".{role}.json"))?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// ADR 0006: an author with more files than `author_bins_above` gets a role

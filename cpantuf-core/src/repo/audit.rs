@@ -11,7 +11,7 @@
 use super::mirror::{twin_path, Mirror};
 use super::state::read_role;
 use super::RepoError;
-use crate::cpan::CpanPath;
+use crate::cpan::{CpanPath, PauseId};
 use crate::metadata::{Delegations, Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
 use crate::verify::{check_threshold, Authority};
 use chrono::{DateTime, Utc};
@@ -108,8 +108,7 @@ pub fn verify(
     // Spec 5.3: walk N+1.root.json while it exists; each must be signed by a
     // threshold of the previous root's root keys and of its own, and carry
     // exactly version N+1.
-    loop {
-        let next = root.unverified().version.get() + 1;
+    while let Some(next) = root.unverified().version.get().checked_add(1) {
         let path = tuf.join(format!("{next}.root.json"));
         if !path.exists() {
             break;
@@ -140,6 +139,12 @@ pub fn verify(
         root = new;
     }
     report.root_version = root.unverified().version.get();
+    // The chain walk above may have reported a root file already.
+    for p in check_retained_metadata(&tuf, report.root_version)? {
+        if !a.problems.contains(&p) {
+            a.problems.push(p);
+        }
+    }
     report.roles_checked += 1;
     a.expiry("root", root.unverified(), now);
     let root = root.unverified().clone();
@@ -298,13 +303,100 @@ pub fn verify(
     report.files_checked = targets_found.len();
     a.problems.extend(file_problems);
     // Files nobody signed.
-    for p in mirror.scan()? {
-        if !listed_paths.contains(&p) {
+    let (files, twins) = mirror.scan_with_twins()?;
+    for p in &files {
+        if !listed_paths.contains(p) {
             a.problem(p.as_str(), "on the mirror but listed by no role");
         }
     }
+    // Every other twin on disk (retained versions, twins of removed files)
+    // against the hash in its name: clients on a previous snapshot fetch
+    // them.
+    let checked: std::collections::HashSet<CpanPath> = targets_found
+        .iter()
+        .filter_map(|(p, info)| Some(twin_path(p, info.hashes.get("sha256")?)))
+        .collect();
+    let on_disk: std::collections::HashSet<&CpanPath> = files.iter().collect();
+    let twin_problems: Vec<Problem> = twins
+        .par_iter()
+        .filter(|t| !checked.contains(*t))
+        .filter_map(|t| check_twin(mirror, t, &on_disk))
+        .collect();
+    a.problems.extend(twin_problems);
     report.problems = a.problems;
     Ok(report)
+}
+
+/// What a metadata file's name promises: version and type.
+#[derive(serde::Deserialize)]
+struct Head {
+    signed: HeadSigned,
+}
+
+#[derive(serde::Deserialize)]
+struct HeadSigned {
+    #[serde(rename = "_type")]
+    kind: String,
+    version: u64,
+}
+
+/// Every `N.ROLE.json` in `tuf/`, current or retained, is version N of a
+/// role of that type: the signer never rewrites a published file, so a
+/// file whose content disagrees with its name was written by something
+/// else, and a client or mirror fetching that name gets what the name does
+/// not promise. And `root.json` is the newest root (`root_version`), byte
+/// for byte. Signatures of retained versions are not checked: they may be
+/// by keys since rotated out.
+fn check_retained_metadata(tuf: &Path, root_version: u64) -> Result<Vec<Problem>, RepoError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(tuf).map_err(RepoError::io(tuf))? {
+        let entry = entry.map_err(RepoError::io(tuf))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((v, role)) = name.strip_suffix(".json").and_then(|s| s.split_once('.')) else {
+            continue;
+        };
+        if let Ok(v) = v.parse::<u64>() {
+            files.push((name.clone(), v, role.to_owned()));
+        }
+    }
+    let mut out: Vec<Problem> = files
+        .par_iter()
+        .filter_map(|(name, v, role)| {
+            let what = retained_file_problem(&tuf.join(name), *v, role)?;
+            Some(Problem {
+                subject: name.clone(),
+                what,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.subject.cmp(&b.subject));
+    let newest = format!("{root_version}.root.json");
+    if std::fs::read(tuf.join("root.json")).ok() != std::fs::read(tuf.join(&newest)).ok() {
+        out.push(Problem {
+            subject: "root.json".into(),
+            what: format!("not a copy of {newest}, the newest root"),
+        });
+    }
+    Ok(out)
+}
+
+/// What is wrong with the file `path`, named version `v` of `role`.
+fn retained_file_problem(path: &Path, v: u64, role: &str) -> Option<String> {
+    let head = std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice::<Head>(&b).map_err(|e| e.to_string()));
+    let head = match head {
+        Ok(h) => h.signed,
+        Err(e) => return Some(format!("unreadable: {e}")),
+    };
+    let kind = match role {
+        "root" | "snapshot" | "timestamp" => role,
+        _ => "targets",
+    };
+    if head.kind != kind {
+        return Some(format!("is {} metadata, not {kind}", head.kind));
+    }
+    (head.version != v).then(|| format!("claims version {}", head.version))
 }
 
 /// A delegating role's delegations, indexed by the literal leading
@@ -429,6 +521,34 @@ fn check_file(mirror: &Mirror, p: &CpanPath, info: &crate::metadata::TargetFile)
     out
 }
 
+/// What is wrong with a file named like a twin (`<64 hex>.<name>`) that
+/// no current target accounts for: its bytes must match the hash in its
+/// name. `plain_files`: the mirror's other files, to tell a corrupted twin
+/// of a file still there from a file that only looks like a twin.
+fn check_twin(
+    mirror: &Mirror,
+    twin: &CpanPath,
+    plain_files: &std::collections::HashSet<&CpanPath>,
+) -> Option<Problem> {
+    let (plain, hash) = super::publish::plain_of_twin(twin)?;
+    let what = match mirror.hash_file(twin.clone()) {
+        Ok(e) if e.sha256_hex() == hash => return None,
+        Ok(_) if plain_files.contains(&plain) => format!(
+            "hash-named twin of {plain}: sha256 differs from the hash in its name (corrupted; \
+             a client fetching that version gets other bytes)"
+        ),
+        Ok(_) => "named like a hash-named twin, but its sha256 differs from the hash in its \
+                  name: the signer never signs such a name (rename the file, or delete it \
+                  if it is a corrupted twin)"
+            .to_owned(),
+        Err(e) => format!("hash-named twin: {e}"),
+    };
+    Some(Problem {
+        subject: twin.to_string(),
+        what,
+    })
+}
+
 /// One line of `status`.
 #[derive(Clone, Debug)]
 pub struct StatusLine {
@@ -506,10 +626,92 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
     Ok(out)
 }
 
+/// A claimed author's role that expires soon or has expired. The author
+/// chose its expiry and only the author can renew it (a fresh `author
+/// export`, `author sign`, `author import`); once it passes, clients refuse
+/// the author's files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedExpiry {
+    /// The author.
+    pub author: PauseId,
+    /// The published version of their role.
+    pub version: u64,
+    /// Its expiry.
+    pub expires: DateTime<Utc>,
+    /// Whether it has passed.
+    pub expired: bool,
+}
+
+impl ClaimedExpiry {
+    /// `Some` when `expires` is less than `window` after `now`.
+    pub fn check(
+        author: &PauseId,
+        version: u64,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Option<Self> {
+        (expires - now < window).then(|| ClaimedExpiry {
+            author: author.clone(),
+            version,
+            expires,
+            expired: expires <= now,
+        })
+    }
+}
+
+impl std::fmt::Display for ClaimedExpiry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (id, at) = (&self.author, crate::metadata::expiry::format(&self.expires));
+        let role = crate::cpan::CpanRole::Author(id.clone()).name();
+        if self.expired {
+            write!(
+                f,
+                "claimed author {id}: {role} version {} expired at {at}; clients refuse \
+                 {id}'s files until {id} signs a fresh `author export`",
+                self.version
+            )
+        } else {
+            write!(
+                f,
+                "claimed author {id}: {role} version {} expires at {at}; {id} must sign a \
+                 fresh `author export` before then",
+                self.version
+            )
+        }
+    }
+}
+
+/// Every claimed author's role (a key other than `authors_key`, PAUSE's)
+/// that expires within `window` of `now`, or has expired.
+pub fn claimed_expiries(
+    mirror: &Mirror,
+    authors_key: &crate::metadata::KeyId,
+    now: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Result<Vec<ClaimedExpiry>, RepoError> {
+    let state = super::state::PublishedState::load(&mirror.tuf_dir(), mirror.root())?;
+    let mut out = Vec::new();
+    for id in super::ops::claimed_authors(&state, authors_key)?.keys() {
+        let role = crate::cpan::CpanRole::Author(id.clone()).name();
+        if let Some((env, f)) = state.load_role(&role)? {
+            let expires = env.unverified().expires;
+            out.extend(ClaimedExpiry::check(
+                id,
+                f.version.get(),
+                expires,
+                now,
+                window,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpan::{AuthorPrefix, PauseId};
+    use crate::cpan::AuthorPrefix;
     use crate::crypto::Ed25519Signer;
     use crate::repo::build;
 

@@ -37,6 +37,27 @@ pub struct ExpiryPolicy {
     /// Author roles signed by the author (claimed): the default the
     /// `author sign` command proposes.
     pub claimed_author_hours: u32,
+    /// The latest expiry PAUSE accepts in an author-signed role, from the
+    /// time of `author import` (the author chooses it).
+    #[serde(default = "default_claimed_author_max_hours")]
+    pub claimed_author_max_hours: u32,
+    /// `status` and `publish` warn about a claimed author's role that
+    /// expires within this many hours (or has expired).
+    #[serde(default = "default_claimed_author_warn_hours")]
+    pub claimed_author_warn_hours: u32,
+}
+
+/// An author-signed role may be valid for at most a year from its import.
+pub const DEFAULT_CLAIMED_AUTHOR_MAX_HOURS: u32 = 365 * 24;
+/// Warn two weeks before a claimed author's role expires.
+pub const DEFAULT_CLAIMED_AUTHOR_WARN_HOURS: u32 = 14 * 24;
+
+fn default_claimed_author_max_hours() -> u32 {
+    DEFAULT_CLAIMED_AUTHOR_MAX_HOURS
+}
+
+fn default_claimed_author_warn_hours() -> u32 {
+    DEFAULT_CLAIMED_AUTHOR_WARN_HOURS
 }
 
 impl Default for ExpiryPolicy {
@@ -52,6 +73,8 @@ impl Default for ExpiryPolicy {
             prefix_hours: 24,
             author_hours: 24,
             claimed_author_hours: 90 * 24,
+            claimed_author_max_hours: DEFAULT_CLAIMED_AUTHOR_MAX_HOURS,
+            claimed_author_warn_hours: DEFAULT_CLAIMED_AUTHOR_WARN_HOURS,
         }
     }
 }
@@ -59,6 +82,16 @@ impl Default for ExpiryPolicy {
 /// Hours as a [`Duration`].
 pub fn hours(h: u32) -> Duration {
     Duration::hours(i64::from(h))
+}
+
+/// Hours for a message: whole days as days.
+pub fn hours_in_words(h: u32) -> String {
+    match h {
+        1 => "1 hour".into(),
+        24 => "1 day".into(),
+        h if h > 0 && h % 24 == 0 => format!("{} days", h / 24),
+        h => format!("{h} hours"),
+    }
 }
 
 /// The online key files, one per online duty.
@@ -138,6 +171,17 @@ impl SignerConfig {
             return Err(RepoError::Config {
                 path: path.to_owned(),
                 reason: format!("prefix_depth {} is outside 1..=32", cfg.prefix_depth),
+            });
+        }
+        let e = &cfg.expiry;
+        if e.claimed_author_hours > e.claimed_author_max_hours {
+            return Err(RepoError::Config {
+                path: path.to_owned(),
+                reason: format!(
+                    "expiry.claimed_author_hours {} is more than expiry.claimed_author_max_hours \
+                     {}: `author export` would propose an expiry `author import` refuses",
+                    e.claimed_author_hours, e.claimed_author_max_hours
+                ),
             });
         }
         let base = path.parent().unwrap_or(Path::new("."));

@@ -171,6 +171,62 @@ pub enum RepoError {
         /// The version published.
         published: u64,
     },
+    /// An author-signed role skips versions: only the next version is
+    /// accepted, so that nobody can push a role towards `u64::MAX`.
+    #[error("{role}: version {new} is not the next version {next}; an author-signed role must be exactly one above the published version (sign a fresh `author export`)")]
+    VersionNotNext {
+        /// The role.
+        role: String,
+        /// The version offered.
+        new: u64,
+        /// The only version accepted.
+        next: u64,
+    },
+    /// A role is published at the largest version there is: it has no
+    /// next version, and re-signing it would rewrite a published file.
+    #[error("{role}: version {version} is the largest a TUF version can be; the role can no longer change (see \"Versions\" in docs/operators.md)")]
+    VersionExhausted {
+        /// The role.
+        role: String,
+        /// Its published version.
+        version: u64,
+    },
+    /// A run would replace a published `N.ROLE.json` with other bytes.
+    #[error("refusing to publish: tuf/{file} is already published with other bytes; a published metadata file never changes (mirrors and clients keep the first copy)")]
+    RewritesPublished {
+        /// The file name.
+        file: String,
+    },
+    /// An author-chosen expiry beyond what PAUSE accepts.
+    #[error("{role} expires at {expires}, more than {max} from now (claimed_author_max_hours); the author must sign it again with an earlier expiry")]
+    ExpiryTooFar {
+        /// The role.
+        role: String,
+        /// Its expiry, as signed.
+        expires: String,
+        /// The configured maximum, in words.
+        max: String,
+    },
+    /// A new root would lower a threshold without being asked to.
+    #[error("the new root lowers the {role} threshold from {old} to {new}; pass --allow-lower-threshold if that is intended")]
+    LowersThreshold {
+        /// The role.
+        role: String,
+        /// The current threshold.
+        old: u64,
+        /// The new threshold.
+        new: u64,
+    },
+    /// A new root would give a role more threshold than keys.
+    #[error("the new root gives {role} a threshold of {threshold} with {keys} key(s): no one could ever sign {role} again")]
+    ThresholdAboveKeys {
+        /// The role.
+        role: String,
+        /// The threshold asked for.
+        threshold: u64,
+        /// Its distinct keys.
+        keys: usize,
+    },
     /// A role lists a target its delegation does not cover.
     #[error("{role} lists {path:?}, which its delegation does not cover")]
     OutsideDelegation {

@@ -30,6 +30,9 @@ pub struct FileEntry {
     pub length: u64,
     /// SHA-256 of the bytes.
     pub sha256: [u8; 32],
+    /// Device and inode of the file that was hashed: a twin with the same
+    /// pair is a hard link to those very bytes, with no need to hash it.
+    pub file_id: (u64, u64),
 }
 
 impl FileEntry {
@@ -85,6 +88,24 @@ pub fn is_twin_name(name: &str) -> bool {
         && b[..64]
             .iter()
             .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether a file name is the temporary file of a twin copy
+/// (`.tmp.<pid>.<twin name>`, see [`super::publish::write_atomic`]): left
+/// only by a run that was killed mid-copy, never signed, removed by the
+/// next full publish.
+pub fn is_twin_temp_name(name: &str) -> bool {
+    name.strip_prefix(".tmp.")
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(pid, twin)| {
+            !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit()) && is_twin_name(twin)
+        })
+}
+
+/// Whether the signer wrote this file itself: a twin or a twin's
+/// temporary file. Neither is ever signed as a target.
+pub fn is_signer_file(name: &str) -> bool {
+    is_twin_name(name) || is_twin_temp_name(name)
 }
 
 /// The twin name of a target: `<dir>/<sha256hex>.<basename>`, the path a
@@ -195,7 +216,8 @@ impl Mirror {
         Ok(self.scan_with_twins()?.0)
     }
 
-    /// Like [`Mirror::scan`], also returning the hash-named twins found.
+    /// Like [`Mirror::scan`], also returning the hash-named twins found
+    /// (and temporary files of interrupted twin copies).
     pub fn scan_with_twins(&self) -> Result<(Vec<CpanPath>, Vec<CpanPath>), RepoError> {
         let mut out = Vec::new();
         let mut prefix_dirs = Vec::new();
@@ -237,7 +259,7 @@ impl Mirror {
             })
             .collect::<Result<_, _>>()?;
         out.extend(nested.into_iter().flatten());
-        let (twins, files) = out.into_iter().partition(|p| is_twin_name(p.file_name()));
+        let (twins, files) = out.into_iter().partition(|p| is_signer_file(p.file_name()));
         Ok((files, twins))
     }
 
@@ -252,7 +274,7 @@ impl Mirror {
         }
         let mut out = Vec::new();
         walk(&disk, dir.as_str(), &mut out)?;
-        out.retain(|p| !is_twin_name(p.file_name()));
+        out.retain(|p| !is_signer_file(p.file_name()));
         Ok(out)
     }
 
@@ -293,9 +315,14 @@ impl Mirror {
             }
             Err(e) => return Err(RepoError::io(&disk)(e)),
         };
-        if !f.metadata().map_err(RepoError::io(&disk))?.is_file() {
+        let meta = f.metadata().map_err(RepoError::io(&disk))?;
+        if !meta.is_file() {
             return Err(RepoError::NotAFile { path: disk });
         }
+        let file_id = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
         // One read buffer per thread: zeroing 64 KiB for each of 300,000
         // small files cost more than hashing them.
         thread_local! {
@@ -317,6 +344,7 @@ impl Mirror {
                 path,
                 length,
                 sha256: hasher.finalize().into(),
+                file_id,
             })
         })
     }
@@ -388,6 +416,9 @@ mod tests {
         assert!(is_twin_name(t.file_name()));
         assert!(!is_twin_name("x.tar.gz"));
         assert!(!is_twin_name(&format!("{}.x", "AB".repeat(32))));
+        assert!(is_twin_temp_name(&format!(".tmp.123.{}", t.file_name())));
+        assert!(!is_twin_temp_name(&format!(".tmp..{}", t.file_name())));
+        assert!(!is_twin_temp_name(".tmp.123.x.tar.gz"));
     }
 
     /// `hash_file` hashes regular files (big ones over several reads, with

@@ -18,6 +18,8 @@
 //!   ("hash the bytes you write"), and adding signatures to a prepared file
 //!   for multi-party offline signing.
 //! * [`state`]: the published state read back from `MIRROR/tuf/`.
+//! * [`ceremony`]: what a new root changes (keys, thresholds, expiry), for
+//!   the key holders to review before they sign.
 //! * [`publish`]: the crash-safe write order (twins, delegated roles,
 //!   targets, root, snapshot, timestamp last; temp file + rename) and pruning.
 //! * [`ops`]: the operations the CLI exposes (init, publish, add, index,
@@ -32,15 +34,22 @@
 //!   only then writes. `timestamp.json` is renamed into place last, so a crash
 //!   at any point leaves the previous timestamp pointing at the previous,
 //!   complete state.
+//! * **A published `N.ROLE.json` never changes.** Mirrors and clients keep
+//!   the first copy of each name. Versions only ever step by one, with
+//!   checked arithmetic ([`state::version_after`]); [`publish::write`]
+//!   refuses a publication that would replace a published role, snapshot or
+//!   root file with other bytes; `verify` checks that every retained file
+//!   is the version its name says.
 //! * **Each author stays in their directory.** Role contents come from
 //!   [`crate::cpan::owner`]; an imported author-signed role must list only
 //!   paths its delegation covers, be signed by the author's registered key
-//!   and increase its version.
+//!   and be exactly the next version.
 //! * **One signer run at a time**, enforced by an exclusive lock on
 //!   `MIRROR/.cpantuf-sign.lock`.
 
 pub mod audit;
 pub mod build;
+pub mod ceremony;
 pub mod config;
 mod error;
 pub mod mirror;

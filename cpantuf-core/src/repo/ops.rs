@@ -5,12 +5,14 @@
 //! then hand one [`Publication`] to [`publish::write`]. An error anywhere
 //! before the write leaves the disk untouched.
 
+use super::audit::ClaimedExpiry;
 use super::build::{self, AuthorDelegation};
+use super::ceremony::RootReview;
 use super::config::{hours, KeyRing, SignerConfig};
 use super::mirror::{FileEntry, Inventory, Mirror};
 use super::publish::{self, Publication, WriteStats};
 use super::signed::{self, SignedFile};
-use super::state::PublishedState;
+use super::state::{version_after, PublishedState};
 use super::RepoError;
 use crate::cpan::{owner, AuthorPrefix, CpanPath, CpanRole, Owner, PauseId};
 use crate::crypto::{compute_keyid, Ed25519Signer};
@@ -245,7 +247,7 @@ impl Timer {
 }
 
 /// The authors that hold their own key, from the published prefix roles.
-fn claimed_authors(
+pub(crate) fn claimed_authors(
     state: &PublishedState,
     authors_key: &KeyId,
 ) -> Result<BTreeMap<PauseId, AuthorDelegation>, RepoError> {
@@ -326,15 +328,6 @@ pub fn publish_full_with(
     let empty = Vec::new();
     progress.phase("signing author roles", ids.len() as u64);
     let ids: Vec<PauseId> = ids.into_iter().collect();
-    struct AuthorOut {
-        delegation: AuthorDelegation,
-        /// Roles re-signed: the author role and, if binned, its bins.
-        files: Vec<SignedFile>,
-        /// Roles kept at their published version because nothing changed.
-        unchanged: Vec<(String, NonZeroU64)>,
-        claimed: bool,
-        warning: Option<String>,
-    }
     let outs: Vec<AuthorOut> = ids
         .par_iter()
         .map(|id| -> Result<AuthorOut, RepoError> {
@@ -354,32 +347,7 @@ pub fn publish_full_with(
             let role = CpanRole::Author(id.clone()).name();
             progress.step();
             if let Some(c) = claimed.get(id) {
-                // Claimed: PAUSE cannot sign; keep the author's own file and
-                // say which uploads it does not cover yet.
-                let listed = state
-                    .load_role(&role)?
-                    .map(|(env, _)| env.unverified().targets.clone())
-                    .unwrap_or_default();
-                let unsigned = files
-                    .iter()
-                    .filter(|e| listed.get(e.path.as_str()) != Some(&build::target_file(e)))
-                    .count();
-                let warning = (unsigned > 0).then(|| {
-                    format!(
-                        "claimed author {id}: {unsigned} file(s) not (yet) signed by the author"
-                    )
-                });
-                return Ok(AuthorOut {
-                    delegation: AuthorDelegation {
-                        id: id.clone(),
-                        key: c.key.clone(),
-                        depth: depth.max(c.depth),
-                    },
-                    files: Vec::new(),
-                    unchanged: Vec::new(),
-                    claimed: true,
-                    warning,
-                });
+                return claimed_author_out(ctx, &state, c, files, depth);
             }
             let mut old = state.load_role(&role)?;
             let targets = build::targets_of(files);
@@ -389,7 +357,7 @@ pub fn publish_full_with(
                 id,
                 targets,
                 old.as_ref().map(|(e, _)| e.unverified()),
-            );
+            )?;
             let lifetime = hours(ctx.cfg.expiry.author_hours);
             let mut out = AuthorOut {
                 delegation: AuthorDelegation {
@@ -400,7 +368,7 @@ pub fn publish_full_with(
                 files: Vec::new(),
                 unchanged: Vec::new(),
                 claimed: false,
-                warning: None,
+                warnings: Vec::new(),
             };
             for (name, payload) in payloads {
                 let published = match old.take() {
@@ -426,7 +394,7 @@ pub fn publish_full_with(
     let mut unchanged: BTreeMap<String, NonZeroU64> = BTreeMap::new();
     let mut by_prefix: BTreeMap<AuthorPrefix, Vec<AuthorDelegation>> = BTreeMap::new();
     for o in outs {
-        report.warnings.extend(o.warning);
+        report.warnings.extend(o.warnings);
         unchanged.extend(o.unchanged);
         by_prefix
             .entry(o.delegation.id.prefix())
@@ -440,7 +408,7 @@ pub fn publish_full_with(
         .par_iter()
         .map(|(prefix, authors)| {
             let role = CpanRole::Prefix(*prefix).name();
-            let payload = build::prefix_targets(state.next_version(&role), prefix_exp, authors);
+            let payload = build::prefix_targets(state.next_version(&role)?, prefix_exp, authors);
             let kept = kept_version(
                 ctx,
                 state.load_role(&role)?,
@@ -467,7 +435,7 @@ pub fn publish_full_with(
 
     let index_role = CpanRole::Index.name();
     let index_payload = build::leaf_targets(
-        state.next_version(&index_role),
+        state.next_version(&index_role)?,
         ctx.expires(ctx.cfg.expiry.index_hours),
         &inv.index,
     );
@@ -493,7 +461,7 @@ pub fn publish_full_with(
     // delegated key changes, or when it nears expiry; only then does the
     // run need the offline keys.
     let top = build::top_targets(
-        state.next_version("targets"),
+        state.next_version("targets")?,
         ctx.expires(ctx.cfg.expiry.targets_hours),
         ctx.key(&ctx.index_key).public_key(),
         ctx.key(&ctx.registry_key).public_key(),
@@ -637,6 +605,63 @@ pub fn publish_full_with(
     Ok(report)
 }
 
+/// One author's part of a full publish.
+struct AuthorOut {
+    delegation: AuthorDelegation,
+    /// Roles re-signed: the author role and, if binned, its bins.
+    files: Vec<SignedFile>,
+    /// Roles kept at their published version because nothing changed.
+    unchanged: Vec<(String, NonZeroU64)>,
+    claimed: bool,
+    warnings: Vec<String>,
+}
+
+/// A claimed author in a full publish: PAUSE cannot sign, so the author's
+/// own file is kept; the warnings say when it expires soon (or has) and
+/// which uploads (`files`, now on disk) it does not cover yet.
+fn claimed_author_out(
+    ctx: &Ctx,
+    state: &PublishedState,
+    c: &AuthorDelegation,
+    files: &[FileEntry],
+    depth: usize,
+) -> Result<AuthorOut, RepoError> {
+    let id = &c.id;
+    let published = state.load_role(&CpanRole::Author(id.clone()).name())?;
+    let window = hours(ctx.cfg.expiry.claimed_author_warn_hours);
+    let mut warnings: Vec<String> = published
+        .iter()
+        .filter_map(|(env, f)| {
+            let expires = env.unverified().expires;
+            ClaimedExpiry::check(id, f.version.get(), expires, ctx.now, window)
+        })
+        .map(|w| w.to_string())
+        .collect();
+    let listed = published
+        .map(|(env, _)| env.unverified().targets.clone())
+        .unwrap_or_default();
+    let unsigned = files
+        .iter()
+        .filter(|e| listed.get(e.path.as_str()) != Some(&build::target_file(e)))
+        .count();
+    if unsigned > 0 {
+        warnings.push(format!(
+            "claimed author {id}: {unsigned} file(s) not (yet) signed by the author"
+        ));
+    }
+    Ok(AuthorOut {
+        delegation: AuthorDelegation {
+            id: id.clone(),
+            key: c.key.clone(),
+            depth: depth.max(c.depth),
+        },
+        files: Vec::new(),
+        unchanged: Vec::new(),
+        claimed: true,
+        warnings,
+    })
+}
+
 /// Checks a prepared, co-signed top-level targets file against what this
 /// run needs (`top`): the same delegations and targets, the next version,
 /// not expired, and the threshold of the root's targets keys.
@@ -717,7 +742,7 @@ fn pause_author_payloads(
     id: &PauseId,
     targets: BTreeMap<String, crate::metadata::TargetFile>,
     old: Option<&Targets>,
-) -> Vec<(String, Targets)> {
+) -> Result<Vec<(String, Targets)>, RepoError> {
     let role = CpanRole::Author(id.clone()).name();
     let exp = ctx.expires(ctx.cfg.expiry.author_hours);
     let key = ctx.key(&ctx.authors_key).public_key();
@@ -727,18 +752,18 @@ fn pause_author_payloads(
         ctx.cfg.author_bins_above,
     ));
     let Some(bits) = bits else {
-        let payload = build::leaf_of(state.next_version(&role), exp, targets);
-        return vec![(role, payload)];
+        let payload = build::leaf_of(state.next_version(&role)?, exp, targets);
+        return Ok(vec![(role, payload)]);
     };
-    let author = build::binned_author(state.next_version(&role), exp, id, key, bits);
+    let author = build::binned_author(state.next_version(&role)?, exp, id, key, bits);
     let bins = build::split_into_bins(&build::author_succinct(id, key, bits), targets);
     let mut out = Vec::with_capacity(bins.len() + 1);
     out.push((role, author));
     for (bin, t) in bins {
-        let payload = build::leaf_of(state.next_version(&bin), exp, t);
+        let payload = build::leaf_of(state.next_version(&bin)?, exp, t);
         out.push((bin, payload));
     }
-    out
+    Ok(out)
 }
 
 /// Published author bins that `retire` selects, each emptied: a bin nobody
@@ -769,7 +794,7 @@ fn retired_bins(
             continue;
         }
         let payload = build::leaf_of(
-            state.next_version(role),
+            state.next_version(role)?,
             ctx.expires(ctx.cfg.expiry.author_hours),
             BTreeMap::new(),
         );
@@ -841,10 +866,10 @@ fn finish(
         published: r.old,
         new: r.new,
     };
-    let snap_version = state
-        .current
-        .as_ref()
-        .map_or(NonZeroU64::MIN, |c| c.snapshot_version().saturating_add(1));
+    let snap_version = match &state.current {
+        Some(c) => version_after("snapshot", c.snapshot_version())?,
+        None => NonZeroU64::MIN,
+    };
     let snap_expires = ctx.expires(ctx.cfg.expiry.snapshot_hours);
     let splice = matches!(list, SnapshotRoles::Splice);
     let meta: BTreeMap<String, MetaFile> = match list {
@@ -912,9 +937,10 @@ fn finish(
         let snap = build::snapshot(snap_version, snap_expires, meta);
         signed::sign_checked("snapshot", &snap, &snap_signers, snap_authority)?
     };
-    let ts_version = state.current.as_ref().map_or(NonZeroU64::MIN, |c| {
-        c.timestamp.unverified().version.saturating_add(1)
-    });
+    let ts_version = match &state.current {
+        Some(c) => version_after("timestamp", c.timestamp.unverified().version)?,
+        None => NonZeroU64::MIN,
+    };
     let ts = build::timestamp(
         ts_version,
         ctx.expires(ctx.cfg.expiry.timestamp_hours),
@@ -1028,7 +1054,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
                         .unwrap_or_default();
                     listed.extend(new);
                     let payload = build::leaf_of(
-                        state.next_version(&bin),
+                        state.next_version(&bin)?,
                         ctx.expires(ctx.cfg.expiry.author_hours),
                         listed,
                     );
@@ -1045,7 +1071,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
                     .filter_map(|p| crate::cpan::author_depth(&p))
                     .max();
                 listed.extend(uploads);
-                for (name, payload) in pause_author_payloads(ctx, &state, id, listed, None) {
+                for (name, payload) in pause_author_payloads(ctx, &state, id, listed, None)? {
                     roles.push(signed::sign(&name, &payload, &author_signer));
                 }
             }
@@ -1087,7 +1113,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
         authors.sort_by(|a, b| a.id.cmp(&b.id));
         let role = CpanRole::Prefix(prefix).name();
         let payload = build::prefix_targets(
-            state.next_version(&role),
+            state.next_version(&role)?,
             ctx.expires(ctx.cfg.expiry.prefix_hours),
             &authors,
         );
@@ -1104,7 +1130,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
             .collect();
         all.extend(new_prefixes.iter().copied());
         let top = build::top_targets(
-            state.next_version("targets"),
+            state.next_version("targets")?,
             ctx.expires(ctx.cfg.expiry.targets_hours),
             ctx.key(&ctx.index_key).public_key(),
             ctx.key(&ctx.registry_key).public_key(),
@@ -1188,7 +1214,7 @@ pub fn remove(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
                     .remove(path)
                     .ok_or_else(|| not_listed(path, &role))?;
             }
-            payload.version = state.next_version(&role);
+            payload.version = state.next_version(&role)?;
             payload.expires = ctx.expires(ctx.cfg.expiry.author_hours);
             roles.push(signed::sign(&role, &payload, &[ctx.key(&ctx.authors_key)]));
         }
@@ -1234,7 +1260,7 @@ fn index_update(
             })?;
     }
     payload.targets.extend(build::targets_of(updated));
-    payload.version = state.next_version(&role);
+    payload.version = state.next_version(&role)?;
     payload.expires = ctx.expires(ctx.cfg.expiry.index_hours);
     Ok(signed::sign(&role, &payload, &[ctx.key(&ctx.index_key)]))
 }
@@ -1276,7 +1302,7 @@ pub fn index(ctx: &Ctx) -> Result<AddReport, RepoError> {
             if ft.is_symlink() {
                 return Err(RepoError::Symlink { path: entry.path() });
             }
-            if ft.is_file() && !super::mirror::is_twin_name(name) {
+            if ft.is_file() && !super::mirror::is_signer_file(name) {
                 let rel = format!("{top}/{name}");
                 let cp = CpanPath::new(&rel).map_err(|source| RepoError::BadPath {
                     path: rel.clone(),
@@ -1311,7 +1337,7 @@ pub fn timestamp(ctx: &Ctx) -> Result<SignedFile, RepoError> {
     let root = state.root.unverified();
     let old = cur.timestamp.unverified();
     let ts = build::timestamp(
-        old.version.saturating_add(1),
+        version_after("timestamp", old.version)?,
         ctx.expires(ctx.cfg.expiry.timestamp_hours),
         cur.snapshot_version(),
         &cur.snapshot_bytes,
@@ -1349,7 +1375,7 @@ pub fn author_export(ctx: &Ctx, id: &PauseId) -> Result<SignedFile, RepoError> {
     let entries = author_files(ctx, id)?;
     let role = CpanRole::Author(id.clone()).name();
     let payload = build::leaf_targets(
-        state.next_version(&role),
+        state.next_version(&role)?,
         ctx.expires(ctx.cfg.expiry.claimed_author_hours),
         &entries,
     );
@@ -1365,8 +1391,8 @@ pub fn author_export(ctx: &Ctx, id: &PauseId) -> Result<SignedFile, RepoError> {
 /// Refused, with nothing published: a role of another name, a target
 /// outside the author's directory or owned by the index role (CHECKSUMS,
 /// `.meta`, `.readme`), a target whose bytes on the mirror differ, a
-/// signature not from the author's key, a version that does not increase,
-/// an expiry already past.
+/// signature not from the author's key, any version but the next one, an
+/// expiry already past.
 pub fn author_import(
     ctx: &Ctx,
     id: &PauseId,
@@ -1378,12 +1404,9 @@ pub fn author_import(
     state.current()?;
     let role = CpanRole::Author(id.clone()).name();
     let prefix_role = CpanRole::Prefix(id.prefix()).name();
-    let prefix = state
+    let mut authors = state
         .load_role(&prefix_role)?
-        .map(|(e, _)| e.unverified().clone());
-    let mut authors = prefix
-        .as_ref()
-        .map(build::authors_of_prefix)
+        .map(|(e, _)| build::authors_of_prefix(e.unverified()))
         .unwrap_or_default();
     let registered = authors.iter().find(|a| &a.id == id).cloned();
     let key = match (&claim_key, &registered) {
@@ -1392,93 +1415,8 @@ pub fn author_import(
         (None, Some(_)) => return Err(RepoError::AuthorNotClaimed { author: id.clone() }),
         (None, None) => return Err(RepoError::UnknownAuthor { author: id.clone() }),
     };
-    let file = SignedFile {
-        role: role.clone(),
-        version: NonZeroU64::MIN,
-        bytes,
-    };
-    let env = file.envelope::<Targets>()?;
-    let t = env.unverified();
-    let file = SignedFile {
-        version: t.version,
-        ..file
-    };
-    // The author's key, and only it, must have signed (spec 5.7.x: a
-    // delegated role is verified with the keys its delegator lists).
-    let keyid = compute_keyid(&key);
-    let keys: BTreeMap<KeyId, Key> = [(keyid.clone(), key.clone())].into();
-    let ids = [keyid];
-    signed::check::<Targets>(
-        &file,
-        Authority {
-            keys: &keys,
-            keyids: &ids,
-            threshold: NonZeroU64::MIN,
-        },
-    )?;
-    if let Some(published) = state.role_version(&role) {
-        // Spec 5.7.x rollback check on the client: a lower or equal version
-        // would be refused, so PAUSE refuses to publish it.
-        if t.version <= published {
-            return Err(RepoError::VersionNotIncreased {
-                role,
-                new: t.version.get(),
-                published: published.get(),
-            });
-        }
-    }
-    if t.expires <= ctx.now {
-        return Err(RepoError::Metadata {
-            file: role.clone(),
-            source: crate::metadata::MetadataError::Invalid {
-                role: "targets",
-                reason: format!("expired at {}", t.expires),
-            },
-        });
-    }
-    if t.delegations.is_some() {
-        return Err(RepoError::OutsideDelegation {
-            role: role.clone(),
-            path: "(delegations)".into(),
-        });
-    }
-    let mut entries = Vec::new();
-    for (path, info) in &t.targets {
-        let cp = CpanPath::new(path).map_err(|source| RepoError::BadPath {
-            path: path.clone(),
-            source,
-        })?;
-        match owner(&cp) {
-            Ok(Owner::Author(a)) if &a == id => {}
-            Ok(o) => {
-                return Err(RepoError::OutsideDelegation {
-                    role: role.clone(),
-                    path: format!(
-                        "{path} (owned by {})",
-                        match o {
-                            Owner::Index => CpanRole::Index.name(),
-                            Owner::Author(a) => CpanRole::Author(a).name(),
-                        }
-                    ),
-                })
-            }
-            Err(_) => {
-                return Err(RepoError::OutsideDelegation {
-                    role: role.clone(),
-                    path: path.clone(),
-                })
-            }
-        }
-        let e = ctx.mirror.hash_file(cp)?;
-        if build::target_file(&e) != *info {
-            return Err(RepoError::NotOwnedBy {
-                path: path.clone(),
-                owner: "other bytes on the mirror".into(),
-                role: role.clone(),
-            });
-        }
-        entries.push(e);
-    }
+    let (file, t) = checked_author_role(ctx, &state, &role, bytes, &key)?;
+    let entries = author_role_entries(ctx, id, &role, &t)?;
     let depth = build::depth_of(&entries);
     if depth > ctx.cfg.prefix_depth {
         return Err(RepoError::TooDeep {
@@ -1505,20 +1443,9 @@ pub fn author_import(
                 what: format!("new author prefix {}", id.prefix()),
             });
         }
-        match authors.iter_mut().find(|a| &a.id == id) {
-            Some(a) => {
-                a.key = key.clone();
-                a.depth = a.depth.max(depth);
-            }
-            None => authors.push(AuthorDelegation {
-                id: id.clone(),
-                key: key.clone(),
-                depth,
-            }),
-        }
-        authors.sort_by(|a, b| a.id.cmp(&b.id));
+        register_author(&mut authors, id, &key, depth);
         let payload = build::prefix_targets(
-            state.next_version(&prefix_role),
+            state.next_version(&prefix_role)?,
             ctx.expires(ctx.cfg.expiry.prefix_hours),
             &authors,
         );
@@ -1529,6 +1456,169 @@ pub fn author_import(
         ));
     }
     publish_incremental(ctx, state, roles, entries)
+}
+
+/// Sets `id`'s key (and at least `depth`) in a prefix role's author list.
+fn register_author(authors: &mut Vec<AuthorDelegation>, id: &PauseId, key: &Key, depth: usize) {
+    match authors.iter_mut().find(|a| &a.id == id) {
+        Some(a) => {
+            a.key = key.clone();
+            a.depth = a.depth.max(depth);
+        }
+        None => authors.push(AuthorDelegation {
+            id: id.clone(),
+            key: key.clone(),
+            depth,
+        }),
+    }
+    authors.sort_by(|a, b| a.id.cmp(&b.id));
+}
+
+/// An author-signed `role` as PAUSE accepts it: signed by `key` alone,
+/// exactly the next version, not expired, expiring no later than the
+/// configured maximum, delegating nothing.
+fn checked_author_role(
+    ctx: &Ctx,
+    state: &PublishedState,
+    role: &str,
+    bytes: Vec<u8>,
+    key: &Key,
+) -> Result<(SignedFile, Targets), RepoError> {
+    let file = SignedFile {
+        role: role.to_owned(),
+        version: NonZeroU64::MIN,
+        bytes,
+    };
+    let t = file.envelope::<Targets>()?.unverified().clone();
+    let file = SignedFile {
+        version: t.version,
+        ..file
+    };
+    // The author's key, and only it, must have signed (spec 5.7.x: a
+    // delegated role is verified with the keys its delegator lists).
+    let keyid = compute_keyid(key);
+    let keys: BTreeMap<KeyId, Key> = [(keyid.clone(), key.clone())].into();
+    let ids = [keyid];
+    signed::check::<Targets>(
+        &file,
+        Authority {
+            keys: &keys,
+            keyids: &ids,
+            threshold: NonZeroU64::MIN,
+        },
+    )?;
+    check_imported_version(state, role, t.version)?;
+    check_imported_expiry(ctx, role, t.expires)?;
+    if t.delegations.is_some() {
+        return Err(RepoError::OutsideDelegation {
+            role: role.to_owned(),
+            path: "(delegations)".into(),
+        });
+    }
+    Ok((file, t))
+}
+
+/// The author chooses the expiry of their own role. One already past is
+/// useless; one beyond `claimed_author_max_hours` would outlive any key
+/// or policy change PAUSE could make through the role itself, so it is
+/// refused.
+fn check_imported_expiry(ctx: &Ctx, role: &str, expires: DateTime<Utc>) -> Result<(), RepoError> {
+    if expires <= ctx.now {
+        return Err(RepoError::Metadata {
+            file: role.to_owned(),
+            source: crate::metadata::MetadataError::Invalid {
+                role: "targets",
+                reason: format!("expired at {expires}"),
+            },
+        });
+    }
+    let max_hours = ctx.cfg.expiry.claimed_author_max_hours;
+    if expires - ctx.now > hours(max_hours) {
+        return Err(RepoError::ExpiryTooFar {
+            role: role.to_owned(),
+            expires: crate::metadata::expiry::format(&expires),
+            max: super::config::hours_in_words(max_hours),
+        });
+    }
+    Ok(())
+}
+
+/// The files an author-signed role lists, hashed from the mirror: each
+/// must be in the author's own directory, not owned by the index role, and
+/// the bytes on the mirror must be the ones the author signed.
+fn author_role_entries(
+    ctx: &Ctx,
+    id: &PauseId,
+    role: &str,
+    t: &Targets,
+) -> Result<Vec<FileEntry>, RepoError> {
+    let outside = |path: String| RepoError::OutsideDelegation {
+        role: role.to_owned(),
+        path,
+    };
+    let mut entries = Vec::new();
+    for (path, info) in &t.targets {
+        let cp = CpanPath::new(path).map_err(|source| RepoError::BadPath {
+            path: path.clone(),
+            source,
+        })?;
+        match owner(&cp) {
+            Ok(Owner::Author(a)) if &a == id => {}
+            Ok(Owner::Index) => {
+                return Err(outside(format!(
+                    "{path} (owned by {})",
+                    CpanRole::Index.name()
+                )))
+            }
+            Ok(Owner::Author(a)) => {
+                return Err(outside(format!(
+                    "{path} (owned by {})",
+                    CpanRole::Author(a).name()
+                )))
+            }
+            Err(_) => return Err(outside(path.clone())),
+        }
+        let e = ctx.mirror.hash_file(cp)?;
+        if build::target_file(&e) != *info {
+            return Err(RepoError::NotOwnedBy {
+                path: path.clone(),
+                owner: "other bytes on the mirror".into(),
+                role: role.to_owned(),
+            });
+        }
+        entries.push(e);
+    }
+    Ok(entries)
+}
+
+/// An author-signed role's version must be exactly the next one. Lower or
+/// equal: clients refuse it as a rollback (spec 5.6.5 / 5.7.x). Higher: the
+/// author could skip to `u64::MAX`, after which the role has no next version
+/// and every re-sign by PAUSE (`revoke`, a claim's end) is impossible; one
+/// step at a time keeps versions where no run can exhaust them.
+fn check_imported_version(
+    state: &PublishedState,
+    role: &str,
+    version: NonZeroU64,
+) -> Result<(), RepoError> {
+    if let Some(published) = state.role_version(role) {
+        if version <= published {
+            return Err(RepoError::VersionNotIncreased {
+                role: role.to_owned(),
+                new: version.get(),
+                published: published.get(),
+            });
+        }
+    }
+    let next = state.next_version(role)?;
+    if version != next {
+        return Err(RepoError::VersionNotNext {
+            role: role.to_owned(),
+            new: version.get(),
+            next: next.get(),
+        });
+    }
+    Ok(())
 }
 
 /// Takes a claimed author back to PAUSE's key (lost or compromised author
@@ -1555,12 +1645,12 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
     let entries = author_files(ctx, id)?;
     a.depth = a.depth.max(build::depth_of(&entries));
     let targets = build::targets_of(&entries);
-    let mut roles: Vec<SignedFile> = pause_author_payloads(ctx, &state, id, targets, None)
+    let mut roles: Vec<SignedFile> = pause_author_payloads(ctx, &state, id, targets, None)?
         .into_iter()
         .map(|(name, payload)| signed::sign(&name, &payload, &[ctx.key(&ctx.authors_key)]))
         .collect();
     let prefix_payload = build::prefix_targets(
-        state.next_version(&prefix_role),
+        state.next_version(&prefix_role)?,
         ctx.expires(ctx.cfg.expiry.prefix_hours),
         &authors,
     );
@@ -1572,43 +1662,76 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
 // ---------------------------------------------------------------- root
 
 /// Replacements for a new root version; `None` keeps what the current root
-/// has.
+/// has. A threshold left out keeps the current one, also when the keys
+/// change: a rotation never weakens root by default.
 #[derive(Clone, Debug, Default)]
 pub struct RootChange {
-    /// New root keys and threshold.
-    pub root: Option<(Vec<Key>, NonZeroU64)>,
-    /// New targets keys and threshold.
-    pub targets: Option<(Vec<Key>, NonZeroU64)>,
+    /// New root keys.
+    pub root_keys: Option<Vec<Key>>,
+    /// New root threshold.
+    pub root_threshold: Option<NonZeroU64>,
+    /// New targets keys.
+    pub targets_keys: Option<Vec<Key>>,
+    /// New targets threshold.
+    pub targets_threshold: Option<NonZeroU64>,
     /// New snapshot key.
     pub snapshot: Option<Key>,
     /// New timestamp key.
     pub timestamp: Option<Key>,
+    /// Whether a threshold may go down (asked for explicitly).
+    pub allow_lower_threshold: bool,
 }
 
 /// Prepares root version N+1, unsigned, for the key holders to sign one by
-/// one ([`signed::add_signature`]) before [`root_publish`].
-pub fn root_prepare(ctx: &Ctx, change: RootChange) -> Result<SignedFile, RepoError> {
+/// one ([`signed::add_signature`]) before [`root_publish`]; with the review
+/// of what it changes. Refused: a threshold above the role's number of
+/// keys (nobody could sign the role again), and a lowered threshold unless
+/// [`RootChange::allow_lower_threshold`].
+pub fn root_prepare(ctx: &Ctx, change: RootChange) -> Result<(SignedFile, RootReview), RepoError> {
     let state = ctx.state()?;
     let old = state.root.unverified();
     let mut keys = build::top_level_keys(old);
-    if let Some(r) = change.root {
-        keys.root = r;
-    }
-    if let Some(t) = change.targets {
-        keys.targets = t;
-    }
-    if let Some(s) = change.snapshot {
-        keys.snapshot = (vec![s], NonZeroU64::MIN);
-    }
-    if let Some(t) = change.timestamp {
-        keys.timestamp = (vec![t], NonZeroU64::MIN);
-    }
+    let replace = |slot: &mut (Vec<Key>, NonZeroU64), k: Option<Vec<Key>>, t| {
+        if let Some(k) = k {
+            slot.0 = k;
+        }
+        if let Some(t) = t {
+            slot.1 = t;
+        }
+    };
+    replace(&mut keys.root, change.root_keys, change.root_threshold);
+    replace(
+        &mut keys.targets,
+        change.targets_keys,
+        change.targets_threshold,
+    );
+    replace(&mut keys.snapshot, change.snapshot.map(|k| vec![k]), None);
+    replace(&mut keys.timestamp, change.timestamp.map(|k| vec![k]), None);
     let root = build::root(
-        old.version.saturating_add(1),
+        version_after("root", old.version)?,
         ctx.expires(ctx.cfg.expiry.root_hours),
         &keys,
     );
-    Ok(signed::sign("root", &root, &[]))
+    let review = RootReview::between(Some(old), &root);
+    for r in &review.roles {
+        if r.new.threshold.get() > r.new.keyids.len() as u64 {
+            return Err(RepoError::ThresholdAboveKeys {
+                role: r.role.to_owned(),
+                threshold: r.new.threshold.get(),
+                keys: r.new.keyids.len(),
+            });
+        }
+    }
+    if let Some(r) = review.lowered().next() {
+        if !change.allow_lower_threshold {
+            return Err(RepoError::LowersThreshold {
+                role: r.role.to_owned(),
+                old: r.old.as_ref().map_or(0, |o| o.threshold.get()),
+                new: r.new.threshold.get(),
+            });
+        }
+    }
+    Ok((signed::sign("root", &root, &[]), review))
 }
 
 /// Publishes a prepared root once it carries a threshold of the old root's
@@ -1619,14 +1742,15 @@ pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> 
     let _lock = ctx.mirror.lock()?;
     let mut state = ctx.state()?;
     let old = state.root.unverified();
+    let next = version_after("root", old.version)?;
     let file = SignedFile {
         role: "root".into(),
-        version: old.version.saturating_add(1),
+        version: next,
         bytes,
     };
     let env = file.envelope::<Root>()?;
     let new = env.unverified();
-    if new.version != old.version.saturating_add(1) {
+    if new.version != next {
         return Err(RepoError::VersionNotIncreased {
             role: "root".into(),
             new: new.version.get(),
@@ -1655,7 +1779,7 @@ pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> 
             // The targets keys changed: the current targets must be signed
             // by the new ones, or clients would stop at it.
             let mut payload = t.unverified().clone();
-            payload.version = state.next_version("targets");
+            payload.version = state.next_version("targets")?;
             let signers = ctx.top_signers(new, "targets")?;
             let f = signed::sign("targets", &payload, &signers);
             signed::check::<Targets>(&f, Authority::of_root(new, "targets"))?;

@@ -145,8 +145,11 @@ impl PublishedState {
         } else {
             1
         };
-        while tuf_dir.join(format!("{}.root.json", n + 1)).exists() {
-            n += 1;
+        while let Some(next) = n.checked_add(1) {
+            if !tuf_dir.join(format!("{next}.root.json")).exists() {
+                break;
+            }
+            n = next;
         }
         let (root, _) = read_role::<Root>(&tuf_dir.join(format!("{n}.root.json")))?;
         let ts_path = tuf_dir.join("timestamp.json");
@@ -249,8 +252,22 @@ impl PublishedState {
     }
 
     /// The next version of a role: one above the published one, or 1.
-    pub fn next_version(&self, role: &str) -> NonZeroU64 {
-        self.role_version(role)
-            .map_or(NonZeroU64::MIN, |v| v.saturating_add(1))
+    /// A role published at `u64::MAX` has none: re-signing it under the
+    /// same version would rewrite a published file.
+    pub fn next_version(&self, role: &str) -> Result<NonZeroU64, RepoError> {
+        match self.role_version(role) {
+            Some(v) => version_after(role, v),
+            None => Ok(NonZeroU64::MIN),
+        }
     }
+}
+
+/// `v + 1` for `role`, never saturating: version arithmetic that wrapped or
+/// stuck at `u64::MAX` would sign a second, different file of a version
+/// clients and mirrors already hold.
+pub fn version_after(role: &str, v: NonZeroU64) -> Result<NonZeroU64, RepoError> {
+    v.checked_add(1).ok_or_else(|| RepoError::VersionExhausted {
+        role: role.to_owned(),
+        version: v.get(),
+    })
 }
