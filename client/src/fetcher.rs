@@ -233,6 +233,75 @@ fn map_ureq(e: ureq::Error) -> FetchError {
             FetchError::Timeout(format!("no progress within the {t} timeout"))
         }
         ureq::Error::BodyExceedsLimit(limit) => FetchError::TooLarge { limit },
-        other => FetchError::Transport(Box::new(other)),
+        other => match unreachable_because(&other) {
+            Some(why) => FetchError::Transport(Box::new(Unreachable(why))),
+            None => FetchError::Transport(Box::new(other)),
+        },
+    }
+}
+
+/// A mirror that could not be reached or spoke no TLS we accept, said in
+/// the user's words (with what to do, where there is something to do).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the mirror: {0}")]
+pub struct Unreachable(pub String);
+
+/// Why a connection failed, when the transport error says so: refused,
+/// unknown host, or a TLS failure (an untrusted certificate names
+/// `--ca-cert`).
+fn unreachable_because(e: &ureq::Error) -> Option<String> {
+    match e {
+        ureq::Error::HostNotFound => return Some("host not found".into()),
+        ureq::Error::ConnectionFailed => return Some("the connection failed".into()),
+        ureq::Error::Rustls(t) => return Some(tls_failure(t)),
+        ureq::Error::Io(io) => return io_failure(io),
+        _ => {}
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<rustls::Error>() {
+            return Some(tls_failure(t));
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return io_failure(io);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A socket error that means the mirror could not be reached (or spoke no
+/// TLS we accept); `None` for other I/O errors.
+fn io_failure(io: &std::io::Error) -> Option<String> {
+    if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return Some(tls_failure(t));
+    }
+    use std::io::ErrorKind as K;
+    let why = match io.kind() {
+        K::ConnectionRefused => "connection refused (is it running, on that port?)",
+        K::ConnectionReset => "the connection was reset",
+        K::HostUnreachable | K::NetworkUnreachable => "no route to the host",
+        _ => return None,
+    };
+    Some(why.into())
+}
+
+fn tls_failure(e: &rustls::Error) -> String {
+    use rustls::{CertificateError, Error as E};
+    match e {
+        E::InvalidCertificate(CertificateError::UnknownIssuer) => "its TLS certificate is not \
+            signed by a CA this machine trusts; for a mirror with its own CA, give the CA \
+            certificate with --ca-cert FILE"
+            .into(),
+        E::InvalidCertificate(CertificateError::Expired) => {
+            "its TLS certificate has expired".into()
+        }
+        E::InvalidCertificate(CertificateError::NotValidForName) => {
+            "its TLS certificate is for another host name".into()
+        }
+        E::InvalidMessage(_) => {
+            "it did not answer in TLS (a plain http:// server on that port?)".into()
+        }
+        other => format!("TLS failed: {other}"),
     }
 }

@@ -449,6 +449,10 @@ fn session_status(e: SessionError) -> (u16, String) {
             (404, e.to_string())
         }
         SessionError::UnknownModule(_) | SessionError::BadPath(_) => (404, e.to_string()),
+        SessionError::Local(_) | SessionError::Io { .. } => (
+            500,
+            format!("local error on the cpantuf host, nothing served: {e}"),
+        ),
         _ => (502, format!("verification failed, nothing served: {e}")),
     }
 }

@@ -5,6 +5,7 @@
 mod cli;
 
 use clap::Parser;
+use cpantuf_client::report::Fault;
 
 fn main() {
     let args = cli::Args::parse();
@@ -12,8 +13,13 @@ fn main() {
     let code = match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cpantuf: error: {e:#}");
-            1
+            let fault = cli::fault_of(&e);
+            let line = cpantuf_client::report::one_line(e.as_ref());
+            match fault {
+                Fault::Local => eprintln!("cpantuf: error on this machine: {line}"),
+                _ => eprintln!("cpantuf: error: {line}"),
+            }
+            fault.exit_code()
         }
     };
     std::process::exit(code);

@@ -17,6 +17,7 @@
 //! the mirror; trusted state never takes anything from the failed attempt.
 
 use crate::fetcher::FetchConfig;
+use crate::report::Fault;
 use crate::updater::{ClientError, Updater, UpdaterConfig};
 use cpantuf_core::cpan::packages::Packages;
 use cpantuf_core::cpan::{CpanPath, CpanRole, DistPath, PauseId};
@@ -59,6 +60,22 @@ pub enum SessionError {
     /// A path is not a valid CPAN path.
     #[error("{0}")]
     BadPath(String),
+    /// The verified index names a file that no role allowed to sign it
+    /// lists: the index key and the author's role disagree.
+    #[error(
+        "the verified index maps {module} to {path}, which is not found in any role allowed to \
+         sign it: refused (a compromised index key, or a mirror serving mixed states)"
+    )]
+    IndexNamesUnsigned {
+        /// The module looked up.
+        module: String,
+        /// The distribution the index names.
+        path: String,
+    },
+    /// This machine failed (disk, home, configuration) while working with
+    /// a mirror: no other mirror is tried, since none could help.
+    #[error("{}", crate::report::one_line(.0))]
+    Local(ClientError),
     /// Local file trouble.
     #[error("{what}: {source}")]
     Io {
@@ -69,16 +86,62 @@ pub enum SessionError {
     },
 }
 
+impl SessionError {
+    /// Whose failure this is (see [`crate::report::Fault`]): with several
+    /// mirrors, a refusal by any of them outranks the others' network
+    /// failures.
+    pub fn fault(&self) -> Fault {
+        match self {
+            SessionError::NotInitialised(_) | SessionError::BadPath(_) => Fault::Usage,
+            SessionError::AllMirrorsFailed(list) => {
+                let faults: Vec<Fault> = list.iter().map(|(_, e)| e.fault()).collect();
+                if faults.contains(&Fault::Refused) {
+                    Fault::Refused
+                } else {
+                    faults.first().copied().unwrap_or(Fault::Usage)
+                }
+            }
+            SessionError::UnknownModule(_) => Fault::NotFound,
+            SessionError::BadIndex(_) | SessionError::IndexNamesUnsigned { .. } => Fault::Refused,
+            SessionError::Local(_) | SessionError::Io { .. } => Fault::Local,
+        }
+    }
+}
+
+/// A mirror's failure in the user's words: a mirror that cannot be reached
+/// is said so without the metadata file it was asked for, and a timestamp
+/// that none of the trusted keys signed is a repository mix-up before it is
+/// anything else.
+fn describe(e: &ClientError) -> String {
+    use cpantuf_core::trusted::UpdateError;
+    use cpantuf_core::workflow::FetchError;
+    match e {
+        ClientError::Update(UpdateError::Fetch {
+            source: FetchError::Transport(t),
+            ..
+        }) if t.is::<crate::fetcher::Unreachable>() => t.to_string(),
+        ClientError::Update(UpdateError::Signature(t)) if t.role == "timestamp" && t.valid == 0 => {
+            format!(
+                "this mirror's timestamp is signed by none of the keys your trusted root names: \
+                 the mirror serves another repository than the root you trusted, or a forged \
+                 timestamp ({t})"
+            )
+        }
+        other => crate::report::one_line(other),
+    }
+}
+
 /// The reason leads: one mirror, one line; several, the first reason, then
 /// one line per other mirror.
 fn mirror_failures(list: &[(String, ClientError)]) -> String {
     match list {
         [] => "no mirror is configured".into(),
-        [(m, e)] => format!("{e} (mirror {m})"),
+        [(m, e)] => format!("{} (mirror {m})", describe(e)),
         [(m, e), rest @ ..] => {
+            let e = describe(e);
             let others: Vec<String> = rest
                 .iter()
-                .map(|(m, e)| format!("  mirror {m}: {e}"))
+                .map(|(m, e)| format!("  mirror {m}: {}", describe(e)))
                 .collect();
             format!(
                 "{e} (mirror {m}); every other mirror failed too:\n{}",
@@ -255,6 +318,11 @@ impl Session {
                         ClientError::TargetNotFound(t),
                     )]));
                 }
+                Err(e) if e.fault() == Fault::Local => {
+                    // The disk or the home failed: another mirror cannot help.
+                    self.current = None;
+                    return Err(SessionError::Local(e));
+                }
                 Err(e) => {
                     self.current = None;
                     failures.push((mirror, e));
@@ -315,7 +383,19 @@ impl Session {
             .ok_or_else(|| SessionError::UnknownModule(module.to_owned()))?
             .clone();
         let target = entry.dist.cpan_path().clone();
-        let found = self.with_mirrors(|up| up.target_info(target.as_str()))?;
+        let found = self
+            .with_mirrors(|up| up.target_info(target.as_str()))
+            .map_err(|e| match e {
+                SessionError::AllMirrorsFailed(list)
+                    if matches!(list.as_slice(), [(_, ClientError::TargetNotFound(_))]) =>
+                {
+                    SessionError::IndexNamesUnsigned {
+                        module: module.to_owned(),
+                        path: target.as_str().to_owned(),
+                    }
+                }
+                other => other,
+            })?;
         Ok(Resolved {
             package: entry.package.as_str().to_owned(),
             version: entry

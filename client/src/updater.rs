@@ -7,6 +7,7 @@
 //! files, locks and limits.
 
 use crate::fetcher::{FetchConfig, Fetcher, FetcherSetupError};
+use crate::report::Fault;
 use crate::store::{sync_dir, MetadataStore};
 use chrono::Utc;
 use cpantuf_core::target::StreamVerifier;
@@ -54,7 +55,7 @@ pub enum ClientError {
     #[error(transparent)]
     Update(#[from] UpdateError),
     /// No role that may sign this path lists it.
-    #[error("{0}: not found in any role allowed to sign it")]
+    #[error("{0} is not on this CPAN: no signed metadata lists it")]
     TargetNotFound(String),
     /// The network setup is wrong (CA file).
     #[error(transparent)]
@@ -67,6 +68,25 @@ pub enum ClientError {
         /// OS error.
         source: std::io::Error,
     },
+}
+
+impl ClientError {
+    /// Whose failure this is (see [`crate::report::Fault`]).
+    pub fn fault(&self) -> Fault {
+        match self {
+            ClientError::NotInitialised(_) => Fault::Usage,
+            ClientError::TargetNotFound(_) => Fault::NotFound,
+            ClientError::Setup(_) | ClientError::Io { .. } => Fault::Local,
+            ClientError::Update(UpdateError::Store { .. }) => Fault::Local,
+            // An oversized answer is the endless-data attack: refused.
+            ClientError::Update(UpdateError::Fetch {
+                source: FetchError::TooLarge { .. },
+                ..
+            }) => Fault::Refused,
+            ClientError::Update(UpdateError::Fetch { .. }) => Fault::Mirror,
+            ClientError::Update(_) => Fault::Refused,
+        }
+    }
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClientError {

@@ -2,8 +2,10 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use cpantuf_client::fetcher::FetchConfig;
-use cpantuf_client::session::{default_home, Session};
+use cpantuf_client::fetcher::{FetchConfig, FetcherSetupError};
+use cpantuf_client::report::Fault;
+use cpantuf_client::session::{default_home, Session, SessionError};
+use cpantuf_client::updater::ClientError;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,13 +21,27 @@ mod resolve;
 mod serve;
 mod through_mirror;
 
+/// The exit statuses, at the end of every `--help` (the text of
+/// [`cpantuf_client::report::EXIT_STATUS_HELP`], which a test keeps equal).
+macro_rules! exit_status_help {
+    () => {
+        "Exit status: 0 success; 1 refused by verification (an attack, or a stale or broken mirror); 2 usage (or the client home is not initialised); 3 no mirror could be reached or answered (network, HTTP, timeout); 4 not found (no such module or file on CPAN); 5 local error (disk, client home, configuration). install, carton and cpan end with the CPAN client's own status when it failed and cpantuf refused nothing."
+    };
+}
+
 /// Verified CPAN downloads: every file passes The Update Framework's checks
 /// (signatures, versions, expiry, hashes) before cpanm, CPAN.pm or cpm sees it.
 #[derive(Parser, Debug)]
 #[command(
     name = "cpantuf",
     version,
-    after_help = "Start with `cpantuf init https://MIRROR/ --root root.json`, then `cpantuf install Moo`.\nEnvironment: CPANTUF_HOME (client home, default ~/.cpantuf), https_proxy / http_proxy / no_proxy\n(for cpantuf's own downloads; the CPAN clients it runs get no proxy but the verifying mirror)."
+    after_help = concat!(
+        "Start with `cpantuf init https://MIRROR/ --root root.json`, then `cpantuf install Moo`.\n",
+        "Environment: CPANTUF_HOME (client home, default ~/.cpantuf), CPANTUF_LOG (log filter,\n",
+        "overrides -v/-q), https_proxy / http_proxy / no_proxy (for cpantuf's own downloads; the\n",
+        "CPAN clients it runs get no proxy but the verifying mirror).\n\n",
+        exit_status_help!()
+    )
 )]
 pub struct Args {
     /// Client home: configuration, trusted metadata and verified cache.
@@ -50,24 +66,33 @@ pub struct Args {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Trust a repository: pin its root metadata and record its mirrors.
+    #[command(after_help = exit_status_help!())]
     Init(init::Args),
     /// Update trusted metadata (root, timestamp, snapshot, targets).
+    #[command(after_help = exit_status_help!())]
     Refresh(refresh::Args),
     /// Show which distribution provides a module, and who signed it.
+    #[command(after_help = exit_status_help!())]
     Resolve(resolve::Args),
     /// Download and verify a module's distribution (or a CPAN path); print where it is.
+    #[command(after_help = exit_status_help!())]
     Fetch(fetch::Args),
     /// Run a local verifying CPAN mirror on 127.0.0.1 for cpanm, CPAN.pm or cpm.
+    #[command(after_help = exit_status_help!())]
     Serve(serve::Args),
     /// Install modules with cpanm through a temporary local verifying mirror.
+    #[command(after_help = exit_status_help!())]
     Install(install::Args),
     /// Run `carton install` or `carton update` through a temporary local
     /// verifying mirror, with carton's fallback mirrors removed.
+    #[command(after_help = exit_status_help!())]
     Carton(carton::Args),
     /// Install modules with CPAN.pm through a temporary local verifying
     /// mirror (your CPAN.pm configuration, with the mirror settings overridden).
+    #[command(after_help = exit_status_help!())]
     Cpan(cpan::Args),
     /// Write a verified file:// mirror (for CI and air-gapped hosts).
+    #[command(after_help = exit_status_help!())]
     Mirror(mirror::Args),
 }
 
@@ -81,28 +106,66 @@ pub struct Ctx {
 impl Ctx {
     pub fn session(&self) -> Result<Session> {
         let mut s = Session::open(&self.home, self.fetch.clone())?;
-        s.on_warning = Box::new(|w| eprintln!("cpantuf: warning: {w}"));
-        s.on_notice = Box::new(|n| eprintln!("cpantuf: {n}"));
+        if self.quiet {
+            // -q: only errors.
+            s.on_warning = Box::new(|_| {});
+            s.on_notice = Box::new(|_| {});
+        } else {
+            s.on_warning = Box::new(|w| eprintln!("cpantuf: warning: {w}"));
+            s.on_notice = Box::new(|n| eprintln!("cpantuf: {n}"));
+        }
         Ok(s)
     }
 }
 
-pub fn init_logging(verbose: u8, quiet: bool) {
-    let level = match (quiet, verbose) {
+/// Logging on stderr: cpantuf's own crates at the level -v/-q choose;
+/// other crates' logs (rustls, ureq, tiny_http) only with -vv, since their
+/// lines speak of internals the user cannot act on. `CPANTUF_LOG` (tracing
+/// `EnvFilter` syntax) overrides both.
+pub fn log_filter(verbose: u8, quiet: bool) -> String {
+    let ours = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info",
         _ => "debug",
     };
+    let others = if verbose >= 2 { "debug" } else { "off" };
+    format!("{others},cpantuf={ours},cpantuf_client={ours},cpantuf_core={ours}")
+}
+
+pub fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CPANTUF_LOG")
-                .unwrap_or_else(|_| level.into()),
+                .unwrap_or_else(|_| log_filter(verbose, quiet).into()),
         )
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal, never into a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// Whose failure an error is, from the first error in its chain that
+/// knows; errors of the command line itself are usage errors.
+pub fn fault_of(e: &anyhow::Error) -> Fault {
+    for cause in e.chain() {
+        if let Some(s) = cause.downcast_ref::<SessionError>() {
+            return s.fault();
+        }
+        if let Some(c) = cause.downcast_ref::<ClientError>() {
+            return c.fault();
+        }
+        if cause.is::<cpanm_args::Usage>() {
+            return Fault::Usage;
+        }
+        if cause.is::<init::PinMismatch>() {
+            return Fault::Refused;
+        }
+        if cause.is::<FetcherSetupError>() || cause.is::<std::io::Error>() {
+            return Fault::Local;
+        }
+    }
+    Fault::Usage
 }
 
 pub fn run(args: Args) -> Result<i32> {
@@ -135,5 +198,37 @@ mod tests {
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         super::Args::command().debug_assert();
+    }
+
+    /// Scripts could not tell a refusal from a network failure: every
+    /// command's help now documents the exit statuses.
+    #[test]
+    fn every_commands_help_documents_the_exit_statuses() {
+        use clap::CommandFactory;
+        assert_eq!(
+            exit_status_help!(),
+            cpantuf_client::report::EXIT_STATUS_HELP
+        );
+        let mut cmd = super::Args::command();
+        let root = cmd.render_help().to_string();
+        assert!(root.contains("3 no mirror could be reached"), "{root}");
+        for sub in cmd.get_subcommands_mut().filter(|s| s.get_name() != "help") {
+            let help = sub.render_help().to_string();
+            assert!(
+                help.contains("Exit status: 0 success; 1 refused by verification"),
+                "{}: {help}",
+                sub.get_name()
+            );
+        }
+    }
+
+    /// rustls' own ERROR lines reached users; they are off unless -vv.
+    #[test]
+    fn other_crates_logs_are_off_unless_very_verbose() {
+        let f = super::log_filter(0, false);
+        assert!(f.starts_with("off,"), "{f}");
+        assert!(f.contains("cpantuf_client=warn"), "{f}");
+        assert!(super::log_filter(0, true).contains("cpantuf_core=error"));
+        assert!(super::log_filter(2, false).starts_with("debug,"));
     }
 }

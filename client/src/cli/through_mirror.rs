@@ -70,7 +70,8 @@ pub fn run_client(ctx: &Ctx, mirror: LocalMirror, client: &str, mut cmd: Command
     let status = cmd.status();
     forget_cpanm_index(&url);
     let report = mirror.stop();
-    let status = status.map_err(|e| anyhow::anyhow!("running {client}: {e} (is it installed?)"))?;
+    let status =
+        anyhow::Context::with_context(status, || format!("running {client} (is it installed?)"))?;
     Ok(finish(ctx, client, status, &report))
 }
 
