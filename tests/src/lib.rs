@@ -270,7 +270,14 @@ pub fn example_keys() -> PathBuf {
 /// online snapshot/timestamp/index/registry/authors keys), configuration in `cfg`, then a
 /// full `publish` signed by both targets keys.
 pub fn sign_new_repository(mirror: &Path, cfg: &Path) {
-    let k = |n: &str| example_keys().join(n);
+    sign_new_repository_with_keys(mirror, cfg, &example_keys());
+}
+
+/// [`sign_new_repository`] with the keys of `keys` (a directory laid out like
+/// `keys-example/`; the targets keys must stay the demo ones, which
+/// [`sign_publish`] signs with).
+pub fn sign_new_repository_with_keys(mirror: &Path, cfg: &Path, keys: &Path) {
+    let k = |n: &str| keys.join(n);
     run_ok(
         Command::new(bin("cpantuf-sign"))
             .arg("init")

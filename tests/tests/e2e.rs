@@ -1389,3 +1389,228 @@ fn serve_refuses_to_serve_under_metadata_that_has_expired_since() {
     assert_eq!(after, 502, "served under expired metadata: {start:?}");
     assert!(body.contains("expired"), "{body}");
 }
+
+// ------------------------------- what a user reads when something goes wrong
+
+/// The one `cpantuf: error...` line of a failed command.
+fn error_line(o: &Output) -> String {
+    let err = stderr(o);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("cpantuf: error"))
+        .collect();
+    assert_eq!(lines.len(), 1, "expected one error line:\n{err}");
+    lines[0].to_owned()
+}
+
+/// A mirror that was down read "fetching 2.root.json: io: Connection
+/// refused", and the exit status was that of any other failure.
+#[test]
+fn a_mirror_that_is_down_is_unreachable_not_an_io_error() {
+    let repo = Repo::new();
+    let evil = EvilMirror::start(&repo.mirror());
+    let client = Client::new(&repo, &[evil.url()], &[]);
+    drop(evil);
+    let out = client.run(&["refresh"]);
+    let line = error_line(&out);
+    assert_eq!(out.status.code(), Some(3), "{line}");
+    assert!(line.contains("cannot reach the mirror"), "{line}");
+    assert!(!line.contains("root.json"), "{line}");
+    assert!(!line.contains("io:"), "{line}");
+}
+
+/// A root of another repository was "timestamp has 0 valid signature(s)",
+/// and `init` trusted it anyway.
+#[test]
+fn init_refuses_a_root_that_is_not_the_mirrors_repository() {
+    let ours = Repo::new();
+    let other_keys = tempfile::tempdir().unwrap();
+    copy_tree(&keys(), other_keys.path());
+    run_ok(
+        Command::new(bin("cpantuf-sign"))
+            .args(["keygen", "--force"])
+            .arg(other_keys.path().join("timestamp.pem")),
+    );
+    let theirs = tempfile::tempdir().unwrap();
+    let mirror = theirs.path().join("mirror");
+    copy_tree(&ours.mirror().join("authors"), &mirror.join("authors"));
+    copy_tree(&ours.mirror().join("modules"), &mirror.join("modules"));
+    cpantuf_tests::sign_new_repository_with_keys(
+        &mirror,
+        &theirs.path().join("signer.json"),
+        other_keys.path(),
+    );
+    let evil = EvilMirror::start(&mirror);
+    let home = tempfile::tempdir().unwrap();
+    let out = run(Command::new(bin("cpantuf"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["init", &evil.url(), "--root"])
+        .arg(ours.tuf("1.root.json")));
+    let line = error_line(&out);
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert!(line.contains("serves another repository"), "{line}");
+    assert!(!home.path().join("config.json").exists());
+    assert!(!home.path().join("metadata/root.json").exists());
+}
+
+/// "root metadata refused: expected root metadata, got _type "timestamp":
+/// root metadata refused: expected root metadata, got _type "timestamp"".
+#[test]
+fn a_timestamp_served_as_the_next_root_is_reported_once() {
+    let (repo, evil, client) = attack_setup();
+    evil.lie("tuf/2.root.json", Lie::File(repo.tuf("timestamp.json")));
+    let out = client.run(&["refresh"]);
+    let line = error_line(&out);
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert_eq!(line.matches("expected root metadata").count(), 1, "{line}");
+}
+
+/// A path that no role lists read like an attack ("not found in any role
+/// allowed to sign it") when it is simply not on CPAN.
+#[test]
+fn a_file_no_role_lists_is_not_on_cpan_rather_than_an_attack() {
+    let (_repo, _evil, client) = attack_setup();
+    let out = client.run(&["fetch", "authors/id/N/NO/NOBODY/Nothing-1.0.tar.gz"]);
+    let line = error_line(&out);
+    assert_eq!(out.status.code(), Some(4), "{line}");
+    assert!(line.contains("is not on this CPAN"), "{line}");
+    assert!(!line.contains("role allowed to sign"), "{line}");
+}
+
+/// Makes `dir` unwritable, even for root (by `chattr +i`); `None`, with the
+/// reason printed, where this machine cannot.
+fn make_unwritable(dir: &Path) -> Option<()> {
+    let probe = dir.join(".probe");
+    let mut perms = std::fs::metadata(dir).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o555);
+    std::fs::set_permissions(dir, perms).unwrap();
+    if std::fs::write(&probe, b"").is_err() {
+        return Some(());
+    }
+    let _ = std::fs::remove_file(&probe);
+    let chattr = Command::new("chattr").arg("+i").arg(dir).output();
+    if chattr.is_ok_and(|o| o.status.success()) && std::fs::write(&probe, b"").is_err() {
+        return Some(());
+    }
+    eprintln!("SKIPPED: cannot make a directory unwritable here (root without chattr +i)");
+    None
+}
+
+fn make_writable(dir: &Path) {
+    let _ = Command::new("chattr").arg("-i").arg(dir).output();
+    let mut perms = std::fs::metadata(dir).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(dir, perms).unwrap();
+}
+
+/// A read-only home gave "mirror ... skipped ... every mirror failed", and
+/// every other mirror was tried: the failure is this machine's, named as
+/// such with its path, and no other mirror is asked.
+#[test]
+fn a_read_only_home_is_a_local_error_and_no_other_mirror_is_tried() {
+    let repo = Repo::new();
+    let first = EvilMirror::start(&repo.mirror());
+    let second = EvilMirror::start(&repo.mirror());
+    let client = Client::new(&repo, &[first.url(), second.url()], &[]);
+    run_ok(client.cmd().arg("refresh"));
+    repo.sign(&["timestamp"]);
+    let metadata = client.home.path().join("metadata");
+    let Some(()) = make_unwritable(&metadata) else {
+        return;
+    };
+    let asked_before = second.requests().len();
+    let out = client.run(&["refresh"]);
+    make_writable(&metadata);
+    let line = error_line(&out);
+    assert_eq!(out.status.code(), Some(5), "{line}");
+    assert!(line.starts_with("cpantuf: error on this machine"), "{line}");
+    assert!(line.contains(&metadata.display().to_string()), "{line}");
+    assert!(!line.contains("every other mirror"), "{line}");
+    assert_eq!(second.requests().len(), asked_before, "{line}");
+}
+
+/// An unknown CA never mentioned `--ca-cert`, and sync's `UnknownIssuer`
+/// came three times in one line.
+#[test]
+fn an_unknown_certificate_authority_names_the_ca_cert_option() {
+    let repo = Repo::new();
+    let tls = start_tls_mirror(&repo.mirror());
+    let url = format!("https://127.0.0.1:{}/", tls.port);
+    let home = tempfile::tempdir().unwrap();
+    let cpantuf = |args: &[&str]| {
+        run(Command::new(bin("cpantuf"))
+            .arg("--home")
+            .arg(home.path())
+            .args(args))
+    };
+    let root = repo.tuf("1.root.json").display().to_string();
+    let init = cpantuf(&["init", &url, "--root", &root]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    assert!(
+        stderr(&init).contains("could not check the root against the mirror"),
+        "{}",
+        stderr(&init)
+    );
+    let out = cpantuf(&["refresh"]);
+    let line = error_line(&out);
+    assert_eq!(out.status.code(), Some(3), "{line}");
+    assert!(line.contains("--ca-cert FILE"), "{line}");
+    assert!(line.matches("UnknownIssuer").count() <= 1, "{line}");
+    assert!(!stderr(&out).contains("ERROR"), "{}", stderr(&out));
+}
+
+/// `init` replaced a home's trust without being asked, and took a URL with
+/// no scheme, or plain http to another host.
+#[test]
+fn init_refuses_to_replace_trust_without_force_and_checks_the_url() {
+    let repo = Repo::new();
+    let evil = EvilMirror::start(&repo.mirror());
+    let client = Client::new(&repo, &[evil.url()], &[]);
+    let root = repo.tuf("1.root.json").display().to_string();
+    let again = client.run(&["init", &evil.url(), "--root", &root]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(error_line(&again).contains("--force"));
+    let forced = client.run(&["init", &evil.url(), "--root", &root, "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    for bad in [
+        "cpan.example.org",
+        "http://cpan.example.org/",
+        "ftp://127.0.0.1/",
+    ] {
+        let out = client.run(&["init", bad, "--root", &root, "--force"]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(error_line(&out).contains("mirror URL"), "{bad}");
+    }
+}
+
+/// Output piped to a file carried ANSI colour codes, and `-q` still printed
+/// notes and warnings.
+#[test]
+fn piped_output_has_no_colour_and_quiet_prints_only_errors() {
+    let repo = Repo::new();
+    let evil = EvilMirror::start(&repo.mirror());
+    let url = evil.url();
+    drop(evil);
+    let home = tempfile::tempdir().unwrap();
+    let root = repo.tuf("1.root.json").display().to_string();
+    let init = |extra: &[&str]| {
+        run(Command::new(bin("cpantuf"))
+            .arg("--home")
+            .arg(home.path())
+            .args(extra)
+            .args(["init", &url, "--root", &root, "--force"]))
+    };
+    let loud = init(&["-v"]);
+    assert!(loud.status.success(), "{}", stderr(&loud));
+    assert!(stderr(&loud).contains("note:"), "{}", stderr(&loud));
+    assert!(!stderr(&loud).contains('\u{1b}'), "{:?}", stderr(&loud));
+    let quiet = init(&["-q"]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "");
+    let failed = run(Command::new(bin("cpantuf"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["-v", "refresh"]));
+    assert!(!stderr(&failed).contains('\u{1b}'), "{:?}", stderr(&failed));
+}
