@@ -116,21 +116,20 @@ impl DerivedIndex {
 
     /// The entry for `package` (exact, case-sensitive), `Ok(None)` when the
     /// index does not list it, `Err` when a line read is not as PAUSE
-    /// writes it (the derived file is then damaged: rebuild it).
+    /// writes it (the derived file is then damaged: rebuild it). Every line
+    /// the search reads is checked, not only the one answered from.
     pub fn lookup(&self, package: &str) -> Result<Option<PackageEntry>, String> {
         let want = package.to_ascii_lowercase();
         let mut at = self.lower_bound(&want)?;
-        while let Some(text) = self.line_at(at)? {
-            let name = text.split(' ').next().unwrap_or("");
+        while let Some((entry, next)) = self.entry_at(at)? {
+            let name = entry.package.as_str();
             if !name.eq_ignore_ascii_case(package) {
                 return Ok(None);
             }
             if name == package {
-                return PackageEntry::parse_line(0, &text)
-                    .map(Some)
-                    .map_err(|e| e.to_string());
+                return Ok(Some(entry));
             }
-            at += text.len() as u64 + 1;
+            at = next;
         }
         Ok(None)
     }
@@ -143,12 +142,24 @@ impl DerivedIndex {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let start = self.next_line_start(mid)?;
-            match self.line_at(start)? {
-                Some(text) if lower_name(&text).as_str() < want => lo = start + text.len() as u64 + 1,
+            match self.entry_at(start)? {
+                Some((e, next)) if e.package.as_str().to_ascii_lowercase().as_str() < want => {
+                    lo = next
+                }
                 _ => hi = mid,
             }
         }
         Ok(lo)
+    }
+
+    /// The entry on the line starting at `start` and where the next line
+    /// starts; `None` at the end.
+    fn entry_at(&self, start: u64) -> Result<Option<(PackageEntry, u64)>, String> {
+        let Some(text) = self.line_at(start)? else {
+            return Ok(None);
+        };
+        let entry = PackageEntry::parse_line(0, &text).map_err(|e| e.to_string())?;
+        Ok(Some((entry, start + text.len() as u64 + 1)))
     }
 
     /// The first line start at or after `off` (the body's start, or just
@@ -181,10 +192,6 @@ impl DerivedIndex {
             .map(Some)
             .map_err(|_| "line is not UTF-8".into())
     }
-}
-
-fn lower_name(line: &str) -> String {
-    line.split(' ').next().unwrap_or("").to_ascii_lowercase()
 }
 
 /// `size`, `body` and `mtime` from a tag naming `sha256`.
