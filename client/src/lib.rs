@@ -11,6 +11,7 @@
 
 pub mod fetcher;
 pub mod local_mirror;
+pub mod packages_index;
 pub mod report;
 pub mod session;
 pub mod store;

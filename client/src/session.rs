@@ -19,7 +19,8 @@
 use crate::fetcher::FetchConfig;
 use crate::report::Fault;
 use crate::updater::{ClientError, Updater, UpdaterConfig};
-use cpantuf_core::cpan::packages::Packages;
+use crate::packages_index;
+use cpantuf_core::cpan::packages::{PackageEntry, Packages};
 use cpantuf_core::cpan::{CpanPath, CpanRole, DistPath, PauseId};
 use cpantuf_core::workflow::{FoundTarget, Limits};
 use serde::{Deserialize, Serialize};
@@ -171,6 +172,9 @@ pub struct Session {
     limits: Limits,
     fetch: FetchConfig,
     current: Option<(usize, Updater)>,
+    /// Whether operations answer from the stored metadata alone
+    /// ([`Session::resolve_cached`]).
+    stored_only: bool,
     /// Called with a warning when a mirror is skipped.
     pub on_warning: Box<dyn FnMut(&str) + Send>,
     /// Called with a line when an operation has to wait for another
@@ -228,6 +232,7 @@ impl Session {
             limits: Limits::default(),
             fetch,
             current: None,
+            stored_only: false,
             on_warning: Box::new(|w| tracing::warn!("{w}")),
             on_notice: Box::new(|n| tracing::info!("{n}")),
         })
@@ -303,7 +308,11 @@ impl Session {
                 if self.current.as_ref().is_none_or(|(j, _)| *j != i) {
                     self.current = None; // releases the store lock first
                     let mut up = self.updater_for(&mirror)?;
-                    up.refresh()?;
+                    if self.stored_only {
+                        up.load_stored()?;
+                    } else {
+                        up.refresh()?;
+                    }
                     self.current = Some((i, up));
                 }
                 op(&mut self.current.as_mut().expect("set above").1)
@@ -317,6 +326,11 @@ impl Session {
                         mirror,
                         ClientError::TargetNotFound(t),
                     )]));
+                }
+                Err(e) if self.stored_only => {
+                    // Another mirror would mean the network.
+                    self.current = None;
+                    return Err(SessionError::AllMirrorsFailed(vec![(mirror, e)]));
                 }
                 Err(e) if e.fault() == Fault::Local => {
                     // The disk or the home failed: another mirror cannot help.
@@ -358,6 +372,12 @@ impl Session {
         let found = self.with_mirrors(|up| {
             let found = up.target_info(target.as_str())?;
             if !Updater::is_cached(&found, &dest) {
+                if up.is_stored_only() {
+                    return Err(ClientError::Io {
+                        what: format!("{} is not in the verified cache", target.as_str()),
+                        source: std::io::ErrorKind::NotFound.into(),
+                    });
+                }
                 tracing::info!(target = target.as_str(), role = %found.role, "downloading");
                 up.download_target(&found, &dest)?;
             }
@@ -377,11 +397,9 @@ impl Session {
     /// Resolves a module name through the verified index, and names the
     /// role that signs its distribution.
     pub fn resolve(&mut self, module: &str) -> Result<Resolved, SessionError> {
-        let index = self.packages()?;
-        let entry = index
-            .lookup(module)
-            .ok_or_else(|| SessionError::UnknownModule(module.to_owned()))?
-            .clone();
+        let entry = self
+            .lookup_package(module)?
+            .ok_or_else(|| SessionError::UnknownModule(module.to_owned()))?;
         let target = entry.dist.cpan_path().clone();
         let found = self
             .with_mirrors(|up| up.target_info(target.as_str()))
@@ -402,9 +420,59 @@ impl Session {
                 .version
                 .as_ref()
                 .map_or("undef".into(), |v| v.as_str().to_owned()),
-            dist: entry.dist.clone(),
+            dist: entry.dist,
             signed_by: found.role,
         })
+    }
+
+    /// [`Session::resolve`] from the verified cache alone, without any
+    /// network request, while the stored metadata is unexpired (every
+    /// signature, version and expiry check of a refresh applies to the
+    /// stored copies). When the cache cannot answer (expired metadata, or a
+    /// file or role never downloaded, or a module it does not list), the
+    /// answer comes from a normal refresh instead. The flag says whether
+    /// the answer came from the cache offline.
+    pub fn resolve_cached(&mut self, module: &str) -> Result<(Resolved, bool), SessionError> {
+        self.current = None;
+        self.stored_only = true;
+        let cached = self.resolve(module);
+        self.stored_only = false;
+        self.current = None;
+        match cached {
+            Ok(r) => Ok((r, true)),
+            Err(e) => {
+                tracing::info!("the verified cache cannot answer ({e}): refreshing");
+                Ok((self.resolve(module)?, false))
+            }
+        }
+    }
+
+    /// The entry for `module` in the verified index: from the derived index
+    /// ([`crate::packages_index`]) when it was built from the file the
+    /// trusted metadata signs now, else by parsing that verified file in full
+    /// (and building the derived index from it).
+    fn lookup_package(&mut self, module: &str) -> Result<Option<PackageEntry>, SessionError> {
+        let path = CpanPath::new(PACKAGES_PATH).expect("constant path is valid");
+        let found = self.with_mirrors(|up| up.target_info(PACKAGES_PATH))?;
+        let Some(sha256) = found.info.hashes.get("sha256").cloned() else {
+            return Ok(self.packages()?.lookup(module).cloned());
+        };
+        let derived = packages_index::derived_path(&self.cache_path(&path));
+        if let Some(index) = packages_index::DerivedIndex::open_current(&derived, &sha256) {
+            match index.lookup(module) {
+                Ok(answer) => return Ok(answer),
+                Err(why) => (self.on_warning)(&format!(
+                    "{} is damaged ({why}): rebuilding it from the verified index",
+                    derived.display()
+                )),
+            }
+        }
+        let (file, _) = self.verified(&path)?;
+        let index = packages_index::build(&file, &sha256).map_err(|e| match e {
+            packages_index::BuildError::BadIndex(e) => SessionError::BadIndex(e),
+            packages_index::BuildError::Io { what, source } => SessionError::Io { what, source },
+        })?;
+        Ok(index.lookup(module).cloned())
     }
 
     /// A `CHECKSUMS` file for an author directory, generated from the

@@ -102,6 +102,8 @@ pub struct Updater {
     fetcher: Fetcher,
     limits: Limits,
     trusted: Option<TrustedSet>,
+    /// Whether metadata comes from the local store alone ([`Updater::load_stored`]).
+    stored_only: bool,
     /// The store's lock, when this updater holds it for its life.
     _lock: Option<fs::File>,
 }
@@ -110,6 +112,19 @@ struct Source<'a> {
     store: &'a MetadataStore,
     fetcher: &'a Fetcher,
     base: &'a str,
+    stored_only: bool,
+}
+
+/// What a "download" is when answering from the local store alone: the
+/// stored copy (verified again by the workflow like any download), no newer
+/// root, and nothing for a role never stored.
+fn stored_copy(store: &MetadataStore, role: &str) -> Result<Vec<u8>, FetchError> {
+    if role == "root" {
+        return Err(FetchError::NotFound);
+    }
+    store.load(role).ok_or_else(|| {
+        FetchError::Transport(format!("{role}.json is not in the local store (offline)").into())
+    })
 }
 
 impl MetadataSource for Source<'_> {
@@ -122,11 +137,17 @@ impl MetadataSource for Source<'_> {
         version: Option<u64>,
         max_len: u64,
     ) -> Result<Vec<u8>, FetchError> {
+        if self.stored_only {
+            return stored_copy(self.store, role);
+        }
         let url = crate::urls::metadata_url(self.base, role, version);
         tracing::debug!(%url, max_len, "fetching metadata");
         self.fetcher.fetch_bytes(&url, max_len)
     }
     fn persist(&mut self, role: &str, bytes: &[u8]) -> std::io::Result<()> {
+        if self.stored_only {
+            return Ok(()); // the bytes came from the store
+        }
         self.store.persist(role, bytes)
     }
     fn local_rejected(&mut self, role: &str, why: &UpdateError) {
@@ -169,6 +190,7 @@ impl Updater {
             fetcher: Fetcher::new(config.fetch)?,
             limits: config.limits,
             trusted: None,
+            stored_only: false,
             _lock: lock,
         })
     }
@@ -176,6 +198,11 @@ impl Updater {
     /// Runs the top-level TUF workflow (root, timestamp, snapshot,
     /// targets) with one reference time.
     pub fn refresh(&mut self) -> Result<(), ClientError> {
+        self.stored_only = false;
+        self.run_refresh()
+    }
+
+    fn run_refresh(&mut self) -> Result<(), ClientError> {
         let root = self
             .store
             .load("root")
@@ -185,12 +212,33 @@ impl Updater {
             store: &self.store,
             fetcher: &self.fetcher,
             base: &self.metadata_url,
+            stored_only: self.stored_only,
         };
         // On error `trusted` is dropped: nothing half-updated survives, and
         // the store only ever received verified bytes.
         workflow::refresh(&mut trusted, &mut src, &self.limits)?;
         self.trusted = Some(trusted);
         Ok(())
+    }
+
+    /// Trusts the metadata in the local store without any network request:
+    /// the same workflow as [`Updater::refresh`] over the stored copies, so
+    /// every signature, version and expiry check applies (expired metadata
+    /// is refused). Delegated roles this updater loads later come from the
+    /// store too; one never stored is an error, not a download.
+    pub fn load_stored(&mut self) -> Result<(), ClientError> {
+        self.stored_only = true;
+        self.trusted = None;
+        let result = self.run_refresh();
+        if result.is_err() {
+            self.stored_only = false;
+        }
+        result
+    }
+
+    /// Whether the trusted metadata came from the local store alone.
+    pub fn is_stored_only(&self) -> bool {
+        self.stored_only
     }
 
     /// The trusted metadata of the last successful refresh.
@@ -223,13 +271,14 @@ impl Updater {
         step: impl FnOnce(&mut TrustedSet, &mut Source<'_>, &Limits) -> Result<R, UpdateError>,
     ) -> Result<R, ClientError> {
         if self.trusted.is_none() {
-            self.refresh()?;
+            self.run_refresh()?;
         }
         let trusted = self.trusted.as_mut().expect("refreshed above");
         let mut src = Source {
             store: &self.store,
             fetcher: &self.fetcher,
             base: &self.metadata_url,
+            stored_only: self.stored_only,
         };
         Ok(step(trusted, &mut src, &self.limits)?)
     }

@@ -192,6 +192,41 @@ impl PackageEntry {
     }
 }
 
+impl PackageEntry {
+    /// Parses one package line (`line` is its number, for errors), refusing
+    /// anything not exactly as PAUSE writes it. Checks the line alone: order
+    /// and uniqueness are properties of the whole index ([`Packages::parse`]).
+    pub fn parse_line(line: usize, text: &str) -> Result<Self, PackagesError> {
+        let parts: Vec<&str> = text.split(' ').filter(|s| !s.is_empty()).collect();
+        let [p, v, d] = parts[..] else {
+            return Err(PackagesError::FieldCount {
+                line,
+                found: parts.len(),
+            });
+        };
+        let package =
+            PackageName::new(p).map_err(|source| PackagesError::Package { line, source })?;
+        let version = match v {
+            UNDEF => None,
+            v => Some(
+                PackageVersion::new(v).map_err(|source| PackagesError::Version { line, source })?,
+            ),
+        };
+        let dist = DistPath::new(d).map_err(|source| PackagesError::Dist { line, source })?;
+        let entry = PackageEntry {
+            package,
+            version,
+            dist,
+        };
+        // Requiring the exact layout makes parse and write inverse: the
+        // bytes a signer hashed are the bytes a client can reproduce.
+        if entry.line() != text {
+            return Err(PackagesError::Layout { line });
+        }
+        Ok(entry)
+    }
+}
+
 /// The header fields. `Line-Count` is not stored: it is always the number of
 /// entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -617,33 +652,7 @@ impl Packages {
                     limit: limits.max_entries,
                 });
             }
-            let parts: Vec<&str> = text.split(' ').filter(|s| !s.is_empty()).collect();
-            let [p, v, d] = parts[..] else {
-                return Err(PackagesError::FieldCount {
-                    line,
-                    found: parts.len(),
-                });
-            };
-            let package =
-                PackageName::new(p).map_err(|source| PackagesError::Package { line, source })?;
-            let version = match v {
-                UNDEF => None,
-                v => Some(
-                    PackageVersion::new(v)
-                        .map_err(|source| PackagesError::Version { line, source })?,
-                ),
-            };
-            let dist = DistPath::new(d).map_err(|source| PackagesError::Dist { line, source })?;
-            let entry = PackageEntry {
-                package,
-                version,
-                dist,
-            };
-            // Requiring the exact layout makes parse and write inverse: the
-            // bytes a signer hashed are the bytes a client can reproduce.
-            if entry.line() != text {
-                return Err(PackagesError::Layout { line });
-            }
+            let entry = PackageEntry::parse_line(line, text)?;
             let lc = text.as_bytes().to_ascii_lowercase();
             if !entries.is_empty()
                 && (prev_lc.as_slice(), prev.as_bytes()) >= (&lc[..], text.as_bytes())
