@@ -11,9 +11,11 @@
 
 pub mod fetcher;
 pub mod local_mirror;
+pub mod mirror_log;
 pub mod packages_index;
 pub mod report;
 pub mod session;
+pub mod status;
 pub mod store;
 pub mod updater;
 pub mod urls;

@@ -234,8 +234,8 @@ pub fn build(gz_path: &Path, sha256: &str) -> Result<Packages, BuildError> {
     let io = |what: String| move |source| BuildError::Io { what, source };
     let f = File::open(gz_path).map_err(io(format!("opening {}", gz_path.display())))?;
     let limits = ParseLimits::default();
-    let raw = gz::gunzip_limited(f, limits.max_bytes)
-        .map_err(|e| BuildError::BadIndex(e.to_string()))?;
+    let raw =
+        gz::gunzip_limited(f, limits.max_bytes).map_err(|e| BuildError::BadIndex(e.to_string()))?;
     let packages = Packages::parse_with_limits(&raw, &limits)
         .map_err(|e| BuildError::BadIndex(e.to_string()))?;
     let dest = derived_path(gz_path);

@@ -17,9 +17,9 @@
 //! the mirror; trusted state never takes anything from the failed attempt.
 
 use crate::fetcher::FetchConfig;
+use crate::packages_index;
 use crate::report::Fault;
 use crate::updater::{ClientError, Updater, UpdaterConfig};
-use crate::packages_index;
 use cpantuf_core::cpan::packages::{PackageEntry, Packages};
 use cpantuf_core::cpan::{CpanPath, CpanRole, DistPath, PauseId};
 use cpantuf_core::workflow::{FoundTarget, Limits};
@@ -151,6 +151,9 @@ fn mirror_failures(list: &[(String, ClientError)]) -> String {
         }
     }
 }
+
+/// The mirrors that failed before one answered, with why.
+type MirrorFailures = Vec<(String, ClientError)>;
 
 /// A module resolved through the verified index.
 #[derive(Debug, Clone)]
@@ -288,6 +291,7 @@ impl Session {
     ) -> Result<T, SessionError> {
         let _lock = self.lock_store()?;
         let result = self.try_mirrors(op);
+        self.note_answers(&result);
         if let Ok((_, skipped)) = &result {
             for (mirror, e) in skipped {
                 (self.on_warning)(&format!("mirror {mirror} skipped: {e}"));
@@ -296,10 +300,33 @@ impl Session {
         result.map(|(v, _)| v)
     }
 
+    /// Records which mirror answered and which failed (for `cpantuf
+    /// status`); answers from the stored metadata alone contacted no one.
+    fn note_answers<T>(&self, result: &Result<(T, MirrorFailures), SessionError>) {
+        if self.stored_only {
+            return;
+        }
+        let failed = |list: &[(String, ClientError)]| -> Vec<(String, String)> {
+            list.iter()
+                .filter(|(_, e)| matches!(e.fault(), Fault::Mirror | Fault::Refused))
+                .map(|(m, e)| (m.clone(), describe(e)))
+                .collect()
+        };
+        let (answered, failures) = match result {
+            Ok((_, skipped)) => {
+                let i = self.current.as_ref().map(|(i, _)| *i);
+                (i.map(|i| self.config.mirrors[i].as_str()), failed(skipped))
+            }
+            Err(SessionError::AllMirrorsFailed(list)) => (None, failed(list)),
+            Err(_) => return,
+        };
+        crate::mirror_log::MirrorLog::note(&self.home, answered, &failures);
+    }
+
     fn try_mirrors<T>(
         &mut self,
         mut op: impl FnMut(&mut Updater) -> Result<T, ClientError>,
-    ) -> Result<(T, Vec<(String, ClientError)>), SessionError> {
+    ) -> Result<(T, MirrorFailures), SessionError> {
         let mut failures = Vec::new();
         let start = self.current.as_ref().map_or(0, |(i, _)| *i);
         for i in start..self.config.mirrors.len() {
@@ -350,6 +377,30 @@ impl Session {
     pub fn refresh(&mut self) -> Result<(), SessionError> {
         self.current = None;
         self.with_mirrors(|_| Ok(()))
+    }
+
+    /// Calls `f` with the metadata of the local store, verified again
+    /// without any network request (signatures, versions, expiry: expired
+    /// metadata is an error). The store's lock is held meanwhile.
+    pub fn with_stored<T>(
+        &mut self,
+        f: impl FnOnce(&cpantuf_core::trusted::TrustedSet) -> T,
+    ) -> Result<T, SessionError> {
+        let _lock = self.lock_store()?;
+        self.current = None;
+        let mirror = self.config.mirrors.first().cloned().unwrap_or_default();
+        let mut up = self
+            .updater_for(&mirror)
+            .map_err(|e| SessionError::AllMirrorsFailed(vec![(mirror.clone(), e)]))?;
+        match up.load_stored() {
+            Ok(()) => Ok(f(up.trusted().expect("loaded above"))),
+            Err(e) => Err(SessionError::AllMirrorsFailed(vec![(mirror, e)])),
+        }
+    }
+
+    /// The client home.
+    pub fn home(&self) -> &Path {
+        &self.home
     }
 
     /// Versions of the trusted top-level roles, for display.

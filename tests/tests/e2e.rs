@@ -1614,3 +1614,50 @@ fn piped_output_has_no_colour_and_quiet_prints_only_errors() {
         .args(["-v", "refresh"]));
     assert!(!stderr(&failed).contains('\u{1b}'), "{:?}", stderr(&failed));
 }
+
+/// There was no way to ask a home what it trusts: `cpantuf status` reports
+/// the root's version and keys, each role's version and expiry, when each
+/// mirror last answered and the cache's size, without the network; and a
+/// store that no longer verifies is reported as such, with exit 1.
+#[test]
+fn status_reports_what_the_home_trusts_without_the_network() {
+    let (_repo, evil, client) = attack_setup();
+    let refresh = run_ok(client.cmd().args(["refresh", "--json"]));
+    let versions: serde_json::Value = serde_json::from_slice(&refresh.stdout).unwrap();
+    let fetched = run_ok(client.cmd().args(["fetch", "--json", MOO]));
+    let fetched: serde_json::Value = serde_json::from_slice(&fetched.stdout).unwrap();
+    assert_eq!(fetched["path"], MOO);
+    assert_eq!(fetched["sha256"], MOO_SHA256);
+    assert!(Path::new(fetched["file"].as_str().unwrap()).is_file());
+    drop(evil);
+    let out = run_ok(client.cmd().args(["status", "--json"]));
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["verified"], true, "{st}");
+    assert_eq!(st["root"]["version"], 1);
+    let roles = st["root"]["roles"].as_array().unwrap();
+    let root_keys = roles.iter().find(|r| r["role"] == "root").unwrap();
+    assert_eq!(root_keys["threshold"], 2);
+    assert_eq!(root_keys["keys"].as_array().unwrap().len(), 3);
+    let ts = st["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "timestamp");
+    assert_eq!(ts.unwrap()["version"], versions["timestamp"], "{st}");
+    assert!(ts.unwrap()["expires_in_seconds"].as_i64().unwrap() > 0);
+    assert!(st["mirrors"][0]["last_answered"].is_string(), "{st}");
+    assert!(st["cache"]["files"].as_u64().unwrap() >= 1, "{st}");
+    let text = run_ok(client.cmd().arg("status"));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("verified now"));
+
+    let stored = client.home.path().join("metadata/timestamp.json");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&stored, bytes).unwrap();
+    let out = client.run(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["verified"], false, "{st}");
+    assert!(st["problem"].is_string(), "{st}");
+}

@@ -11,7 +11,8 @@ use std::time::SystemTime;
 
 const INDEX: &str = "cache/modules/02packages.details.txt.gz.cpantuf-index";
 const MOO_LINE: &str = "Moo                            2.005005  H/HA/HAARG/Moo-2.005005.tar.gz";
-const MOO_ANSWER: &str = "Moo\t2.005005\tH/HA/HAARG/Moo-2.005005.tar.gz\tsigned by role author-HAARG";
+const MOO_ANSWER: &str =
+    "Moo\t2.005005\tH/HA/HAARG/Moo-2.005005.tar.gz\tsigned by role author-HAARG";
 
 struct Setup {
     repo: tempfile::TempDir,
@@ -178,7 +179,11 @@ fn resolve_json_has_the_documented_shape() {
         })
     );
     assert_eq!(lines[1]["package"], "Moo::_Utils");
-    assert_eq!(lines[1]["version"], serde_json::Value::Null, "undef is null");
+    assert_eq!(
+        lines[1]["version"],
+        serde_json::Value::Null,
+        "undef is null"
+    );
 }
 
 /// With unexpired stored metadata, `--cache-first` makes no request at all
@@ -199,7 +204,10 @@ fn cache_first_resolve_answers_offline_while_metadata_is_unexpired() {
     assert!(stderr(&out).contains("answered from the verified cache"));
     // Without the flag, resolve refreshes as before.
     assert_real_answer(&s.resolve(&["Moo"]));
-    assert!(s.mirror.requests().len() > before, "resolve no longer refreshes");
+    assert!(
+        s.mirror.requests().len() > before,
+        "resolve no longer refreshes"
+    );
 }
 
 /// Once the stored metadata has expired, `--cache-first` must refresh, and

@@ -11,6 +11,20 @@ pub struct Args {
     /// or relative to authors/id/: E/ET/ETHER/Try-Tiny-0.31.tar.gz).
     #[arg(required = true)]
     what: Vec<String>,
+    /// Print one JSON object per file, one per line: path (the CPAN path),
+    /// file (where the verified copy is), length, sha256, signed_by.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `--json` object (documented in docs/users.md).
+#[derive(serde::Serialize)]
+struct JsonFetched<'a> {
+    path: &'a str,
+    file: String,
+    length: u64,
+    sha256: Option<&'a str>,
+    signed_by: &'a str,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
@@ -27,6 +41,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32> {
             s.resolve(w)?.dist.cpan_path().clone()
         };
         let (file, found) = s.verified(&path)?;
+        if args.json {
+            let line = JsonFetched {
+                path: path.as_str(),
+                file: file.display().to_string(),
+                length: found.info.length,
+                sha256: found.info.hashes.get("sha256").map(String::as_str),
+                signed_by: &found.role,
+            };
+            println!("{}", serde_json::to_string(&line)?);
+            continue;
+        }
         if !ctx.quiet {
             eprintln!(
                 "cpantuf: {} verified ({} bytes, signed by role {})",

@@ -19,6 +19,7 @@ mod mirror;
 mod refresh;
 mod resolve;
 mod serve;
+mod status;
 mod through_mirror;
 
 /// The exit statuses, at the end of every `--help` (the text of
@@ -94,6 +95,10 @@ enum Command {
     /// Write a verified file:// mirror (for CI and air-gapped hosts).
     #[command(after_help = exit_status_help!())]
     Mirror(mirror::Args),
+    /// What this home trusts (root version, keys, each role's version and
+    /// expiry), when each mirror last answered, the cache's size; offline.
+    #[command(after_help = exit_status_help!())]
+    Status(status::Args),
 }
 
 /// Shared context for subcommands.
@@ -189,6 +194,7 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Carton(a) => carton::run(&ctx, a),
         Command::Cpan(a) => cpan::run(&ctx, a),
         Command::Mirror(a) => mirror::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
     }
 }
 
