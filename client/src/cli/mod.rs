@@ -99,6 +99,10 @@ enum Command {
     /// expiry), when each mirror last answered, the cache's size; offline.
     #[command(after_help = exit_status_help!())]
     Status(status::Args),
+    /// Write man pages or print shell completions, generated from this
+    /// command line's definition.
+    #[command(subcommand, after_help = exit_status_help!())]
+    Generate(cpantuf_cli_support::generate::Generate),
 }
 
 /// Shared context for subcommands.
@@ -195,6 +199,11 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Cpan(a) => cpan::run(&ctx, a),
         Command::Mirror(a) => mirror::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
+        Command::Generate(what) => {
+            use clap::CommandFactory;
+            cpantuf_cli_support::generate::run(&what, Args::command())?;
+            Ok(0)
+        }
     }
 }
 
@@ -225,6 +234,23 @@ mod tests {
                 "{}: {help}",
                 sub.get_name()
             );
+        }
+    }
+
+    /// Man pages were missing: one is generated for every command.
+    #[test]
+    fn a_man_page_is_generated_for_every_command() {
+        use clap::CommandFactory;
+        let dir = tempfile::tempdir().unwrap();
+        let pages =
+            cpantuf_cli_support::generate::man_pages(dir.path(), super::Args::command()).unwrap();
+        for name in [
+            "cpantuf.1",
+            "cpantuf-init.1",
+            "cpantuf-status.1",
+            "cpantuf-install.1",
+        ] {
+            assert!(pages.iter().any(|p| p.ends_with(name)), "{name}: {pages:?}");
         }
     }
 
