@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod fetcher;
+pub mod home;
 pub mod local_mirror;
 pub mod mirror_log;
 pub mod packages_index;

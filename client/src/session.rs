@@ -47,7 +47,10 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// The client home has no configuration.
-    #[error("{0} is not initialised: run `cpantuf init MIRROR_URL --root root.json` first")]
+    #[error(
+        "{0} is not initialised: run `cpantuf init MIRROR_URL --root root.json` first (or \
+         have the system-wide trust set up: see `cpantuf init --help`)"
+    )]
     NotInitialised(PathBuf),
     /// Every mirror failed; each failure is listed, the first reason first.
     #[error("{}", mirror_failures(.0))]
@@ -185,16 +188,7 @@ pub struct Session {
     pub on_notice: Box<dyn FnMut(&str) + Send>,
 }
 
-/// The default client home: `$CPANTUF_HOME`, else `~/.cpantuf`.
-pub fn default_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("CPANTUF_HOME") {
-        return PathBuf::from(h);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cpantuf")
-}
+pub use crate::home::default_home;
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SessionError {
     let what = what.into();

@@ -1661,3 +1661,35 @@ fn status_reports_what_the_home_trusts_without_the_network() {
     assert_eq!(st["verified"], false, "{st}");
     assert!(st["problem"].is_string(), "{st}");
 }
+
+/// A shared machine had no system-wide trust: every user had to find and
+/// pin the root alone. A home never initialised starts from the system's
+/// home (its mirrors and trusted root), which is only read.
+#[test]
+fn a_new_home_starts_from_the_system_wide_trust() {
+    let repo = Repo::new();
+    let evil = EvilMirror::start(&repo.mirror());
+    let system = Client::new(&repo, &[evil.url()], &[]);
+    let before = snapshot_dir(system.home.path());
+    let user = tempfile::tempdir().unwrap();
+    let cpantuf = |home: &Path, system: &Path| {
+        run(Command::new(bin("cpantuf"))
+            .arg("--home")
+            .arg(home)
+            .env("CPANTUF_SYSTEM_TRUST", system)
+            .args(["resolve", "Moo"]))
+    };
+    let out = cpantuf(user.path(), system.home.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("system-wide trust"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(user.path().join("metadata/timestamp.json").is_file());
+    assert_eq!(snapshot_dir(system.home.path()), before);
+    let nobody = tempfile::tempdir().unwrap();
+    let out = cpantuf(nobody.path(), &nobody.path().join("no-such-dir"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(error_line(&out).contains("is not initialised"));
+}

@@ -67,7 +67,12 @@ pub struct Args {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Trust a repository: pin its root metadata and record its mirrors.
-    #[command(after_help = exit_status_help!())]
+    #[command(after_help = concat!(
+        "System-wide trust, for shared machines: `sudo cpantuf --home /etc/cpantuf init URL --root \
+         root.json` (or a home named by CPANTUF_SYSTEM_TRUST). A user's home that was never \
+         initialised starts from it (its mirrors and trusted root) and then updates on its own.\n\n",
+        exit_status_help!()
+    ))]
     Init(init::Args),
     /// Update trusted metadata (root, timestamp, snapshot, targets).
     #[command(after_help = exit_status_help!())]
@@ -114,6 +119,15 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn session(&self) -> Result<Session> {
+        let system = cpantuf_client::home::system_trust_dir();
+        if cpantuf_client::home::adopt_system_trust(&self.home, &system)? && !self.quiet {
+            eprintln!(
+                "cpantuf: {} starts from the system-wide trust in {} (`cpantuf init --force` \
+                 replaces it for this home)",
+                self.home.display(),
+                system.display()
+            );
+        }
         let mut s = Session::open(&self.home, self.fetch.clone())?;
         if self.quiet {
             // -q: only errors.
