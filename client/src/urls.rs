@@ -31,20 +31,31 @@ pub fn metadata_url(base: &str, role: &str, version: Option<u64>) -> String {
     }
 }
 
+/// What a path segment keeps unencoded: RFC 3986's unreserved characters
+/// and the sub-delimiters, `:` and `@` (its `pchar`).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
+
 /// Percent-encodes each `/`-separated segment of a target path for a URL.
 pub fn url_path(path: &str) -> String {
     path.split('/')
-        .map(|seg| {
-            let mut out = String::new();
-            for b in seg.bytes() {
-                if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
-                    out.push(b as char);
-                } else {
-                    out.push_str(&format!("%{b:02X}"));
-                }
-            }
-            out
-        })
+        .map(|seg| percent_encoding::utf8_percent_encode(seg, SEGMENT).to_string())
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -81,6 +92,7 @@ mod tests {
             "http://m/tuf/timestamp.json"
         );
         assert_eq!(url_path("a b/c?d/e%f"), "a%20b/c%3Fd/e%25f");
+        assert_eq!(url_path("x/\u{dc}n:@+~'#"), "x/%C3%9Cn:@+~'%23");
         assert_eq!(with_slash("x"), "x/");
         let mut hashes = std::collections::BTreeMap::new();
         hashes.insert("sha256".to_owned(), "ab12".to_owned());
