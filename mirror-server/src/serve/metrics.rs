@@ -340,7 +340,9 @@ mod tests {
         let has_sample = |name: &str| text.lines().any(|l| l.starts_with(&format!("{name} ")));
         assert!(!has_sample("cpantuf_mirror_served_timestamp_version"));
         assert!(!has_sample("cpantuf_mirror_certificate_expiry_seconds"));
-        assert!(!has_sample("cpantuf_mirror_last_sync_success_timestamp_seconds"));
+        assert!(!has_sample(
+            "cpantuf_mirror_last_sync_success_timestamp_seconds"
+        ));
         assert!(text.contains("cpantuf_mirror_served_metadata_ok 0\n"));
     }
 
