@@ -82,7 +82,10 @@ fn health_fails_for_a_missing_or_unsigned_timestamp() {
     let unsigned = format!("{}[]{}", &unsigned[..start], &unsigned[end..]);
     crate::harness::write_atomic(&m.root.join("tuf/timestamp.json"), unsigned.as_bytes());
     let why = health_says(&m, 503, "unsigned");
-    assert!(why.ends_with("tuf/timestamp.json is unsigned (no signatures)\n"), "{why}");
+    assert!(
+        why.ends_with("tuf/timestamp.json is unsigned (no signatures)\n"),
+        "{why}"
+    );
 }
 
 #[test]

@@ -1,0 +1,134 @@
+//! The sync's administrator-facing parts: the trusted-root pin, the `--trusted-root` name (and
+//! the old `--root` spelling the other tests use), and the status file that `serve` turns into
+//! its last-sync gauge, over a really synced and signed tree.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Output, Stdio};
+
+use crate::{Setup, BIN};
+
+/// The sync arguments with the new option name, plus `extra`.
+fn sync_trusted_root(s: &Setup, extra: &[&str]) -> Output {
+    let args: Vec<std::ffi::OsString> = s
+        .sync_args()
+        .into_iter()
+        .map(|a| {
+            if a == "--root" {
+                "--trusted-root".into()
+            } else {
+                a
+            }
+        })
+        .collect();
+    Command::new(BIN).args(args).args(extra).output().unwrap()
+}
+
+#[test]
+fn root_sha256_refuses_a_root_file_with_another_digest() {
+    let s = Setup::new();
+    let actual = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(
+            std::fs::read(s.up.root_file()).unwrap(),
+        ))
+    };
+    let wrong = "0".repeat(64);
+    let out = sync_trusted_root(&s, &["--root-sha256", &wrong]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(&format!("has sha256 {actual}, not the pinned {wrong}")));
+    assert!(!s.dest.join(".sync/metadata/root.json").exists());
+    assert!(!s.current().exists());
+
+    let out = sync_trusted_root(&s, &["--root-sha256", &actual.to_ascii_uppercase()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("published state-1"), "{stderr}");
+}
+
+#[test]
+fn root_sha256_must_be_64_hex_digits() {
+    let s = Setup::new();
+    let out = sync_trusted_root(&s, &["--root-sha256", "abc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be 64 hex digits"));
+}
+
+/// `serve` over `root` with an admin listener; returns the process and the admin address.
+fn serve_with_admin(root: &std::path::Path) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--root"])
+        .arg(root)
+        .args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--access-log", "off", "--workers", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut warnings = String::new();
+    let addr = loop {
+        let line = lines.next().expect("serve exited").unwrap();
+        if line.contains("WARN") {
+            warnings.push_str(&line);
+        }
+        if let Some((_, a)) = line.split_once("listening: admin ") {
+            break a.trim().parse().unwrap();
+        }
+    };
+    assert!(warnings.is_empty(), "start-up warnings: {warnings}");
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn synced_tree_is_healthy_and_its_sync_time_is_in_the_metrics() {
+    let s = Setup::new();
+    let before = chrono::Utc::now().timestamp();
+    s.sync_ok();
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.dest.join(".sync/status.json")).unwrap()).unwrap();
+    assert_eq!(status["state"], "state-1");
+    assert_eq!(status["published"], true);
+
+    let (mut child, admin) = serve_with_admin(&s.current());
+    let health = get(admin, "/health");
+    let metrics = get(admin, "/metrics");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(health.starts_with("HTTP/1.1 200 "), "{health}");
+    let value = |name: &str| -> i64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    // The upstream's timestamp and snapshot are both version 1, signed and in date.
+    assert_eq!(value("cpantuf_mirror_served_timestamp_version"), 1);
+    assert_eq!(value("cpantuf_mirror_served_snapshot_version"), 1);
+    assert!(value("cpantuf_mirror_served_timestamp_expiry_seconds") > 0);
+    assert_eq!(value("cpantuf_mirror_served_metadata_ok"), 1);
+    let synced = value("cpantuf_mirror_last_sync_success_timestamp_seconds");
+    assert!(synced >= before - 1 && synced <= chrono::Utc::now().timestamp() + 1);
+}
