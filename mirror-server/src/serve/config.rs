@@ -301,7 +301,10 @@ impl Config {
             AccessLogTarget::Stdout => "-".to_owned(),
             AccessLogTarget::File(p) => p.display().to_string(),
         };
-        let secs = |d: Duration| format!("{}ms", d.as_millis());
+        let secs = |d: Duration| match d.subsec_millis() {
+            0 => format!("{}s", d.as_secs()),
+            _ => format!("{}ms", d.as_millis()),
+        };
         let l = &self.limits;
         let lines = [
             ("root", self.root.display().to_string()),

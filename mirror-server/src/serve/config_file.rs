@@ -64,7 +64,7 @@ pub fn apply(path: &Path, args: Args) -> anyhow::Result<Args> {
         let what = e.message().trim().to_owned();
         let line = e
             .span()
-            .map(|s| text[..s.start].lines().count().max(1))
+            .map(|s| text[..s.start].matches('\n').count() + 1)
             .map_or(String::new(), |l| format!(" line {l}"));
         anyhow::anyhow!("config file {}{line}: {what}", path.display())
     })?;
