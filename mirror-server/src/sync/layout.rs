@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use chrono::Utc;
 use cpantuf_client::store::{sync_dir, write_atomic, MetadataStore};
-use cpantuf_core::target::sha256_hex;
-use cpantuf_core::trusted::{root_matches_pin, TrustedSet};
+use cpantuf_core::trusted::TrustedSet;
 
 use super::Manifest;
 
@@ -48,34 +47,28 @@ impl Layout {
         self.dir.join(".sync").join("roots")
     }
 
-    /// On the first run, stores the trust anchor after checking that it has the `pin`ned
-    /// SHA-256 (if given) and is a root signed by a threshold of its own keys (spec 5.2).
-    /// Later runs keep the store's newer root.
+    /// Whether the metadata store holds a root (so the trust anchor is not read again).
+    pub fn store_initialised(&self, store: &MetadataStore) -> bool {
+        store.path_of("root").is_file()
+    }
+
+    /// On the first run, stores the trust anchor `bytes` (from `origin`) after checking that
+    /// it is a root signed by a threshold of its own keys (spec 5.2).
     pub fn init_store(
         &self,
         store: &MetadataStore,
-        anchor: &Path,
-        pin: Option<&str>,
+        bytes: &[u8],
+        origin: &str,
     ) -> anyhow::Result<()> {
-        if store.path_of("root").is_file() {
-            return Ok(());
-        }
-        let bytes =
-            fs::read(anchor).with_context(|| format!("reading the root {}", anchor.display()))?;
-        if let Some(pin) = pin.filter(|pin| !root_matches_pin(&bytes, pin)) {
-            bail!(
-                "trusted root {} has sha256 {}, not the pinned {pin}: refusing it \
-                 (a wrong or tampered file, or a wrong pin)",
-                anchor.display(),
-                sha256_hex(&bytes)
-            );
-        }
-        TrustedSet::new(&bytes, Utc::now())
-            .with_context(|| format!("{} is not a usable trusted root", anchor.display()))?;
-        let version = super::root_version(&bytes)?;
-        write_atomic(&self.roots().join(format!("{version}.root.json")), &bytes)?;
-        store.persist("root", &bytes)?;
-        tracing::info!(version, "metadata store initialised from the trusted root");
+        TrustedSet::new(bytes, Utc::now())
+            .with_context(|| format!("{origin} is not a usable trusted root"))?;
+        let version = super::root_version(bytes)?;
+        write_atomic(&self.roots().join(format!("{version}.root.json")), bytes)?;
+        store.persist("root", bytes)?;
+        tracing::info!(
+            version,
+            "metadata store initialised from the trusted root {origin}"
+        );
         Ok(())
     }
 

@@ -19,6 +19,7 @@
 //! .sync/status.json   when the last sync succeeded (read by `serve` for its metrics)
 //! ```
 
+mod anchor;
 mod layout;
 mod plan;
 mod status;
@@ -57,11 +58,18 @@ pub struct Args {
     /// Trusted root metadata file (the trust anchor), used to initialise the store on the
     /// first run. Later runs trust the newest root the store verified, never the upstream's
     /// word. (Formerly `--root`, still accepted: `serve --root` is a directory.)
-    #[arg(long = "trusted-root", alias = "root", value_name = "FILE")]
-    pub trusted_root: PathBuf,
+    #[arg(
+        long = "trusted-root",
+        alias = "root",
+        value_name = "FILE",
+        required_unless_present = "root_sha256"
+    )]
+    pub trusted_root: Option<PathBuf>,
 
-    /// SHA-256 (64 hex digits) the `--trusted-root` file must have, as published out of band;
-    /// a file with another digest is refused. Checked whenever the file initialises the store.
+    /// SHA-256 (64 hex digits) of the trusted root, as published out of band. With
+    /// `--trusted-root`, a file with another digest is refused; alone, the first run fetches
+    /// the upstream's `tuf/root.json` (or `tuf/1.root.json`) and trusts it only if it has
+    /// exactly this digest. Used only when the store is initialised.
     #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
     pub root_sha256: Option<String>,
 
@@ -281,16 +289,20 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     let layout = Layout::new(&args.dest)?;
     layout.check_current()?;
     let store = MetadataStore::new(layout.metadata());
-    layout.init_store(&store, &args.trusted_root, args.root_sha256.as_deref())?;
+    let fetcher = Fetcher::new(FetchConfig {
+        ca_cert: args.ca_cert.clone(),
+        ..FetchConfig::default()
+    })?;
+    if !layout.store_initialised(&store) {
+        let anchor = anchor::Anchor::of(args.trusted_root.as_ref(), args.root_sha256.as_deref())?;
+        let (bytes, origin) = anchor.load(&fetcher, &with_slash(&args.upstream))?;
+        layout.init_store(&store, &bytes, &origin)?;
+    }
     // One sync at a time per destination (a second one waits).
     let _lock = store
         .lock()
         .with_context(|| format!("locking {}", layout.metadata().display()))?;
 
-    let fetcher = Fetcher::new(FetchConfig {
-        ca_cert: args.ca_cert.clone(),
-        ..FetchConfig::default()
-    })?;
     let upstream = with_slash(&args.upstream);
     let previous = layout.current_state();
     let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));

@@ -49,6 +49,58 @@ fn root_sha256_refuses_a_root_file_with_another_digest() {
     assert!(stderr.contains("published state-1"), "{stderr}");
 }
 
+/// The sync arguments with no root file at all, plus `extra`.
+fn sync_without_root_file(s: &Setup, extra: &[&str]) -> Output {
+    let mut args = s.sync_args();
+    let i = args.iter().position(|a| a == "--root").unwrap();
+    args.drain(i..i + 2);
+    Command::new(BIN).args(args).args(extra).output().unwrap()
+}
+
+fn sha256_of(path: &std::path::Path) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn root_sha256_alone_trusts_the_upstream_root_with_that_digest() {
+    let s = Setup::new();
+    let pin = sha256_of(&s.up.root_file());
+    let out = sync_without_root_file(&s, &["--root-sha256", &pin]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("published state-1"), "{stderr}");
+    assert_eq!(
+        std::fs::read(s.dest.join(".sync/metadata/root.json")).unwrap(),
+        std::fs::read(s.up.root_file()).unwrap()
+    );
+}
+
+#[test]
+fn root_sha256_alone_refuses_an_upstream_root_with_another_digest() {
+    let s = Setup::new();
+    let wrong = "0".repeat(64);
+    let out = sync_without_root_file(&s, &["--root-sha256", &wrong]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(&format!(
+        "no root on the upstream has the pinned sha256 {wrong}"
+    )));
+    assert!(errors[0].contains(&format!("has sha256 {}", sha256_of(&s.up.root_file()))));
+    assert!(!s.dest.join(".sync/metadata/root.json").exists());
+    assert!(!s.current().exists());
+}
+
+#[test]
+fn sync_without_trusted_root_or_pin_is_a_usage_error() {
+    let s = Setup::new();
+    let out = sync_without_root_file(&s, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--trusted-root"));
+}
+
 #[test]
 fn root_sha256_must_be_64_hex_digits() {
     let s = Setup::new();
