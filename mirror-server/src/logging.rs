@@ -62,31 +62,16 @@ mod tests {
 
     #[test]
     fn verbose_opens_third_parties_and_quiet_closes_everything() {
-        let v = filter_directives(1, 0, None);
-        assert!(
-            v.starts_with("info,rustls=info,cpantuf_mirror=debug"),
-            "{v}"
-        );
-        let vv = filter_directives(2, 0, None);
-        assert!(
-            vv.starts_with("debug,rustls=debug,cpantuf_mirror=trace"),
-            "{vv}"
-        );
-        let q = filter_directives(0, 1, None);
-        assert!(
-            q.starts_with("warn,rustls=error,cpantuf_mirror=warn"),
-            "{q}"
-        );
-        let qq = filter_directives(0, 2, None);
-        assert!(
-            qq.starts_with("error,rustls=error,cpantuf_mirror=error"),
-            "{qq}"
-        );
-        let qqqq = filter_directives(0, 9, None);
-        assert!(
-            qqqq.starts_with("off,rustls=off,cpantuf_mirror=off"),
-            "{qqqq}"
-        );
+        for (verbose, quiet, wanted) in [
+            (1, 0, "info,rustls=info,cpantuf_mirror=debug"),
+            (2, 0, "debug,rustls=debug,cpantuf_mirror=trace"),
+            (0, 1, "warn,rustls=error,cpantuf_mirror=warn"),
+            (0, 2, "error,rustls=error,cpantuf_mirror=error"),
+            (0, 9, "off,rustls=off,cpantuf_mirror=off"),
+        ] {
+            let f = filter_directives(verbose, quiet, None);
+            assert!(f.starts_with(wanted), "-v x{verbose} -q x{quiet}: {f}");
+        }
     }
 
     #[test]

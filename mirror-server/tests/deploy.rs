@@ -31,6 +31,13 @@ fn directive(unit: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The stdout of `out`, after checking that it exited 0 (else failing with its stderr).
+fn stdout_of_success(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A directory standing in for `/etc/cpantuf` and `/srv/cpan`: a mirror tree, a certificate
 /// pair, and `file` (a shipped config) with its paths moved there.
 struct Site {
@@ -114,21 +121,10 @@ fn serve_unit_command_lines_check_out_with_the_shipped_config() {
     let pre = directive(&unit, "ExecStartPre");
     let start = directive(&unit, "ExecStart");
     assert_eq!((pre.len(), start.len()), (1, 1));
-    let out = site.run(&pre[0]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of_success(&site.run(&pre[0]));
     // `serve` itself would bind :443; `check-config` takes the same arguments and stops there.
     assert!(start[0].contains(" serve "), "{}", start[0]);
-    let out = site.run(&start[0].replace(" serve ", " check-config "));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of_success(&site.run(&start[0].replace(" serve ", " check-config ")));
     assert!(stdout.contains("listen = [\"[::]:443\"]"), "{stdout}");
     assert!(stdout.contains("admin-listen = 127.0.0.1:9464"), "{stdout}");
 }
@@ -174,13 +170,7 @@ fn container_image_files_exist_and_its_command_checks_out() {
     let args: Vec<String> = std::iter::once("check-config".to_owned())
         .chain(cmd[1..].iter().map(|a| site.localise(a)))
         .collect();
-    let out = Command::new(BIN).args(&args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of_success(&Command::new(BIN).args(&args).output().unwrap());
     assert!(stdout.contains("listen = [\"0.0.0.0:8443\"]"), "{stdout}");
     assert!(stdout.contains("access-log-format = json"), "{stdout}");
 }

@@ -416,22 +416,14 @@ mod tests {
 
     #[test]
     fn listen_accepts_port_only_names_and_ipv6() {
-        assert_eq!(
-            parse_listen(":443").unwrap(),
-            ["0.0.0.0:443".parse().unwrap()]
-        );
-        assert_eq!(
-            parse_listen("[::]:443").unwrap(),
-            ["[::]:443".parse().unwrap()]
-        );
-        assert_eq!(
-            parse_listen("[::1]:8443").unwrap(),
-            ["[::1]:8443".parse().unwrap()]
-        );
-        assert_eq!(
-            parse_listen("192.0.2.1:443").unwrap(),
-            ["192.0.2.1:443".parse().unwrap()]
-        );
+        for (given, wanted) in [
+            (":443", "0.0.0.0:443"),
+            ("[::]:443", "[::]:443"),
+            ("[::1]:8443", "[::1]:8443"),
+            ("192.0.2.1:443", "192.0.2.1:443"),
+        ] {
+            assert_eq!(parse_listen(given).unwrap(), [wanted.parse().unwrap()]);
+        }
         let local = parse_listen("localhost:443").unwrap();
         assert!(!local.is_empty());
         assert!(local

@@ -2,8 +2,8 @@
 //! warnings, the TOML config file and `check-config`, listen addresses by name, and the JSON
 //! access log.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::harness::{build_tree, put_served_metadata, request, Mirror, BIN};
+
+#[path = "../common/listening.rs"]
+mod listening;
+use listening::spawn_listening;
 
 /// Waits until `/-/health` answers `status`, up to 10 s; returns the last body.
 fn health_becomes(m: &Mirror, status: u16) -> String {
@@ -218,22 +222,11 @@ fn check_config_gives_one_error_line_and_exit_2() {
 fn serve_runs_from_a_config_file_listening_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_config(dir.path(), "");
-    let mut child = Command::new(BIN)
-        .args(["-q", "serve", "--config"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-q", "serve", "--config"])
         .arg(&file)
-        .args(["--log", "info"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr: SocketAddr = loop {
-        let line = lines.next().expect("serve exited").unwrap();
-        if let Some((_, a)) = line.split_once("listening: http ") {
-            break a.trim().parse().unwrap();
-        }
-    };
+        .args(["--log", "info"]);
+    let (mut child, addr, _) = spawn_listening(&mut cmd, "http");
     assert!(addr.ip().is_loopback());
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(&request("GET", "/-/health", &["Connection: close"]))

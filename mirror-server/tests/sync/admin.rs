@@ -2,11 +2,15 @@
 //! the old `--root` spelling the other tests use), and the status file that `serve` turns into
 //! its last-sync gauge, over a really synced and signed tree.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::{Setup, BIN};
+
+#[path = "../common/listening.rs"]
+mod listening;
+use listening::spawn_listening;
 
 /// The sync arguments with the new option name, plus `extra`.
 fn sync_trusted_root(s: &Setup, extra: &[&str]) -> Output {
@@ -24,31 +28,6 @@ fn sync_trusted_root(s: &Setup, extra: &[&str]) -> Output {
     Command::new(BIN).args(args).args(extra).output().unwrap()
 }
 
-#[test]
-fn root_sha256_refuses_a_root_file_with_another_digest() {
-    let s = Setup::new();
-    let actual = {
-        use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(
-            std::fs::read(s.up.root_file()).unwrap(),
-        ))
-    };
-    let wrong = "0".repeat(64);
-    let out = sync_trusted_root(&s, &["--root-sha256", &wrong]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains(&format!("has sha256 {actual}, not the pinned {wrong}")));
-    assert!(!s.dest.join(".sync/metadata/root.json").exists());
-    assert!(!s.current().exists());
-
-    let out = sync_trusted_root(&s, &["--root-sha256", &actual.to_ascii_uppercase()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("published state-1"), "{stderr}");
-}
-
 /// The sync arguments with no root file at all, plus `extra`.
 fn sync_without_root_file(s: &Setup, extra: &[&str]) -> Output {
     let mut args = s.sync_args();
@@ -60,6 +39,32 @@ fn sync_without_root_file(s: &Setup, extra: &[&str]) -> Output {
 fn sha256_of(path: &std::path::Path) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// The one error line of a sync `out` that refused its trust anchor, after checking that it
+/// exited 1 and stored and published nothing.
+fn refusal(s: &Setup, out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(!s.dest.join(".sync/metadata/root.json").exists());
+    assert!(!s.current().exists());
+    errors[0].to_owned()
+}
+
+#[test]
+fn root_sha256_refuses_a_root_file_with_another_digest() {
+    let s = Setup::new();
+    let actual = sha256_of(&s.up.root_file());
+    let wrong = "0".repeat(64);
+    let error = refusal(&s, &sync_trusted_root(&s, &["--root-sha256", &wrong]));
+    assert!(error.contains(&format!("has sha256 {actual}, not the pinned {wrong}")));
+
+    let out = sync_trusted_root(&s, &["--root-sha256", &actual.to_ascii_uppercase()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("published state-1"), "{stderr}");
 }
 
 #[test]
@@ -80,17 +85,11 @@ fn root_sha256_alone_trusts_the_upstream_root_with_that_digest() {
 fn root_sha256_alone_refuses_an_upstream_root_with_another_digest() {
     let s = Setup::new();
     let wrong = "0".repeat(64);
-    let out = sync_without_root_file(&s, &["--root-sha256", &wrong]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains(&format!(
+    let error = refusal(&s, &sync_without_root_file(&s, &["--root-sha256", &wrong]));
+    assert!(error.contains(&format!(
         "no root on the upstream has the pinned sha256 {wrong}"
     )));
-    assert!(errors[0].contains(&format!("has sha256 {}", sha256_of(&s.up.root_file()))));
-    assert!(!s.dest.join(".sync/metadata/root.json").exists());
-    assert!(!s.current().exists());
+    assert!(error.contains(&format!("has sha256 {}", sha256_of(&s.up.root_file()))));
 }
 
 #[test]
@@ -111,8 +110,8 @@ fn root_sha256_must_be_64_hex_digits() {
 
 /// `serve` over `root` with an admin listener; returns the process and the admin address.
 fn serve_with_admin(root: &std::path::Path) -> (std::process::Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--root"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--root"])
         .arg(root)
         .args([
             "--http-listen",
@@ -120,25 +119,10 @@ fn serve_with_admin(root: &std::path::Path) -> (std::process::Child, SocketAddr)
             "--admin-listen",
             "127.0.0.1:0",
         ])
-        .args(["--access-log", "off", "--workers", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut warnings = String::new();
-    let addr = loop {
-        let line = lines.next().expect("serve exited").unwrap();
-        if line.contains("WARN") {
-            warnings.push_str(&line);
-        }
-        if let Some((_, a)) = line.split_once("listening: admin ") {
-            break a.trim().parse().unwrap();
-        }
-    };
-    assert!(warnings.is_empty(), "start-up warnings: {warnings}");
-    std::thread::spawn(move || lines.for_each(drop));
+        .args(["--access-log", "off", "--workers", "1"]);
+    let (child, addr, before) = spawn_listening(&mut cmd, "admin");
+    let warnings: Vec<String> = before.into_iter().filter(|l| l.contains("WARN")).collect();
+    assert!(warnings.is_empty(), "start-up warnings: {warnings:?}");
     (child, addr)
 }
 
