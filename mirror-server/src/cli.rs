@@ -1,16 +1,36 @@
 //! The command line: one subcommand per module, each with an `Args` and a `run`.
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
-use crate::{serve, sync};
+use crate::{check_config, serve, sync};
 
 /// Serve a TUF-signed CPAN mirror. The mirror holds no keys and makes no trust decision.
+///
+/// Diagnostics go to stderr: `-v`/`-q` raise or lower cpantuf's own level from `info`
+/// (third-party crates such as rustls and hyper stay at `warn` unless `-v`); `--log FILTER`
+/// or `CPANTUF_LOG` sets a precise tracing filter instead. Colour only on a terminal.
 #[derive(Debug, Parser)]
-#[command(name = "cpantuf-mirror", version, about, max_term_width = 100)]
+#[command(
+    name = "cpantuf-mirror",
+    version,
+    about,
+    long_about,
+    max_term_width = 100
+)]
 pub struct Cli {
-    /// Diagnostic log filter (tracing `EnvFilter` syntax), written to stderr.
-    #[arg(long, env = "CPANTUF_LOG", default_value = "info", global = true)]
-    pub log: String,
+    /// More diagnostics (repeat for more): debug, then trace; third-party crates too.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Fewer diagnostics (repeat for fewer): warnings only, then errors only.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// Diagnostic log filter (tracing `EnvFilter` syntax, e.g. `info,cpantuf_mirror=debug`);
+    /// replaces `-v`/`-q`.
+    #[arg(long, env = "CPANTUF_LOG", value_name = "FILTER", global = true)]
+    pub log: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -23,17 +43,44 @@ pub struct Cli {
 pub enum Command {
     /// Serve a mirror tree over HTTPS (HTTP/1.1 and HTTP/2).
     Serve(serve::Args),
+    /// Check the `serve` options (command line and `--config` file) like `nginx -t`: print
+    /// what would be used and exit 0, or print one error line and exit 2.
+    CheckConfig(serve::Args),
     /// Follow an upstream mirror through the TUF client workflow, verify everything, and
     /// publish each new state by switching a `current` symlink atomically.
     Sync(sync::Args),
 }
 
+impl Cli {
+    /// Parses the process arguments (exiting on a usage error), remembering which `serve`
+    /// options came from the command line so a config file does not override them.
+    pub fn parse_args() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if let (Command::Serve(args) | Command::CheckConfig(args), Some((_, sub))) =
+            (&mut cli.command, matches.subcommand())
+        {
+            args.from_command_line = given(sub);
+        }
+        cli
+    }
+}
+
+/// The ids of the arguments given on the command line (not defaults).
+fn given(m: &ArgMatches) -> std::collections::BTreeSet<String> {
+    m.ids()
+        .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_owned())
+        .collect()
+}
+
 impl Command {
-    /// Runs the chosen subcommand to completion.
-    pub fn run(self) -> anyhow::Result<()> {
+    /// Runs the chosen subcommand to completion; returns the process exit status.
+    pub fn run(self) -> anyhow::Result<u8> {
         match self {
-            Command::Serve(args) => serve::run(args),
-            Command::Sync(args) => sync::run(args),
+            Command::Serve(args) => serve::run(args).map(|()| 0),
+            Command::CheckConfig(args) => Ok(check_config::run(args)),
+            Command::Sync(args) => sync::run(args).map(|()| 0),
         }
     }
 }
@@ -44,7 +91,6 @@ mod tests {
 
     #[test]
     fn clap_definition_is_consistent() {
-        use clap::CommandFactory as _;
         Cli::command().debug_assert();
     }
 }

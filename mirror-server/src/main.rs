@@ -4,41 +4,30 @@
 //! bytes fast and correctly, and keeps a hostile client from hurting the others. `main` only
 //! parses, runs and reports; each subcommand lives in its own module.
 
+mod check_config;
 mod cli;
+mod logging;
 mod serve;
 mod sync;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
-/// Exit status when a subcommand fails at run time (clap itself exits 2 on a usage error).
+/// Exit status when a subcommand fails at run time.
 const EXIT_FAILURE: u8 = 1;
+/// Exit status of a usage error (as clap's own).
+const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    init_tracing(&cli.log);
+    let cli = cli::Cli::parse_args();
+    if let Err(err) = logging::init(cli.verbose, cli.quiet, cli.log.as_deref()) {
+        eprintln!("cpantuf-mirror: usage error: {err:#}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     match cli.command.run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status),
         Err(err) => {
             eprintln!("cpantuf-mirror: error: {err:#}");
             ExitCode::from(EXIT_FAILURE)
         }
     }
-}
-
-fn init_tracing(filter: &str) {
-    let mut filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // rustls warns for every client that sends an IP address as SNI (wrk, some scripts):
-    // harmless, and one line per connection would drown the log. `--log rustls=warn` restores it.
-    if !filter.to_string().contains("rustls") {
-        filter = filter.add_directive("rustls=error".parse().expect("static directive"));
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }

@@ -16,6 +16,8 @@ use super::files;
 use super::gzip::GzipCache;
 use super::metrics::Metrics;
 use super::root::{OpenError, PathError, RequestPath, Root};
+use super::served::Watch;
+use super::tls::CertStore;
 
 /// Health check path on the public listeners (`/health` on the admin listener).
 pub const HEALTH_PATH: &str = "/-/health";
@@ -27,6 +29,10 @@ pub struct Ctx {
     pub gzip: GzipCache,
     pub metrics: Metrics,
     pub log: AccessLog,
+    /// The served TUF metadata's own claims, re-read when it changes.
+    pub served: Watch,
+    /// The certificate in use, for its expiry.
+    pub certs: Option<Arc<CertStore>>,
 }
 
 /// Which listener a connection arrived on.
@@ -96,7 +102,13 @@ fn admin<B>(ctx: &Ctx, req: &Request<B>) -> Response<Body> {
     }
     match req.uri().path() {
         "/metrics" => {
-            let text = ctx.metrics.render();
+            let mut text = ctx.metrics.render();
+            let not_after = ctx.certs.as_ref().and_then(|c| c.not_after());
+            text.push_str(&super::metrics::render_served(
+                &ctx.served.status(),
+                not_after,
+                chrono::Utc::now(),
+            ));
             let mut res = Response::new(if method == Method::HEAD {
                 Body::empty()
             } else {
@@ -115,18 +127,28 @@ fn admin<B>(ctx: &Ctx, req: &Request<B>) -> Response<Body> {
     }
 }
 
-/// 200 while the current root directory can be read, else 503.
+/// 200 while the current root directory can be read and the served timestamp and snapshot
+/// are present, signed and unexpired; else 503 with the reason.
 fn health(ctx: &Ctx, method: &Method) -> Response<Body> {
-    let dir = ctx.root.current();
-    let ok = dir.is_readable();
-    let mut res = status_text(
-        if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        method,
-    );
+    let problem = if ctx.root.current().is_readable() {
+        ctx.served.status().problem(chrono::Utc::now())
+    } else {
+        Some("the mirror root cannot be read".to_owned())
+    };
+    let mut res = match problem {
+        None => status_text(StatusCode::OK, method),
+        Some(why) => {
+            let text = format!("503 service unavailable: {why}\n");
+            let len = text.len();
+            let mut res = status_text(StatusCode::SERVICE_UNAVAILABLE, method);
+            if method != Method::HEAD {
+                *res.body_mut() = Body::full(text);
+            }
+            res.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            res
+        }
+    };
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res

@@ -4,7 +4,11 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+
+use super::served::Status;
 
 /// Status codes counted separately; anything else is counted by class.
 const STATUSES: [u16; 14] = [
@@ -226,6 +230,59 @@ impl Metrics {
     }
 }
 
+/// The gauges about what is served (not verified: see `served`), and the certificate's
+/// expiry, at `now`. A series whose value is unknown (no readable served timestamp, no sync
+/// status file, no certificate) is left out rather than given a made-up value.
+pub fn render_served(
+    status: &Status,
+    cert_not_after: Option<SystemTime>,
+    now: DateTime<Utc>,
+) -> String {
+    let mut o = String::with_capacity(1024);
+    let mut gauge = |name: &str, help: &str, v: Option<i64>| {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge");
+        if let Some(v) = v {
+            let _ = writeln!(o, "{name} {v}");
+        }
+    };
+    for (role, meta) in [
+        ("timestamp", &status.timestamp),
+        ("snapshot", &status.snapshot),
+    ] {
+        let meta = meta.as_ref().ok();
+        gauge(
+            &format!("cpantuf_mirror_served_{role}_version"),
+            &format!("Version the served {role} metadata claims (read, not verified)."),
+            meta.map(|m| i64::try_from(m.version).unwrap_or(i64::MAX)),
+        );
+        gauge(
+            &format!("cpantuf_mirror_served_{role}_expiry_seconds"),
+            &format!("Seconds until the served {role} metadata expires (negative: expired)."),
+            meta.map(|m| (m.expires - now).num_seconds()),
+        );
+    }
+    gauge(
+        "cpantuf_mirror_served_metadata_ok",
+        "1 if the served timestamp and snapshot are present, signed and unexpired, else 0.",
+        Some(i64::from(status.problem(now).is_none())),
+    );
+    gauge(
+        "cpantuf_mirror_last_sync_success_timestamp_seconds",
+        "Unix time of the last successful `cpantuf-mirror sync` of the served tree.",
+        status.last_sync.map(|t| t.timestamp()),
+    );
+    let now_sys = SystemTime::from(now);
+    gauge(
+        "cpantuf_mirror_certificate_expiry_seconds",
+        "Seconds until the TLS certificate in use expires (negative: expired).",
+        cert_not_after.map(|t| match t.duration_since(now_sys) {
+            Ok(left) => i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            Err(past) => -i64::try_from(past.duration().as_secs()).unwrap_or(i64::MAX),
+        }),
+    );
+    o
+}
+
 /// Counts a connection as open while alive.
 pub struct OpenConnection<'a>(&'a Metrics);
 
@@ -238,6 +295,56 @@ impl Drop for OpenConnection<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::served::ServedMeta;
+
+    #[test]
+    fn served_gauges_count_down_to_expiry() {
+        let now = Utc::now();
+        let status = Status {
+            timestamp: Ok(ServedMeta {
+                version: 42,
+                expires: now + chrono::Duration::seconds(3600),
+            }),
+            snapshot: Ok(ServedMeta {
+                version: 7,
+                expires: now - chrono::Duration::seconds(5),
+            }),
+            last_sync: Some(now),
+        };
+        let cert = SystemTime::from(now) + Duration::from_secs(86_400);
+        let text = render_served(&status, Some(cert), now);
+        assert!(
+            text.contains("cpantuf_mirror_served_timestamp_version 42\n"),
+            "{text}"
+        );
+        assert!(text.contains("cpantuf_mirror_served_timestamp_expiry_seconds 3600\n"));
+        assert!(text.contains("cpantuf_mirror_served_snapshot_version 7\n"));
+        assert!(text.contains("cpantuf_mirror_served_snapshot_expiry_seconds -5\n"));
+        assert!(text.contains("cpantuf_mirror_served_metadata_ok 0\n"));
+        assert!(text.contains("cpantuf_mirror_certificate_expiry_seconds 86400\n"));
+        let ts = format!(
+            "cpantuf_mirror_last_sync_success_timestamp_seconds {}\n",
+            now.timestamp()
+        );
+        assert!(text.contains(&ts));
+    }
+
+    #[test]
+    fn unknown_values_are_left_out() {
+        let status = Status {
+            timestamp: Err("tuf/timestamp.json is missing".into()),
+            snapshot: Err("not read".into()),
+            last_sync: None,
+        };
+        let text = render_served(&status, None, Utc::now());
+        let has_sample = |name: &str| text.lines().any(|l| l.starts_with(&format!("{name} ")));
+        assert!(!has_sample("cpantuf_mirror_served_timestamp_version"));
+        assert!(!has_sample("cpantuf_mirror_certificate_expiry_seconds"));
+        assert!(!has_sample(
+            "cpantuf_mirror_last_sync_success_timestamp_seconds"
+        ));
+        assert!(text.contains("cpantuf_mirror_served_metadata_ok 0\n"));
+    }
 
     #[test]
     fn exposition_has_every_series() {

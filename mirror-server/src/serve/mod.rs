@@ -1,13 +1,15 @@
 //! `cpantuf-mirror serve`: static files of a mirror tree over HTTPS (HTTP/1.1 and HTTP/2).
 //!
 //! Layout of this module, from the outside in:
-//! - [`config`]: the command line, checked into a [`config::Config`];
+//! - [`config`]: the command line, checked into a [`config::Config`]; [`config_file`]: the
+//!   same options from a TOML file;
 //! - [`conn`]: accept loops, connection limits and timeouts;
 //! - [`tls`]: the certificate, reloaded without dropping connections;
 //! - [`handler`]: routing, error responses, the health and metrics endpoints;
 //! - [`root`]: request paths and the only way to open a file under the root;
 //! - [`entity`]: one version of one file, and the small-file cache;
 //! - [`files`]: conditional GET, ranges, gzip and caching headers for one file;
+//! - [`served`]: what the served TUF metadata claims (version, expiry), for health and metrics;
 //! - [`gzip`], [`body`], [`metrics`], [`access_log`]: the pieces those use.
 //!
 //! The server holds no keys and checks no signatures: TUF clients verify what they download,
@@ -16,6 +18,7 @@
 mod access_log;
 mod body;
 mod config;
+mod config_file;
 mod conn;
 mod entity;
 mod files;
@@ -23,6 +26,7 @@ mod gzip;
 mod handler;
 mod metrics;
 mod root;
+mod served;
 mod tls;
 
 use std::sync::Arc;
@@ -35,6 +39,45 @@ use tokio::sync::watch;
 pub use config::Args;
 use config::Config;
 use handler::{Ctx, Listener};
+
+/// Builds the configuration, opens the root and loads the certificate as `serve` would, and
+/// describes the result (for `check-config`); warns as `serve` would at start.
+pub fn check(args: Args) -> anyhow::Result<String> {
+    let config = Config::try_from(args)?;
+    root::Root::open(&config.root, config.file_cache)?;
+    let certs = match &config.tls {
+        Some(files) => Some(tls::CertStore::load(&files.cert, &files.key)?),
+        None => None,
+    };
+    let served = served::Watch::new(&config.root, config.sync_status.clone());
+    let mut text = config.describe();
+    for w in startup_warnings(&served.status(), certs.as_ref()) {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    Ok(text)
+}
+
+/// What an administrator should hear about before clients notice: served metadata that
+/// clients would refuse, and a certificate that has expired or expires within a week.
+fn startup_warnings(status: &served::Status, certs: Option<&tls::CertStore>) -> Vec<String> {
+    let now = chrono::Utc::now();
+    let mut out: Vec<String> = status.problem(now).into_iter().collect();
+    if let Some(not_after) = certs.and_then(|c| c.not_after()) {
+        let not_after = chrono::DateTime::<chrono::Utc>::from(not_after);
+        if not_after <= now {
+            out.push(format!(
+                "the TLS certificate expired at {}",
+                not_after.to_rfc3339()
+            ));
+        } else if not_after - now < chrono::Duration::days(7) {
+            out.push(format!(
+                "the TLS certificate expires soon, at {}",
+                not_after.to_rfc3339()
+            ));
+        }
+    }
+    out
+}
 
 /// Runs the server until SIGTERM or SIGINT, then drains connections.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -56,12 +99,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(files) => Some(Arc::new(tls::CertStore::load(&files.cert, &files.key)?)),
         None => None,
     };
+    let served = served::Watch::new(&config.root, config.sync_status.clone());
+    for w in startup_warnings(&served.status(), certs.as_deref()) {
+        tracing::warn!("{w}");
+    }
     let ctx = Arc::new(Ctx {
         root,
         cache: config.cache,
         gzip: gzip::GzipCache::new(config.gzip_cache_bytes),
         metrics: metrics::Metrics::default(),
-        log: access_log::AccessLog::start(&config.access_log)?,
+        log: access_log::AccessLog::start(&config.access_log, config.access_log_format)?,
+        served,
+        certs: certs.clone(),
     });
     let server = Arc::new(conn::Server::new(ctx.clone(), config.limits));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -181,5 +230,14 @@ fn reload(ctx: &Ctx, certs: Option<&tls::CertStore>, force: bool) {
         }
         Ok(false) => {}
         Err(e) => tracing::error!(root = %ctx.root.path().display(), "root check failed: {e}"),
+    }
+    let before = ctx.served.status().problem(chrono::Utc::now());
+    ctx.served.refresh(force);
+    let after = ctx.served.status().problem(chrono::Utc::now());
+    if after != before {
+        match after {
+            Some(why) => tracing::warn!("health now fails: {why}"),
+            None => tracing::info!("health ok again: served metadata present and unexpired"),
+        }
     }
 }

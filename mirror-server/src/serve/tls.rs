@@ -67,6 +67,16 @@ impl CertStore {
         Ok(true)
     }
 
+    /// When the leaf certificate now in use stops being valid (its notAfter), if it parses.
+    pub fn not_after(&self) -> Option<SystemTime> {
+        let key = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        leaf_not_after(key.cert.first()?)
+    }
+
     /// The rustls server configurations that take their certificate from this store. Both
     /// offer TLS 1.3 and 1.2 and HTTP/2 before HTTP/1.1 by ALPN, and share session tickets
     /// and the session cache; they differ in cipher suite preference (see the module docs).
@@ -179,9 +189,32 @@ fn load_pair(
     })
 }
 
+/// The notAfter of a DER certificate, or None if it does not parse as X.509.
+pub fn leaf_not_after(der: &[u8]) -> Option<SystemTime> {
+    use x509_cert::der::Decode as _;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let since_epoch = cert.tbs_certificate.validity.not_after.to_unix_duration();
+    Some(SystemTime::UNIX_EPOCH + since_epoch)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn not_after_is_read_from_the_leaf() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["x".to_owned()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 5, 17);
+        let cert = params.self_signed(&key).unwrap();
+        let when = leaf_not_after(cert.der()).unwrap();
+        let secs = when
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(secs, 1_936_742_400, "2031-05-17T00:00:00Z");
+        assert_eq!(leaf_not_after(b"not a certificate"), None);
+    }
 
     fn write_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();

@@ -47,20 +47,28 @@ impl Layout {
         self.dir.join(".sync").join("roots")
     }
 
-    /// On the first run, stores the trust anchor after checking that it is a root signed by
-    /// a threshold of its own keys (spec 5.2). Later runs keep the store's newer root.
-    pub fn init_store(&self, store: &MetadataStore, anchor: &Path) -> anyhow::Result<()> {
-        if store.path_of("root").is_file() {
-            return Ok(());
-        }
-        let bytes =
-            fs::read(anchor).with_context(|| format!("reading the root {}", anchor.display()))?;
-        TrustedSet::new(&bytes, Utc::now())
-            .with_context(|| format!("{} is not a usable trusted root", anchor.display()))?;
-        let version = super::root_version(&bytes)?;
-        write_atomic(&self.roots().join(format!("{version}.root.json")), &bytes)?;
-        store.persist("root", &bytes)?;
-        tracing::info!(version, "metadata store initialised from the trusted root");
+    /// Whether the metadata store holds a root (so the trust anchor is not read again).
+    pub fn store_initialised(&self, store: &MetadataStore) -> bool {
+        store.path_of("root").is_file()
+    }
+
+    /// On the first run, stores the trust anchor `bytes` (from `origin`) after checking that
+    /// it is a root signed by a threshold of its own keys (spec 5.2).
+    pub fn init_store(
+        &self,
+        store: &MetadataStore,
+        bytes: &[u8],
+        origin: &str,
+    ) -> anyhow::Result<()> {
+        TrustedSet::new(bytes, Utc::now())
+            .with_context(|| format!("{origin} is not a usable trusted root"))?;
+        let version = super::root_version(bytes)?;
+        write_atomic(&self.roots().join(format!("{version}.root.json")), bytes)?;
+        store.persist("root", bytes)?;
+        tracing::info!(
+            version,
+            "metadata store initialised from the trusted root {origin}"
+        );
         Ok(())
     }
 

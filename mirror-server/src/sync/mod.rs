@@ -16,10 +16,13 @@
 //! .staging-N/         the state being built; kept across an interruption and reused
 //! state-N/            published states: tuf/ + the CPAN tree + .sync-manifest.json
 //! current -> state-N  the served state, switched by rename(2)
+//! .sync/status.json   when the last sync succeeded (read by `serve` for its metrics)
 //! ```
 
+mod anchor;
 mod layout;
 mod plan;
+mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -42,6 +45,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use layout::{Layout, MANIFEST};
+pub use status::FILE as STATUS_FILE;
 
 /// Options of `cpantuf-mirror sync`.
 #[derive(Debug, clap::Args)]
@@ -51,10 +55,23 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub upstream: String,
 
-    /// Trusted root metadata (the trust anchor), used to initialise the store on the first
-    /// run. Later runs trust the newest root the store verified, never the upstream's word.
-    #[arg(long, value_name = "FILE")]
-    pub root: PathBuf,
+    /// Trusted root metadata file (the trust anchor), used to initialise the store on the
+    /// first run. Later runs trust the newest root the store verified, never the upstream's
+    /// word. (Formerly `--root`, still accepted: `serve --root` is a directory.)
+    #[arg(
+        long = "trusted-root",
+        alias = "root",
+        value_name = "FILE",
+        required_unless_present = "root_sha256"
+    )]
+    pub trusted_root: Option<PathBuf>,
+
+    /// SHA-256 (64 hex digits) of the trusted root, as published out of band. With
+    /// `--trusted-root`, a file with another digest is refused; alone, the first run fetches
+    /// the upstream's `tuf/root.json` (or `tuf/1.root.json`) and trusts it only if it has
+    /// exactly this digest. Used only when the store is initialised.
+    #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
+    pub root_sha256: Option<String>,
 
     /// Directory that holds the published states; serve `<DIR>/current`.
     #[arg(long, value_name = "DIR")]
@@ -82,16 +99,29 @@ pub struct Args {
     pub jobs: u64,
 }
 
+/// A SHA-256 given on the command line, lower-cased.
+fn parse_sha256(s: &str) -> Result<String, String> {
+    let s = s.trim().to_ascii_lowercase();
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("must be 64 hex digits (a SHA-256)".into());
+    }
+    Ok(s)
+}
+
 /// Runs one sync, or one every `--interval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(secs) = args.interval else {
         let outcome = sync_once(&args)?;
+        status::record(&args.dest, &outcome);
         tracing::info!("{outcome}");
         return Ok(());
     };
     loop {
         match sync_once(&args) {
-            Ok(outcome) => tracing::info!("{outcome}"),
+            Ok(outcome) => {
+                status::record(&args.dest, &outcome);
+                tracing::info!("{outcome}");
+            }
             Err(e) => tracing::error!("sync failed, served state unchanged: {e:#}"),
         }
         std::thread::sleep(Duration::from_secs(secs));
@@ -259,16 +289,20 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     let layout = Layout::new(&args.dest)?;
     layout.check_current()?;
     let store = MetadataStore::new(layout.metadata());
-    layout.init_store(&store, &args.root)?;
+    let fetcher = Fetcher::new(FetchConfig {
+        ca_cert: args.ca_cert.clone(),
+        ..FetchConfig::default()
+    })?;
+    if !layout.store_initialised(&store) {
+        let anchor = anchor::Anchor::of(args.trusted_root.as_ref(), args.root_sha256.as_deref())?;
+        let (bytes, origin) = anchor.load(&fetcher, &with_slash(&args.upstream))?;
+        layout.init_store(&store, &bytes, &origin)?;
+    }
     // One sync at a time per destination (a second one waits).
     let _lock = store
         .lock()
         .with_context(|| format!("locking {}", layout.metadata().display()))?;
 
-    let fetcher = Fetcher::new(FetchConfig {
-        ca_cert: args.ca_cert.clone(),
-        ..FetchConfig::default()
-    })?;
     let upstream = with_slash(&args.upstream);
     let previous = layout.current_state();
     let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));
@@ -604,6 +638,14 @@ fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_sha256_must_be_a_sha256() {
+        let upper = "AB".repeat(32);
+        assert_eq!(parse_sha256(&upper).unwrap(), "ab".repeat(32));
+        assert!(parse_sha256("abc").is_err());
+        assert!(parse_sha256(&"zz".repeat(32)).is_err());
+    }
 
     #[test]
     fn target_paths_that_could_escape_or_hide_are_refused() {

@@ -54,10 +54,19 @@ impl Pki {
     /// Issues a new server certificate (for `localhost` and 127.0.0.1) over the files, with
     /// `tag` as its common name. Returns its DER.
     pub fn issue(&self, tag: &str) -> Vec<u8> {
+        self.issue_until(tag, None)
+    }
+
+    /// As [`Pki::issue`], valid until `not_after` (rcgen's default if `None`).
+    pub fn issue_until(&self, tag: &str, not_after: Option<(i32, u8, u8)>) -> Vec<u8> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params =
             rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
                 .unwrap();
+        if let Some((y, m, d)) = not_after {
+            params.not_before = rcgen::date_time_ymd(y - 1, m, d);
+            params.not_after = rcgen::date_time_ymd(y, m, d);
+        }
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, tag);
@@ -142,6 +151,39 @@ pub fn metadata_json(role: &str, version: u32, len: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A timestamp or snapshot document as a sync serves it under `tuf/`: well formed, carrying one
+/// signature (which no mirror checks), expiring at `expires`.
+pub fn served_meta(role: &str, version: u64, expires: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let meta = match role {
+        "timestamp" => "{\"snapshot.json\":{\"version\":7}}",
+        _ => "{\"targets.json\":{\"version\":3}}",
+    };
+    let expires = expires.format("%Y-%m-%dT%H:%M:%SZ");
+    format!(
+        "{{\"signatures\":[{{\"keyid\":\"{:064x}\",\"sig\":\"{:0128x}\"}}],\
+         \"signed\":{{\"_type\":\"{role}\",\"spec_version\":\"1.0.31\",\"version\":{version},\
+         \"expires\":\"{expires}\",\"meta\":{meta}}}}}",
+        1, 2
+    )
+    .into_bytes()
+}
+
+/// Serves `tuf/timestamp.json` (version 42, naming snapshot 7) and `tuf/7.snapshot.json` under
+/// `root`, the timestamp expiring at `expires`, the snapshot a day from now.
+pub fn put_served_metadata(root: &Path, expires: chrono::DateTime<chrono::Utc>) {
+    let tuf = root.join("tuf");
+    std::fs::create_dir_all(&tuf).unwrap();
+    let day = chrono::Utc::now() + chrono::Duration::days(1);
+    write_atomic(
+        &tuf.join("7.snapshot.json"),
+        &served_meta("snapshot", 7, day),
+    );
+    write_atomic(
+        &tuf.join("timestamp.json"),
+        &served_meta("timestamp", 42, expires),
+    );
+}
+
 /// Lays out a small mirror tree under `root`, and things around it that must stay unreachable.
 pub fn build_tree(root: &Path) {
     let put = |rel: &str, data: &[u8]| {
@@ -154,6 +196,7 @@ pub fn build_tree(root: &Path) {
     put("7.snapshot.json", &metadata_json("snapshot", 7, 4000));
     put("snapshot.json", &metadata_json("snapshot", 7, 4000));
     put("tiny.json", b"{}");
+    put_served_metadata(root, chrono::Utc::now() + chrono::Duration::hours(1));
     put(
         "modules/02packages.details.txt.gz",
         &gzip(&filler(50_000, 2)),

@@ -2,6 +2,7 @@
 //! test CA, driven by a raw client (and, in `cpan_clients`, by real CPAN clients).
 
 mod abuse;
+mod admin;
 mod cpan_clients;
 mod harness;
 mod lifecycle;

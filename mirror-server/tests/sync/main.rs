@@ -1,6 +1,7 @@
 //! Integration tests of `cpantuf-mirror sync`: a signed upstream built in the test and served
 //! on 127.0.0.1, real `cpantuf-mirror sync` and `serve` processes, and the client's `Updater`.
 
+mod admin;
 mod crash;
 mod index_update;
 mod modes;
