@@ -171,21 +171,58 @@ fn load_pair(
     key_path: &Path,
     provider: &CryptoProvider,
 ) -> anyhow::Result<CertifiedKey> {
-    let chain = CertificateDer::pem_file_iter(cert_path)
-        .with_context(|| format!("reading certificate {}", cert_path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("parsing certificate {}", cert_path.display()))?;
-    if chain.is_empty() {
-        bail!("{}: no PEM certificate in it", cert_path.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .with_context(|| format!("reading private key {}", key_path.display()))?;
-    CertifiedKey::from_der(chain, key, provider).with_context(|| {
-        format!(
-            "certificate {} with key {}",
+    let chain = read_chain(cert_path)?;
+    let key = read_key(key_path)?;
+    CertifiedKey::from_der(chain, key, provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => anyhow::anyhow!(
+            "the private key {} does not belong to the certificate {}: give the key the \
+             certificate was issued for",
+            key_path.display(),
+            cert_path.display()
+        ),
+        other => anyhow::anyhow!(
+            "certificate {} with key {}: {other}",
             cert_path.display(),
             key_path.display()
-        )
+        ),
+    })
+}
+
+/// The certificate chain in `path`; a private key there (the two files swapped, or the
+/// key given twice) is said so.
+fn read_chain(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("reading certificate {}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing certificate {}", path.display()))?;
+    if chain.is_empty() {
+        if PrivateKeyDer::from_pem_file(path).is_ok() {
+            bail!(
+                "{} holds a private key, not a certificate: give it as the key (--key) and \
+                 the certificate chain as --cert",
+                path.display()
+            );
+        }
+        bail!("{}: no PEM certificate in it", path.display());
+    }
+    Ok(chain)
+}
+
+/// The private key in `path`; a certificate there is said so.
+fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        let holds_cert = CertificateDer::pem_file_iter(path)
+            .map(|mut certs| certs.next().is_some_and(|c| c.is_ok()))
+            .unwrap_or(false);
+        if holds_cert {
+            anyhow::anyhow!(
+                "{} holds a certificate, not a private key: give it as --cert and the \
+                 private key as --key",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("reading private key {}: {e}", path.display())
+        }
     })
 }
 
@@ -200,6 +237,49 @@ pub fn leaf_not_after(der: &[u8]) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pair in PEM files, and a key that belongs to another certificate.
+    fn pair(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["x".to_owned()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let paths = (dir.join("c.pem"), dir.join("k.pem"), dir.join("o.pem"));
+        std::fs::write(&paths.0, cert.pem()).unwrap();
+        std::fs::write(&paths.1, key.serialize_pem()).unwrap();
+        std::fs::write(&paths.2, other.serialize_pem()).unwrap();
+        paths
+    }
+
+    fn load_error(cert: &Path, key: &Path) -> String {
+        let provider = rustls::crypto::ring::default_provider();
+        format!("{:#}", load_pair(cert, key, &provider).unwrap_err())
+    }
+
+    /// A private key given as --cert read as rustls' "KeyMismatch".
+    #[test]
+    fn swapped_or_mismatched_certificate_and_key_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, other) = pair(dir.path());
+        let provider = rustls::crypto::ring::default_provider();
+        assert!(load_pair(&cert, &key, &provider).is_ok());
+        let swapped = load_error(&key, &cert);
+        assert!(
+            swapped.contains("holds a private key, not a certificate"),
+            "{swapped}"
+        );
+        let twice = load_error(&cert, &cert);
+        assert!(
+            twice.contains("holds a certificate, not a private key"),
+            "{twice}"
+        );
+        let wrong = load_error(&cert, &other);
+        assert!(
+            wrong.contains("does not belong to the certificate"),
+            "{wrong}"
+        );
+        assert!(!wrong.contains("KeyMismatch"), "{wrong}");
+    }
 
     #[test]
     fn not_after_is_read_from_the_leaf() {
