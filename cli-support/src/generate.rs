@@ -33,9 +33,15 @@ pub fn run(what: &Generate, cmd: Command) -> std::io::Result<()> {
         Generate::Completions { shell } => {
             let mut cmd = cmd;
             let name = cmd.get_name().to_owned();
+            // Into memory first: clap_complete panics on a write error, and a reader
+            // that stops early (`| head`) is not an error.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, name, &mut script);
             let mut out = std::io::stdout().lock();
-            clap_complete::generate(*shell, &mut cmd, name, &mut out);
-            out.flush()
+            match out.write_all(&script).and_then(|()| out.flush()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other,
+            }
         }
     }
 }

@@ -49,6 +49,9 @@ pub enum Command {
     /// Follow an upstream mirror through the TUF client workflow, verify everything, and
     /// publish each new state by switching a `current` symlink atomically.
     Sync(sync::Args),
+    /// Write man pages or print shell completions, generated from this command line.
+    #[command(subcommand)]
+    Generate(cpantuf_cli_support::generate::Generate),
 }
 
 impl Cli {
@@ -81,6 +84,10 @@ impl Command {
             Command::Serve(args) => serve::run(args).map(|()| 0),
             Command::CheckConfig(args) => Ok(check_config::run(args)),
             Command::Sync(args) => sync::run(args).map(|()| 0),
+            Command::Generate(what) => {
+                cpantuf_cli_support::generate::run(&what, Cli::command())?;
+                Ok(0)
+            }
         }
     }
 }
