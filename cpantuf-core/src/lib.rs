@@ -17,13 +17,13 @@
 //!   which only [`verify::verify_role`] can create.
 //! * [`trusted`]: the client state machine (spec section 5): bytes in,
 //!   verified values out, one reference time per update.
+//! * [`fetch`]: [`fetch::FetchError`], what a caller's fetch of metadata can
+//!   fail with (below both [`trusted`] and [`workflow`], which use it).
 //! * [`workflow`]: the sans-IO driver of the client workflow and the
 //!   delegation search, over a caller-supplied [`workflow::MetadataSource`].
 //! * [`delegation`]: path patterns, hash prefixes and succinct hash bins.
 //! * [`target`]: streaming length and hash checks for downloads.
 //! * [`cpan`]: CPAN paths, PAUSE ids, which role owns which file, index files.
-//! * [`repo`]: the signing side: role metadata from a CPAN tree, signing,
-//!   crash-safe publishing.
 //!
 //! Every check cites the step of the TUF specification it implements in a
 //! comment ("5.4.3.1: ..."); deliberate deviations say "Off-spec:".
@@ -33,8 +33,8 @@ pub mod canonical;
 pub mod cpan;
 pub mod crypto;
 pub mod delegation;
+pub mod fetch;
 pub mod metadata;
-pub mod repo;
 pub mod target;
 pub mod trusted;
 pub mod verify;

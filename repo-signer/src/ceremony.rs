@@ -6,7 +6,7 @@
 //! `root sign` prints it again on each holder's machine, against the root
 //! that holder trusts. A lowered threshold is flagged wherever it appears.
 
-use crate::metadata::{expiry, KeyId, Root};
+use cpantuf_core::metadata::{expiry, KeyId, Root};
 use std::fmt;
 use std::num::NonZeroU64;
 
@@ -147,8 +147,8 @@ fn write_role(f: &mut fmt::Formatter<'_>, r: &RoleChange) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::Ed25519Signer;
-    use crate::repo::build;
+    use crate::build;
+    use cpantuf_core::crypto::Ed25519Signer;
 
     fn root(threshold: u64, seeds: &[u8]) -> Root {
         let keys: Vec<_> = seeds

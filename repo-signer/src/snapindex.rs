@@ -19,9 +19,9 @@
 //! write for the updated list (tested against it, including by a property
 //! test).
 
-use crate::canonical::write_string;
-use crate::metadata::{expiry, Snapshot};
 use chrono::{DateTime, Utc};
+use cpantuf_core::canonical::write_string;
+use cpantuf_core::metadata::{expiry, Snapshot};
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 use std::ops::Range;
@@ -182,7 +182,7 @@ impl SnapshotIndex {
                 .map(|e| {
                     (
                         self.name(e).to_owned(),
-                        crate::metadata::MetaFile {
+                        cpantuf_core::metadata::MetaFile {
                             version: e.version,
                             length: None,
                             hashes: None,
@@ -264,7 +264,7 @@ impl SnapshotIndex {
 mod tests {
     use super::super::signed::snapshot_canonical_signed as encode;
     use super::*;
-    use crate::metadata::MetaFile;
+    use cpantuf_core::metadata::MetaFile;
     use proptest::prelude::*;
 
     fn snap(meta: &[(&str, u64)], version: u64) -> Snapshot {

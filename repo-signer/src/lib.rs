@@ -29,8 +29,8 @@
 //!
 //! * **Nothing broken is published.** Every operation builds and signs its
 //!   whole new state in memory, checks it (signatures against the delegating
-//!   role with [`crate::verify::check_threshold`], target paths against the
-//!   delegation patterns with [`crate::metadata::DelegatedRole::covers`]), and
+//!   role with [`cpantuf_core::verify::check_threshold`], target paths against the
+//!   delegation patterns with [`cpantuf_core::metadata::DelegatedRole::covers`]), and
 //!   only then writes. `timestamp.json` is renamed into place last, so a crash
 //!   at any point leaves the previous timestamp pointing at the previous,
 //!   complete state.
@@ -41,7 +41,7 @@
 //!   root file with other bytes; `verify` checks that every retained file
 //!   is the version its name says.
 //! * **Each author stays in their directory.** Role contents come from
-//!   [`crate::cpan::owner`]; an imported author-signed role must list only
+//!   [`cpantuf_core::cpan::owner`]; an imported author-signed role must list only
 //!   paths its delegation covers, be signed by the author's registered key
 //!   and be exactly the next version.
 //! * **One signer run at a time**, enforced by an exclusive lock on

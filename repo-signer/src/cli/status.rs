@@ -1,9 +1,9 @@
 //! `status`: what expires when.
 
 use anyhow::Result;
-use cpantuf_core::repo::audit;
-use cpantuf_core::repo::config::{hours, load_signer, SignerConfig};
-use cpantuf_core::repo::mirror::Mirror;
+use cpantuf_repo_signer::audit;
+use cpantuf_repo_signer::config::{hours, load_signer, SignerConfig};
+use cpantuf_repo_signer::mirror::Mirror;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

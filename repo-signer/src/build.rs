@@ -1,6 +1,6 @@
 //! Role payloads from an inventory of files: pure functions, no I/O.
 //!
-//! Role layout (see [`crate::cpan`] for the ownership rules):
+//! Role layout (see [`cpantuf_core::cpan`] for the ownership rules):
 //!
 //! ```text
 //! targets (offline)  -> index            terminating, listed FIRST
@@ -16,13 +16,13 @@
 //! (spec 5.7.2.2).
 
 use super::mirror::FileEntry;
-use crate::cpan::{AuthorPrefix, CpanRole, PauseId};
-use crate::crypto::compute_keyid;
-use crate::metadata::{
+use chrono::{DateTime, Duration, Utc};
+use cpantuf_core::cpan::{AuthorPrefix, CpanRole, PauseId, MAX_AUTHOR_BIN_BITS};
+use cpantuf_core::crypto::compute_keyid;
+use cpantuf_core::metadata::{
     DelegatedRole, Delegations, Key, KeyId, MetaFile, RoleKeys, Root, Snapshot, SuccinctRoles,
     TargetFile, Targets, Timestamp, SPEC_VERSION,
 };
-use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 
@@ -79,16 +79,13 @@ pub fn leaf_of(
     }
 }
 
-/// At most this many bits of hash bins (4,096 bins) for one author.
-pub const MAX_AUTHOR_BIN_BITS: u32 = 12;
-
 /// How many bits of hash bins an author with `files` files needs: `None`
 /// (one leaf role) up to `above` files, else the fewest bits that give bins
 /// of at most `above / 2` files on average (ADR 0006). `above == 0` turns
 /// binning off.
 ///
 /// ```
-/// use cpantuf_core::repo::build::author_bin_bits;
+/// use cpantuf_repo_signer::build::author_bin_bits;
 /// assert_eq!(author_bin_bits(1024, 1024), None);
 /// assert_eq!(author_bin_bits(1025, 1024), Some(2));   // 4 bins of ~256
 /// assert_eq!(author_bin_bits(2891, 1024), Some(3));   // PERLANCAR: 8 of ~361
@@ -172,7 +169,7 @@ pub fn is_empty_role(t: &Targets) -> bool {
 pub fn depth_of<'a>(files: impl IntoIterator<Item = &'a FileEntry>) -> usize {
     files
         .into_iter()
-        .filter_map(|e| crate::cpan::author_depth(&e.path))
+        .filter_map(|e| cpantuf_core::cpan::author_depth(&e.path))
         .max()
         .unwrap_or(1)
 }

@@ -9,9 +9,9 @@
 //! config file cannot grant a key anything.
 
 use super::RepoError;
-use crate::crypto::{ed25519_public_key, Ed25519Signer};
-use crate::metadata::{Key, KeyId};
 use chrono::Duration;
+use cpantuf_core::crypto::{ed25519_public_key, Ed25519Signer};
+use cpantuf_core::metadata::{Key, KeyId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -167,7 +167,7 @@ impl SignerConfig {
                 path: path.to_owned(),
                 reason: e.to_string(),
             })?;
-        if cfg.prefix_depth == 0 || cfg.prefix_depth > crate::cpan::CpanPath::MAX_SEGMENTS {
+        if cfg.prefix_depth == 0 || cfg.prefix_depth > cpantuf_core::cpan::CpanPath::MAX_SEGMENTS {
             return Err(RepoError::Config {
                 path: path.to_owned(),
                 reason: format!("prefix_depth {} is outside 1..=32", cfg.prefix_depth),
@@ -305,7 +305,7 @@ pub fn generate_key(passphrase: Option<&str>) -> Result<(Ed25519Signer, String),
     );
     let bad = |e: String| RepoError::KeyFile {
         path: PathBuf::from("<new key>"),
-        source: crate::crypto::KeyFileError::Format(e),
+        source: cpantuf_core::crypto::KeyFileError::Format(e),
     };
     let pem = match passphrase {
         None => {

@@ -1,9 +1,9 @@
 //! Errors of the signing side.
 
-use crate::cpan::{CpanPathError, OwnerError, PauseId, PauseIdError, RoleNameError};
-use crate::crypto::KeyFileError;
-use crate::metadata::{KeyId, MetadataError};
-use crate::verify::ThresholdError;
+use cpantuf_core::cpan::{CpanPathError, OwnerError, PauseId, PauseIdError, RoleNameError};
+use cpantuf_core::crypto::KeyFileError;
+use cpantuf_core::metadata::{KeyId, MetadataError};
+use cpantuf_core::verify::ThresholdError;
 use std::num::NonZeroU64;
 use std::path::PathBuf;
 

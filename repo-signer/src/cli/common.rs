@@ -3,8 +3,8 @@
 
 use anyhow::{Context, Result};
 use cpantuf_core::crypto::Ed25519Signer;
-use cpantuf_core::repo::config::{load_signer, SignerConfig};
-use cpantuf_core::repo::ops::{Ctx, Progress};
+use cpantuf_repo_signer::config::{load_signer, SignerConfig};
+use cpantuf_repo_signer::ops::{Ctx, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
@@ -104,9 +104,9 @@ pub fn init_logging(verbose: u8) {
 /// `signed::add_signature` for one role type.
 pub type AddSignature =
     fn(
-        &cpantuf_core::repo::signed::SignedFile,
+        &cpantuf_repo_signer::signed::SignedFile,
         &cpantuf_core::crypto::Ed25519Signer,
-    ) -> Result<cpantuf_core::repo::signed::SignedFile, cpantuf_core::repo::RepoError>;
+    ) -> Result<cpantuf_repo_signer::signed::SignedFile, cpantuf_repo_signer::RepoError>;
 
 /// Adds the signature of `key` to a prepared role file in place (multi-party
 /// signing: each key holder runs this on their own machine). The signed
@@ -118,8 +118,8 @@ pub fn sign_prepared(
     pass: &PassArgs,
     add_signature: AddSignature,
 ) -> Result<()> {
-    use cpantuf_core::repo::signed::SignedFile;
-    let signer = cpantuf_core::repo::config::load_signer(key, pass.get()?.as_deref())?;
+    use cpantuf_repo_signer::signed::SignedFile;
+    let signer = cpantuf_repo_signer::config::load_signer(key, pass.get()?.as_deref())?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let f = SignedFile {
         role: role.into(),

@@ -14,7 +14,7 @@
 use super::signed::SignedFile;
 use super::snapindex::SnapshotIndex;
 use super::RepoError;
-use crate::metadata::{Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
+use cpantuf_core::metadata::{Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
 use serde::Deserialize;
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,8 @@ pub struct Current {
     /// The same snapshot parsed in full: at load when there is no index,
     /// else on first use ([`Current::snapshot`]).
     snapshot: std::sync::OnceLock<Envelope<Snapshot>>,
+    /// That snapshot's version, read at load.
+    snapshot_version: NonZeroU64,
     /// The bytes of that snapshot.
     pub snapshot_bytes: Vec<u8>,
     snapshot_name: String,
@@ -67,21 +69,20 @@ impl Current {
     }
 
     /// The snapshot's list, taken out of this state (whose parsed snapshot
-    /// is left with an empty list): when there is no index.
+    /// is dropped; a later [`Current::snapshot`] parses the bytes again):
+    /// when there is no index.
     pub(crate) fn take_snapshot_meta(
         &mut self,
-    ) -> Result<std::collections::BTreeMap<String, crate::metadata::MetaFile>, RepoError> {
+    ) -> Result<std::collections::BTreeMap<String, cpantuf_core::metadata::MetaFile>, RepoError>
+    {
         self.snapshot()?;
-        let env = self.snapshot.get_mut().expect("parsed above");
-        Ok(std::mem::take(&mut env.unverified_mut().meta))
+        let env = self.snapshot.take().expect("parsed above");
+        Ok(env.into_unverified().meta)
     }
 
     /// The snapshot's version.
     pub fn snapshot_version(&self) -> NonZeroU64 {
-        match &self.snapshot_index {
-            Some(ix) => ix.version,
-            None => self.parsed().unverified().version,
-        }
+        self.snapshot_version
     }
 
     /// The version the snapshot lists for `name` (`ROLE.json`).
@@ -100,10 +101,10 @@ impl Current {
         }
     }
 
-    /// Without an index the snapshot was parsed at load.
+    /// Without an index the snapshot was parsed at load (and parses again
+    /// after [`Current::take_snapshot_meta`]).
     fn parsed(&self) -> &Envelope<Snapshot> {
-        self.snapshot
-            .get()
+        self.snapshot()
             .expect("parsed at load when there is no index")
     }
 
@@ -159,18 +160,24 @@ impl PublishedState {
             let snapshot_name = format!("{sv}.snapshot.json");
             let snap_path = tuf_dir.join(&snapshot_name);
             let snapshot_bytes = std::fs::read(&snap_path).map_err(RepoError::io(&snap_path))?;
-            let snapshot_index = crate::canonical::split_canonical_envelope(&snapshot_bytes)
+            let snapshot_index = cpantuf_core::canonical::split_canonical_envelope(&snapshot_bytes)
                 .and_then(|(_, signed)| SnapshotIndex::parse(signed))
                 .filter(|ix| ix.version == sv);
             let snapshot = std::sync::OnceLock::new();
-            if snapshot_index.is_none() {
-                let (env, _) = read_role::<Snapshot>(&snap_path)?;
-                let _ = snapshot.set(env);
-            }
+            let snapshot_version = match &snapshot_index {
+                Some(ix) => ix.version,
+                None => {
+                    let (env, _) = read_role::<Snapshot>(&snap_path)?;
+                    let version = env.unverified().version;
+                    let _ = snapshot.set(env);
+                    version
+                }
+            };
             let mut cur = Current {
                 timestamp,
                 snapshot_index,
                 snapshot,
+                snapshot_version,
                 snapshot_bytes,
                 snapshot_name,
                 targets_path: PathBuf::new(),
@@ -210,15 +217,15 @@ impl PublishedState {
     }
 
     /// The authors whose roles the published snapshot lists.
-    pub fn published_authors(&self) -> Vec<crate::cpan::PauseId> {
+    pub fn published_authors(&self) -> Vec<cpantuf_core::cpan::PauseId> {
         let Some(c) = self.current.as_ref() else {
             return Vec::new();
         };
         c.listed_names()
             .iter()
             .filter_map(|name| {
-                match crate::cpan::CpanRole::from_name(name.strip_suffix(".json")?).ok()? {
-                    crate::cpan::CpanRole::Author(id) => Some(id),
+                match cpantuf_core::cpan::CpanRole::from_name(name.strip_suffix(".json")?).ok()? {
+                    cpantuf_core::cpan::CpanRole::Author(id) => Some(id),
                     _ => None,
                 }
             })

@@ -2,7 +2,7 @@
 
 use crate::common::PassArgs;
 use anyhow::{bail, Context, Result};
-use cpantuf_core::repo::config::generate_key;
+use cpantuf_repo_signer::config::generate_key;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -2,12 +2,12 @@
 
 use crate::common::PassArgs;
 use anyhow::{bail, Context, Result};
-use cpantuf_core::repo::config::{
+use cpantuf_repo_signer::config::{
     load_public_key, load_signer, ExpiryPolicy, OnlineKeyFiles, SignerConfig,
     DEFAULT_AUTHOR_BINS_ABOVE, DEFAULT_PREFIX_DEPTH,
 };
-use cpantuf_core::repo::mirror::Mirror;
-use cpantuf_core::repo::ops::{self, InitParams};
+use cpantuf_repo_signer::mirror::Mirror;
+use cpantuf_repo_signer::ops::{self, InitParams};
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -174,7 +174,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         a.config.display()
     );
     let env = root.envelope::<cpantuf_core::metadata::Root>()?;
-    for name in cpantuf_core::repo::ceremony::TOP_LEVEL_ROLES {
+    for name in cpantuf_repo_signer::ceremony::TOP_LEVEL_ROLES {
         let r = &env.unverified().roles[name];
         let n = r.keyids.len();
         let keys = if n == 1 { "key" } else { "keys" };

@@ -1,14 +1,14 @@
 //! The mirror directory: validated paths, the scan and hash of the CPAN
 //! tree, the run lock and hash-named twins.
 //!
-//! Only `authors/` and `modules/` are signed (see [`crate::cpan::owner`]);
+//! Only `authors/` and `modules/` are signed (see [`cpantuf_core::cpan::owner`]);
 //! `tuf/` and anything else at the top of the mirror is not a target.
 //! A symbolic link anywhere in the signed tree is an error, not something to
 //! follow or skip: a link could make a signed path serve bytes from outside
 //! the mirror, and skipping it silently would leave a file unsigned.
 
 use super::RepoError;
-use crate::cpan::{owner, CpanPath, Owner, PauseId};
+use cpantuf_core::cpan::{owner, CpanPath, Owner, PauseId};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -201,7 +201,7 @@ impl Mirror {
             })?;
         let rel_str = rel.to_str().ok_or_else(|| RepoError::BadPath {
             path: rel.to_string_lossy().into_owned(),
-            source: crate::cpan::CpanPathError::Empty,
+            source: cpantuf_core::cpan::CpanPathError::Empty,
         })?;
         CpanPath::new(rel_str).map_err(|source| RepoError::BadPath {
             path: rel_str.to_owned(),
@@ -373,7 +373,7 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, PathBuf, Kind)>, RepoError
         let Some(name) = name.to_str() else {
             return Err(RepoError::BadPath {
                 path: path.to_string_lossy().into_owned(),
-                source: crate::cpan::CpanPathError::Empty,
+                source: cpantuf_core::cpan::CpanPathError::Empty,
             });
         };
         if ft.is_symlink() {

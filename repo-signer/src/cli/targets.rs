@@ -40,7 +40,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 &file,
                 &key,
                 &pass,
-                cpantuf_core::repo::signed::add_signature::<Targets>,
+                cpantuf_repo_signer::signed::add_signature::<Targets>,
             )?;
         }
     }

@@ -14,11 +14,11 @@ use super::publish::{self, Publication, WriteStats};
 use super::signed::{self, SignedFile};
 use super::state::{version_after, PublishedState};
 use super::RepoError;
-use crate::cpan::{owner, AuthorPrefix, CpanPath, CpanRole, Owner, PauseId};
-use crate::crypto::{compute_keyid, Ed25519Signer};
-use crate::metadata::{Key, KeyId, MetaFile, Root, Targets, Timestamp};
-use crate::verify::Authority;
 use chrono::{DateTime, Utc};
+use cpantuf_core::cpan::{owner, AuthorPrefix, CpanPath, CpanRole, Owner, PauseId};
+use cpantuf_core::crypto::{compute_keyid, Ed25519Signer};
+use cpantuf_core::metadata::{Key, KeyId, MetaFile, Root, Targets, Timestamp};
+use cpantuf_core::verify::Authority;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::num::NonZeroU64;
@@ -336,7 +336,7 @@ pub fn publish_full_with(
             if depth > ctx.cfg.prefix_depth {
                 let deepest = files
                     .iter()
-                    .max_by_key(|e| crate::cpan::author_depth(&e.path))
+                    .max_by_key(|e| cpantuf_core::cpan::author_depth(&e.path))
                     .expect("depth > 1 means files");
                 return Err(RepoError::TooDeep {
                     path: deepest.path.to_string(),
@@ -589,7 +589,7 @@ pub fn publish_full_with(
         .snapshot
         .as_ref()
         .expect("a publish writes a snapshot")
-        .envelope::<crate::metadata::Snapshot>()?;
+        .envelope::<cpantuf_core::metadata::Snapshot>()?;
     let mut named: BTreeMap<String, u64> = snap
         .unverified()
         .meta
@@ -717,7 +717,7 @@ fn prepared_targets(
 /// the roles that changed.
 fn kept_version(
     ctx: &Ctx,
-    published: Option<(crate::metadata::Envelope<Targets>, SignedFile)>,
+    published: Option<(cpantuf_core::metadata::Envelope<Targets>, SignedFile)>,
     payload: &Targets,
     lifetime: chrono::Duration,
     signer: &KeyId,
@@ -740,7 +740,7 @@ fn pause_author_payloads(
     ctx: &Ctx,
     state: &PublishedState,
     id: &PauseId,
-    targets: BTreeMap<String, crate::metadata::TargetFile>,
+    targets: BTreeMap<String, cpantuf_core::metadata::TargetFile>,
     old: Option<&Targets>,
 ) -> Result<Vec<(String, Targets)>, RepoError> {
     let role = CpanRole::Author(id.clone()).name();
@@ -861,7 +861,7 @@ fn finish(
     };
     // Spec 5.5.5 on the signing side: clients refuse a snapshot that drops a
     // role the previous one lists, or lowers its version; never publish one.
-    let refuse = |r: crate::trusted::SnapshotRollback<'_>| RepoError::SnapshotRollback {
+    let refuse = |r: cpantuf_core::trusted::SnapshotRollback<'_>| RepoError::SnapshotRollback {
         role: r.name.strip_suffix(".json").unwrap_or(r.name).to_owned(),
         published: r.old,
         new: r.new,
@@ -880,9 +880,10 @@ fn finish(
                 .map(|(role, v)| (format!("{role}.json"), entry(v)))
                 .collect();
             if let Some(cur) = &state.current {
-                if let Some(r) =
-                    crate::trusted::snapshot_rollback(&cur.snapshot()?.unverified().meta, &meta)
-                {
+                if let Some(r) = cpantuf_core::trusted::snapshot_rollback(
+                    &cur.snapshot()?.unverified().meta,
+                    &meta,
+                ) {
                     return Err(refuse(r));
                 }
             }
@@ -899,7 +900,7 @@ fn finish(
                 .keys()
                 .filter_map(|k| Some((k.clone(), meta.get(k)?.clone())))
                 .collect();
-            if let Some(r) = crate::trusted::snapshot_rollback(&replaced, &changed) {
+            if let Some(r) = cpantuf_core::trusted::snapshot_rollback(&replaced, &changed) {
                 return Err(refuse(r));
             }
             meta.extend(changed);
@@ -1068,7 +1069,7 @@ pub fn add(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
                 old_depth = listed
                     .keys()
                     .filter_map(|p| CpanPath::new(p).ok())
-                    .filter_map(|p| crate::cpan::author_depth(&p))
+                    .filter_map(|p| cpantuf_core::cpan::author_depth(&p))
                     .max();
                 listed.extend(uploads);
                 for (name, payload) in pause_author_payloads(ctx, &state, id, listed, None)? {
@@ -1526,7 +1527,7 @@ fn check_imported_expiry(ctx: &Ctx, role: &str, expires: DateTime<Utc>) -> Resul
     if expires <= ctx.now {
         return Err(RepoError::Metadata {
             file: role.to_owned(),
-            source: crate::metadata::MetadataError::Invalid {
+            source: cpantuf_core::metadata::MetadataError::Invalid {
                 role: "targets",
                 reason: format!("expired at {expires}"),
             },
@@ -1536,7 +1537,7 @@ fn check_imported_expiry(ctx: &Ctx, role: &str, expires: DateTime<Utc>) -> Resul
     if expires - ctx.now > hours(max_hours) {
         return Err(RepoError::ExpiryTooFar {
             role: role.to_owned(),
-            expires: crate::metadata::expiry::format(&expires),
+            expires: cpantuf_core::metadata::expiry::format(&expires),
             max: super::config::hours_in_words(max_hours),
         });
     }
@@ -1774,7 +1775,8 @@ pub fn root_publish(ctx: &Ctx, bytes: Vec<u8>) -> Result<SignedFile, RepoError> 
     let mut roles = Vec::new();
     if let Some(cur) = &state.current {
         let t = cur.targets()?;
-        if crate::verify::check_threshold("targets", t, Authority::of_root(new, "targets")).is_err()
+        if cpantuf_core::verify::check_threshold("targets", t, Authority::of_root(new, "targets"))
+            .is_err()
         {
             // The targets keys changed: the current targets must be signed
             // by the new ones, or clients would stop at it.

@@ -2,7 +2,7 @@
 
 use crate::common::RepoArgs;
 use anyhow::Result;
-use cpantuf_core::repo::ops;
+use cpantuf_repo_signer::ops;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]

@@ -3,7 +3,7 @@
 use crate::common::RepoArgs;
 use anyhow::{Context, Result};
 use cpantuf_core::cpan::CpanPath;
-use cpantuf_core::repo::ops;
+use cpantuf_repo_signer::ops;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

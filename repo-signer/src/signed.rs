@@ -7,10 +7,12 @@
 //! re-serialisation ("hash the bytes you write").
 
 use super::RepoError;
-use crate::canonical;
-use crate::crypto::Ed25519Signer;
-use crate::metadata::{expiry, signed_value, Envelope, RoleMeta, Signature, Snapshot};
-use crate::verify::{check_threshold, check_threshold_over, count_valid_signatures, Authority};
+use cpantuf_core::canonical;
+use cpantuf_core::crypto::Ed25519Signer;
+use cpantuf_core::metadata::{expiry, signed_value, Envelope, RoleMeta, Signature, Snapshot};
+use cpantuf_core::verify::{
+    check_threshold, check_threshold_over, count_valid_signatures, Authority,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::num::NonZeroU64;
@@ -189,18 +191,19 @@ pub fn add_signature<T: RoleMeta + for<'de> Deserialize<'de>>(
 ) -> Result<SignedFile, RepoError> {
     let env: Envelope<T> = file.envelope()?;
     let mut sigs: Vec<Signature> = env
-        .signatures
-        .into_iter()
+        .signatures()
+        .iter()
         .filter(|s| &s.keyid != signer.keyid())
+        .cloned()
         .collect();
     sigs.push(Signature {
         keyid: signer.keyid().clone(),
-        sig: signer.sign_hex(&env.canonical_signed),
+        sig: signer.sign_hex(env.canonical_signed()),
     });
     Ok(SignedFile {
         role: file.role.clone(),
         version: file.version,
-        bytes: file_bytes(&env.canonical_signed, &sigs),
+        bytes: file_bytes(env.canonical_signed(), &sigs),
     })
 }
 
@@ -210,7 +213,7 @@ pub fn valid_signatures<T: RoleMeta + for<'de> Deserialize<'de>>(
     authority: Authority<'_>,
 ) -> Result<u64, RepoError> {
     let env: Envelope<T> = file.envelope()?;
-    Ok(count_valid_signatures(authority, &env.canonical_signed, &env.signatures).0)
+    Ok(count_valid_signatures(authority, env.canonical_signed(), env.signatures()).0)
 }
 
 /// Checks a signed file against the threshold of its delegator, with the
@@ -227,7 +230,7 @@ pub fn check<T: RoleMeta + for<'de> Deserialize<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::Timestamp;
+    use cpantuf_core::metadata::Timestamp;
     use std::collections::BTreeMap;
 
     fn ts() -> Timestamp {
@@ -238,7 +241,7 @@ mod tests {
 
     #[test]
     fn the_direct_snapshot_encoder_matches_the_generic_one() {
-        use crate::metadata::MetaFile;
+        use cpantuf_core::metadata::MetaFile;
         let v = |n: u64| NonZeroU64::new(n).unwrap();
         let mut meta = BTreeMap::new();
         meta.insert(

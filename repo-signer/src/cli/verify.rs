@@ -1,8 +1,8 @@
 //! `verify`: audit a repository from a trusted root.
 
 use anyhow::{Context, Result};
-use cpantuf_core::repo::audit;
-use cpantuf_core::repo::mirror::Mirror;
+use cpantuf_repo_signer::audit;
+use cpantuf_repo_signer::mirror::Mirror;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,7 +2,7 @@
 //!
 //! [`verify`] audits a repository the way a client that trusts one root
 //! would see it, but exhaustively: every root version in the chain, every
-//! role in the snapshot, every signature (with [`crate::verify`], the same
+//! role in the snapshot, every signature (with [`cpantuf_core::verify`], the same
 //! threshold code the client runs), every target path against the
 //! delegations that lead to it, and every file's length and hash on disk,
 //! plus its hash-named twin. It lists problems instead of stopping at the
@@ -11,10 +11,10 @@
 use super::mirror::{twin_path, Mirror};
 use super::state::read_role;
 use super::RepoError;
-use crate::cpan::{CpanPath, PauseId};
-use crate::metadata::{Delegations, Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
-use crate::verify::{check_threshold, Authority};
 use chrono::{DateTime, Utc};
+use cpantuf_core::cpan::{CpanPath, PauseId};
+use cpantuf_core::metadata::{Delegations, Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
+use cpantuf_core::verify::{check_threshold, Authority};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -200,7 +200,7 @@ pub fn verify(
         chain: Vec::new(),
     }]);
     let mut seen = BTreeSet::new();
-    let mut targets_found: Vec<(CpanPath, crate::metadata::TargetFile)> = Vec::new();
+    let mut targets_found: Vec<(CpanPath, cpantuf_core::metadata::TargetFile)> = Vec::new();
     let mut listed_paths = BTreeSet::new();
     while let Some(node) = queue.pop_front() {
         if !seen.insert(node.name.clone()) {
@@ -283,8 +283,8 @@ pub fn verify(
         // listed, empty, because a snapshot may never drop a role (spec
         // 5.5.5). No client reaches it; anything else unreached is a fault.
         let retired = matches!(
-            crate::cpan::CpanRole::from_name(name),
-            Ok(crate::cpan::CpanRole::AuthorBin(..))
+            cpantuf_core::cpan::CpanRole::from_name(name),
+            Ok(cpantuf_core::cpan::CpanRole::AuthorBin(..))
         ) && read_role::<Targets>(&tuf.join(format!("{v}.{name}.json")))
             .is_ok_and(|(env, _)| super::build::is_empty_role(env.unverified()));
         if retired {
@@ -486,7 +486,11 @@ fn reachable(role: &str, chain: &[(Arc<DelegIndex>, String)], path: &str) -> boo
         && chain.last().is_none_or(|(_, e)| e == role)
 }
 
-fn check_file(mirror: &Mirror, p: &CpanPath, info: &crate::metadata::TargetFile) -> Vec<Problem> {
+fn check_file(
+    mirror: &Mirror,
+    p: &CpanPath,
+    info: &cpantuf_core::metadata::TargetFile,
+) -> Vec<Problem> {
     let mut out = Vec::new();
     let Some(want) = info.hashes.get("sha256") else {
         return vec![Problem {
@@ -606,10 +610,10 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
         })
         .collect::<Result<_, RepoError>>()?;
     for (name, v, e) in loaded {
-        let group = match crate::cpan::CpanRole::from_name(&name) {
-            Ok(crate::cpan::CpanRole::AuthorBin(..)) => "author-*-bin-*",
-            Ok(crate::cpan::CpanRole::Author(_)) => "author-*",
-            Ok(crate::cpan::CpanRole::Prefix(_)) => "prefix-*",
+        let group = match cpantuf_core::cpan::CpanRole::from_name(&name) {
+            Ok(cpantuf_core::cpan::CpanRole::AuthorBin(..)) => "author-*-bin-*",
+            Ok(cpantuf_core::cpan::CpanRole::Author(_)) => "author-*",
+            Ok(cpantuf_core::cpan::CpanRole::Prefix(_)) => "prefix-*",
             _ => "index",
         };
         let g = groups.entry(group).or_insert(StatusLine {
@@ -662,8 +666,11 @@ impl ClaimedExpiry {
 
 impl std::fmt::Display for ClaimedExpiry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (id, at) = (&self.author, crate::metadata::expiry::format(&self.expires));
-        let role = crate::cpan::CpanRole::Author(id.clone()).name();
+        let (id, at) = (
+            &self.author,
+            cpantuf_core::metadata::expiry::format(&self.expires),
+        );
+        let role = cpantuf_core::cpan::CpanRole::Author(id.clone()).name();
         if self.expired {
             write!(
                 f,
@@ -686,14 +693,14 @@ impl std::fmt::Display for ClaimedExpiry {
 /// that expires within `window` of `now`, or has expired.
 pub fn claimed_expiries(
     mirror: &Mirror,
-    authors_key: &crate::metadata::KeyId,
+    authors_key: &cpantuf_core::metadata::KeyId,
     now: DateTime<Utc>,
     window: chrono::Duration,
 ) -> Result<Vec<ClaimedExpiry>, RepoError> {
     let state = super::state::PublishedState::load(&mirror.tuf_dir(), mirror.root())?;
     let mut out = Vec::new();
     for id in super::ops::claimed_authors(&state, authors_key)?.keys() {
-        let role = crate::cpan::CpanRole::Author(id.clone()).name();
+        let role = cpantuf_core::cpan::CpanRole::Author(id.clone()).name();
         if let Some((env, f)) = state.load_role(&role)? {
             let expires = env.unverified().expires;
             out.extend(ClaimedExpiry::check(
@@ -711,9 +718,9 @@ pub fn claimed_expiries(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpan::AuthorPrefix;
-    use crate::crypto::Ed25519Signer;
-    use crate::repo::build;
+    use crate::build;
+    use cpantuf_core::cpan::AuthorPrefix;
+    use cpantuf_core::crypto::Ed25519Signer;
 
     #[test]
     fn indexed_search_equals_the_clients_search() {

@@ -1,7 +1,7 @@
 //! `cpantuf-sign`: TUF metadata for a CPAN mirror, for PAUSE operators.
 //!
 //! This file only parses arguments, runs the subcommand and reports; the
-//! work is in `cpantuf_core::repo`. Exit status: 0 success, 1 the operation
+//! work is in `cpantuf_repo_signer`. Exit status: 0 success, 1 the operation
 //! failed (nothing was published), 2 usage error (from clap), 3 `verify`
 //! found problems.
 

@@ -9,9 +9,9 @@
 use crate::common::{PassArgs, RepoArgs};
 use anyhow::{bail, Context, Result};
 use cpantuf_core::metadata::{Envelope, Root};
-use cpantuf_core::repo::ceremony::RootReview;
-use cpantuf_core::repo::config::load_public_key;
-use cpantuf_core::repo::ops::{self, RootChange};
+use cpantuf_repo_signer::ceremony::RootReview;
+use cpantuf_repo_signer::config::load_public_key;
+use cpantuf_repo_signer::ops::{self, RootChange};
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -169,7 +169,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 &file,
                 &key,
                 &pass,
-                cpantuf_core::repo::signed::add_signature::<Root>,
+                cpantuf_repo_signer::signed::add_signature::<Root>,
             )?;
         }
         Cmd::Publish { repo, file } => {
