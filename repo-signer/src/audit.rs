@@ -100,20 +100,43 @@ pub fn verify(
         problems: Vec::new(),
     };
     let mut report = AuditReport::default();
-    let mut root: Envelope<Root> =
+    let root: Envelope<Root> =
         Envelope::from_bytes(trusted_root).map_err(|source| RepoError::Metadata {
             file: "trusted root".into(),
             source,
         })?;
-    // Spec 5.3: walk N+1.root.json while it exists; each must be signed by a
-    // threshold of the previous root's root keys and of its own, and carry
-    // exactly version N+1.
+    let root = walk_root_chain(&mut a, &tuf, root);
+    report.root_version = root.unverified().version.get();
+    // The chain walk above may have reported a root file already.
+    for p in check_retained_metadata(&tuf, report.root_version)? {
+        if !a.problems.contains(&p) {
+            a.problems.push(p);
+        }
+    }
+    report.roles_checked += 1;
+    a.expiry("root", root.unverified(), now);
+    let root = root.unverified().clone();
+    let Some(versions) = snapshot_versions(&mut a, &tuf, &root, now, &mut report) else {
+        report.problems = a.problems;
+        return Ok(report);
+    };
+    let walk = walk_delegations(&mut a, &tuf, &root, &versions, now, &mut report);
+    check_unreached_roles(&mut a, &tuf, &versions, &walk.seen, &mut report);
+    check_mirror_files(&mut a, mirror, &walk, &mut report)?;
+    report.problems = a.problems;
+    Ok(report)
+}
+
+/// Spec 5.3: walks N+1.root.json from `root` while it exists; each must be
+/// signed by a threshold of the previous root's root keys and of its own,
+/// and carry exactly version N+1. Returns the last root trusted.
+fn walk_root_chain(a: &mut Audit, tuf: &Path, mut root: Envelope<Root>) -> Envelope<Root> {
     while let Some(next) = root.unverified().version.get().checked_add(1) {
         let path = tuf.join(format!("{next}.root.json"));
         if !path.exists() {
             break;
         }
-        let Some((new, _)) = load::<Root>(&mut a, &path) else {
+        let Some((new, _)) = load::<Root>(a, &path) else {
             break;
         };
         let name = format!("{next}.root.json");
@@ -138,32 +161,27 @@ pub fn verify(
         }
         root = new;
     }
-    report.root_version = root.unverified().version.get();
-    // The chain walk above may have reported a root file already.
-    for p in check_retained_metadata(&tuf, report.root_version)? {
-        if !a.problems.contains(&p) {
-            a.problems.push(p);
-        }
-    }
-    report.roles_checked += 1;
-    a.expiry("root", root.unverified(), now);
-    let root = root.unverified().clone();
+    root
+}
 
-    let Some((ts, _)) = load::<Timestamp>(&mut a, &tuf.join("timestamp.json")) else {
-        report.problems = a.problems;
-        return Ok(report);
-    };
-    if let Err(e) = check_threshold("timestamp", &ts, Authority::of_root(&root, "timestamp")) {
+/// Timestamp and the snapshot it names, checked; the role versions that
+/// snapshot lists, or `None` if either file could not be read.
+fn snapshot_versions(
+    a: &mut Audit,
+    tuf: &Path,
+    root: &Root,
+    now: DateTime<Utc>,
+    report: &mut AuditReport,
+) -> Option<BTreeMap<String, u64>> {
+    let (ts, _) = load::<Timestamp>(a, &tuf.join("timestamp.json"))?;
+    if let Err(e) = check_threshold("timestamp", &ts, Authority::of_root(root, "timestamp")) {
         a.problem("timestamp.json", e.to_string());
     }
     a.expiry("timestamp", ts.unverified(), now);
     report.roles_checked += 1;
     let sm = ts.unverified().snapshot_meta().clone();
     let snap_name = format!("{}.snapshot.json", sm.version);
-    let Some((snap, snap_bytes)) = load::<Snapshot>(&mut a, &tuf.join(&snap_name)) else {
-        report.problems = a.problems;
-        return Ok(report);
-    };
+    let (snap, snap_bytes) = load::<Snapshot>(a, &tuf.join(&snap_name))?;
     // Spec 5.5.2: the snapshot must match the timestamp's length and hashes.
     if sm.length.is_some_and(|l| l != snap_bytes.len() as u64) {
         a.problem(&snap_name, "length differs from the timestamp's");
@@ -173,7 +191,7 @@ pub fn verify(
             a.problem(&snap_name, "sha256 differs from the timestamp's");
         }
     }
-    if let Err(e) = check_threshold("snapshot", &snap, Authority::of_root(&root, "snapshot")) {
+    if let Err(e) = check_threshold("snapshot", &snap, Authority::of_root(root, "snapshot")) {
         a.problem(&snap_name, e.to_string());
     }
     if snap.unverified().version != sm.version {
@@ -181,29 +199,55 @@ pub fn verify(
     }
     a.expiry("snapshot", snap.unverified(), now);
     report.roles_checked += 1;
-    let versions: BTreeMap<String, u64> = snap
-        .unverified()
-        .meta
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_suffix(".json")?.to_owned(), v.version.get())))
-        .collect();
+    Some(
+        snap.unverified()
+            .meta
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_suffix(".json")?.to_owned(), v.version.get())))
+            .collect(),
+    )
+}
 
-    // Walk the delegation tree breadth first. Each queued role carries the
-    // chain of delegations that leads to it, to check that a client's
-    // search for each of its targets really reaches it.
-    struct Node {
-        name: String,
-        chain: Vec<(Arc<DelegIndex>, String)>,
-    }
+/// What the walk of the delegation tree found.
+struct Walk {
+    /// Roles reached.
+    seen: BTreeSet<String>,
+    /// Every target listed by a role that a client would look it up in.
+    targets_found: Vec<(CpanPath, cpantuf_core::metadata::TargetFile)>,
+    /// The paths of those targets.
+    listed_paths: BTreeSet<CpanPath>,
+}
+
+/// A role queued in the walk, with the chain of delegations that leads to
+/// it: to check that a client's search for each of its targets really
+/// reaches it.
+struct Node {
+    name: String,
+    chain: Vec<(Arc<DelegIndex>, String)>,
+}
+
+/// Walks the delegation tree breadth first from top-level targets,
+/// checking each role's signatures, version and expiry and each target's
+/// path.
+fn walk_delegations(
+    a: &mut Audit,
+    tuf: &Path,
+    root: &Root,
+    versions: &BTreeMap<String, u64>,
+    now: DateTime<Utc>,
+    report: &mut AuditReport,
+) -> Walk {
     let mut queue = VecDeque::from([Node {
         name: "targets".into(),
         chain: Vec::new(),
     }]);
-    let mut seen = BTreeSet::new();
-    let mut targets_found: Vec<(CpanPath, cpantuf_core::metadata::TargetFile)> = Vec::new();
-    let mut listed_paths = BTreeSet::new();
+    let mut walk = Walk {
+        seen: BTreeSet::new(),
+        targets_found: Vec::new(),
+        listed_paths: BTreeSet::new(),
+    };
     while let Some(node) = queue.pop_front() {
-        if !seen.insert(node.name.clone()) {
+        if !walk.seen.insert(node.name.clone()) {
             continue;
         }
         let Some(&v) = versions.get(&node.name) else {
@@ -211,77 +255,116 @@ pub fn verify(
             continue;
         };
         let file = format!("{v}.{}.json", node.name);
-        let Some((env, _)) = load::<Targets>(&mut a, &tuf.join(&file)) else {
+        let Some((env, _)) = load::<Targets>(a, &tuf.join(&file)) else {
             continue;
         };
-        let auth = match node.chain.last() {
-            None => Some(Authority::of_root(&root, "targets")),
-            Some((parent, _)) => parent
-                .delegations
-                .as_ref()
-                .and_then(|d| d.authority_for(&node.name)),
-        };
-        match auth {
-            Some(auth) => {
-                if let Err(e) = check_threshold(&node.name, &env, auth) {
-                    a.problem(&file, e.to_string());
-                }
-            }
-            None => a.problem(&file, "no delegation to this role"),
-        }
+        check_delegated_role(a, root, &node, &file, &env, v, now);
         report.roles_checked += 1;
-        // Spec 5.6.3 / 5.7: the version must be the one snapshot lists.
-        if env.unverified().version.get() != v {
+        let t = env.unverified();
+        check_role_targets(a, &node, &file, t, &mut walk);
+        queue.extend(children(&node, t));
+    }
+    walk
+}
+
+/// One role's signatures (against the delegation that leads to it), the
+/// version snapshot lists (`v`, spec 5.6.3 / 5.7) and its expiry.
+fn check_delegated_role(
+    a: &mut Audit,
+    root: &Root,
+    node: &Node,
+    file: &str,
+    env: &Envelope<Targets>,
+    v: u64,
+    now: DateTime<Utc>,
+) {
+    let auth = match node.chain.last() {
+        None => Some(Authority::of_root(root, "targets")),
+        Some((parent, _)) => parent
+            .delegations
+            .as_ref()
+            .and_then(|d| d.authority_for(&node.name)),
+    };
+    match auth {
+        Some(auth) => {
+            if let Err(e) = check_threshold(&node.name, env, auth) {
+                a.problem(file, e.to_string());
+            }
+        }
+        None => a.problem(file, "no delegation to this role"),
+    }
+    if env.unverified().version.get() != v {
+        a.problem(
+            file,
+            format!(
+                "claims version {}, snapshot says {v}",
+                env.unverified().version
+            ),
+        );
+    }
+    a.expiry(&node.name, env.unverified(), now);
+}
+
+/// Each target a role lists: one a client would look up in this role, a
+/// CPAN path, listed by no other role.
+fn check_role_targets(a: &mut Audit, node: &Node, file: &str, t: &Targets, walk: &mut Walk) {
+    for (path, info) in &t.targets {
+        if !reachable(&node.name, &node.chain, path) {
             a.problem(
-                &file,
-                format!(
-                    "claims version {}, snapshot says {v}",
-                    env.unverified().version
-                ),
+                file,
+                format!("lists {path:?}, which a client would not look up in this role"),
             );
+            continue;
         }
-        a.expiry(&node.name, env.unverified(), now);
-        let t = env.unverified().clone();
-        for (path, info) in &t.targets {
-            if !reachable(&node.name, &node.chain, path) {
-                a.problem(
-                    &file,
-                    format!("lists {path:?}, which a client would not look up in this role"),
-                );
-                continue;
-            }
-            match CpanPath::new(path) {
-                Ok(p) => {
-                    if !listed_paths.insert(p.clone()) {
-                        a.problem(path.as_str(), "listed by more than one role");
-                    }
-                    targets_found.push((p, info.clone()));
+        match CpanPath::new(path) {
+            Ok(p) => {
+                if !walk.listed_paths.insert(p.clone()) {
+                    a.problem(path.as_str(), "listed by more than one role");
                 }
-                Err(e) => a.problem(path.as_str(), format!("not a CPAN path: {e}")),
+                walk.targets_found.push((p, info.clone()));
             }
-        }
-        if let Some(d) = &t.delegations {
-            let index = Arc::new(DelegIndex::new(&t));
-            // Ordered delegations, or every succinct hash bin (ADR 0006).
-            let children: Vec<String> = match (&d.roles, &d.succinct_roles) {
-                (Some(roles), _) => roles.iter().map(|r| r.name.clone()).collect(),
-                (None, Some(s)) => s.bin_names().collect(),
-                (None, None) => Vec::new(),
-            };
-            for name in children {
-                let mut chain = node.chain.clone();
-                chain.push((index.clone(), name.clone()));
-                queue.push_back(Node { name, chain });
-            }
+            Err(e) => a.problem(path.as_str(), format!("not a CPAN path: {e}")),
         }
     }
-    for (name, v) in &versions {
+}
+
+/// The roles `t` (the role of `node`) delegates to: its ordered
+/// delegations, or every succinct hash bin (ADR 0006).
+fn children(node: &Node, t: &Targets) -> Vec<Node> {
+    let Some(d) = &t.delegations else {
+        return Vec::new();
+    };
+    let index = Arc::new(DelegIndex::new(t));
+    let names: Vec<String> = match (&d.roles, &d.succinct_roles) {
+        (Some(roles), _) => roles.iter().map(|r| r.name.clone()).collect(),
+        (None, Some(s)) => s.bin_names().collect(),
+        (None, None) => Vec::new(),
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let mut chain = node.chain.clone();
+            chain.push((index.clone(), name.clone()));
+            Node { name, chain }
+        })
+        .collect()
+}
+
+/// Roles the snapshot lists that the walk did not reach. A retired hash
+/// bin (its author was claimed or re-binned) stays listed, empty, because a
+/// snapshot may never drop a role (spec 5.5.5). No client reaches it;
+/// anything else unreached is a fault.
+fn check_unreached_roles(
+    a: &mut Audit,
+    tuf: &Path,
+    versions: &BTreeMap<String, u64>,
+    seen: &BTreeSet<String>,
+    report: &mut AuditReport,
+) {
+    for (name, v) in versions {
         if seen.contains(name) {
             continue;
         }
-        // A retired hash bin (its author was claimed or re-binned) stays
-        // listed, empty, because a snapshot may never drop a role (spec
-        // 5.5.5). No client reaches it; anything else unreached is a fault.
         let retired = matches!(
             cpantuf_core::cpan::CpanRole::from_name(name),
             Ok(cpantuf_core::cpan::CpanRole::AuthorBin(..))
@@ -293,26 +376,33 @@ pub fn verify(
             a.problem(name, "listed in snapshot but not delegated");
         }
     }
+}
 
-    // Every target's bytes, and its twin (spec 5.7.3: clients fetch the
-    // hash-named file under consistent snapshots).
-    let file_problems: Vec<Problem> = targets_found
+/// Every target's bytes, and its twin (spec 5.7.3: clients fetch the
+/// hash-named file under consistent snapshots); files nobody signed; every
+/// other twin on disk (retained versions, twins of removed files) against
+/// the hash in its name: clients on a previous snapshot fetch them.
+fn check_mirror_files(
+    a: &mut Audit,
+    mirror: &Mirror,
+    walk: &Walk,
+    report: &mut AuditReport,
+) -> Result<(), RepoError> {
+    let file_problems: Vec<Problem> = walk
+        .targets_found
         .par_iter()
         .flat_map_iter(|(p, info)| check_file(mirror, p, info))
         .collect();
-    report.files_checked = targets_found.len();
+    report.files_checked = walk.targets_found.len();
     a.problems.extend(file_problems);
-    // Files nobody signed.
     let (files, twins) = mirror.scan_with_twins()?;
     for p in &files {
-        if !listed_paths.contains(p) {
+        if !walk.listed_paths.contains(p) {
             a.problem(p.as_str(), "on the mirror but listed by no role");
         }
     }
-    // Every other twin on disk (retained versions, twins of removed files)
-    // against the hash in its name: clients on a previous snapshot fetch
-    // them.
-    let checked: std::collections::HashSet<CpanPath> = targets_found
+    let checked: std::collections::HashSet<CpanPath> = walk
+        .targets_found
         .iter()
         .filter_map(|(p, info)| Some(twin_path(p, info.hashes.get("sha256")?)))
         .collect();
@@ -323,8 +413,7 @@ pub fn verify(
         .filter_map(|t| check_twin(mirror, t, &on_disk))
         .collect();
     a.problems.extend(twin_problems);
-    report.problems = a.problems;
-    Ok(report)
+    Ok(())
 }
 
 /// What a metadata file's name promises: version and type.
