@@ -1,9 +1,17 @@
 //! # cpantuf-core: the TUF engine of cpantuf
 //!
 //! Everything that decides trust lives in this crate, and this crate does no
-//! network I/O. The binaries (`cpantuf-sign`, `cpantuf-mirror`, `cpantuf`)
-//! parse arguments, move bytes and report; they never parse metadata JSON,
-//! call a crypto crate or build a CPAN path by formatting strings.
+//! file or network I/O: parsers take bytes or readers, and the callers open
+//! files and sockets. The binaries (`cpantuf-sign`, `cpantuf-mirror`,
+//! `cpantuf`) parse arguments, move bytes and report; they never parse
+//! metadata JSON, call a crypto crate or build a CPAN path by formatting
+//! strings.
+//!
+//! It holds what every tool must agree on and nothing else. The signing side
+//! (mirror scan, hashing, state, publishing, pruning) is the `repo-signer`
+//! crate's: its mistakes are caught by the checks here, which it runs on
+//! everything it signs, and a change to how it writes cannot change what a
+//! client accepts (ADR 0014).
 //!
 //! ## Layout
 //!

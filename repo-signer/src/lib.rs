@@ -1,6 +1,10 @@
-//! The signing side: TUF metadata for a CPAN mirror tree.
+//! The signing side: TUF metadata for a CPAN mirror tree (PAUSE's part).
 //!
-//! `cpantuf-sign` is a thin CLI over this module. Everything that decides
+//! `cpantuf-sign` (`src/cli/`) is a thin CLI over this library. It is not
+//! part of `cpantuf-core`: the core holds only what every tool must agree on
+//! and does no I/O, while this crate scans, hashes, locks, writes and prunes
+//! files. Everything it signs is checked with the core's own verification
+//! before it is written (ADR 0014). Everything that decides
 //! what a role lists, which key signs it, which version it gets and in which
 //! order files reach the disk lives here, so that the binary never builds
 //! metadata, formats a role file name or calls a crypto crate.
@@ -22,8 +26,12 @@
 //!   the key holders to review before they sign.
 //! * [`publish`]: the crash-safe write order (twins, delegated roles,
 //!   targets, root, snapshot, timestamp last; temp file + rename) and pruning.
-//! * [`ops`]: the operations the CLI exposes (init, publish, add, index,
-//!   timestamp, status, verify, author keys, root rotation).
+//! * [`ops`]: the operations the CLI exposes, one module each (init,
+//!   publish, add/remove, index, timestamp, author keys, root rotation),
+//!   over one shared [`ops::Ctx`].
+//! * [`audit`]: `verify` and `status`, reading a published repository back.
+//! * [`snapindex`]: the published snapshot indexed over its bytes, so an
+//!   upload splices it instead of parsing it.
 //!
 //! ## Security invariants
 //!

@@ -8,11 +8,11 @@
 //! write leaves the disk untouched.
 //!
 //! * [`context`]: [`Ctx`] and [`Progress`].
-//! * [`init`]: the first root.
-//! * [`publish_full`]: the full build, as named phases.
+//! * [`init`](mod@init): the first root.
+//! * [`publish_full`](mod@publish_full): the full build, as named phases.
 //! * [`upload`]: `add` and `remove` of single files.
-//! * [`index`]: the index role after PAUSE rewrote its files.
-//! * [`timestamp`]: a fresh timestamp (cron).
+//! * [`index`](mod@index): the index role after PAUSE rewrote its files.
+//! * [`timestamp`](mod@timestamp): a fresh timestamp (cron).
 //! * [`author`]: claimed authors (export, import, revoke).
 //! * [`root`]: root rotation (prepare, publish).
 //!
