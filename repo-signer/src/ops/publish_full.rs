@@ -6,6 +6,7 @@
 use super::context::{Ctx, Progress};
 use super::roles::{
     claimed_authors, inv_entries, kept_version, pause_author_payloads, retired_bins,
+    top_targets_payload,
 };
 use super::snapshot::{finish, SnapshotRoles};
 use crate::audit::ClaimedExpiry;
@@ -370,14 +371,7 @@ fn top_targets_role(
     targets: &TargetsSigning,
     report: &mut PublishReport,
 ) -> Result<Option<TopTargets>, RepoError> {
-    let top = build::top_targets(
-        state.next_version("targets")?,
-        ctx.expires(ctx.cfg.expiry.targets_hours),
-        ctx.key(&ctx.index_key).public_key(),
-        ctx.key(&ctx.registry_key).public_key(),
-        prefixes,
-        ctx.cfg.prefix_depth,
-    );
+    let top = top_targets_payload(ctx, state, prefixes)?;
     let keep_top = match &state.current {
         Some(cur) => {
             let old = cur.targets()?.unverified();
@@ -553,11 +547,10 @@ fn prune(
         .filter_map(|(k, m)| Some((k.strip_suffix(".json")?.to_owned(), m.version.get())))
         .collect();
     named.insert("snapshot".into(), snap.unverified().version.get());
-    let mut pruned = publish::PruneStats::default();
-    pruned.metadata = publish::prune_metadata(&ctx.mirror.tuf_dir(), retention, &named)?;
+    let metadata = publish::prune_metadata(&ctx.mirror.tuf_dir(), retention, &named)?;
     let twins = publication.existing_twins.take().unwrap_or_default();
-    pruned.twins = publish::prune_twins(&ctx.mirror, &current, &twins, retention)?;
-    Ok(pruned)
+    let twins = publish::prune_twins(&ctx.mirror, &current, &twins, retention)?;
+    Ok(publish::PruneStats { metadata, twins })
 }
 
 /// One author's part of a full publish.

@@ -148,3 +148,20 @@ pub(super) fn is_claimed(ctx: &Ctx, prefix: Option<&Targets>, id: &PauseId) -> b
             .any(|a| &a.id == id && compute_keyid(&a.key) != ctx.authors_key)
     })
 }
+
+/// The next top-level targets payload: the index and registry keys'
+/// delegations, and one prefix delegation per author prefix in `prefixes`.
+pub(super) fn top_targets_payload(
+    ctx: &Ctx,
+    state: &PublishedState,
+    prefixes: impl IntoIterator<Item = cpantuf_core::cpan::AuthorPrefix>,
+) -> Result<Targets, RepoError> {
+    Ok(build::top_targets(
+        state.next_version("targets")?,
+        ctx.expires(ctx.cfg.expiry.targets_hours),
+        ctx.key(&ctx.index_key).public_key(),
+        ctx.key(&ctx.registry_key).public_key(),
+        prefixes,
+        ctx.cfg.prefix_depth,
+    ))
+}

@@ -3,7 +3,7 @@
 
 use super::context::Ctx;
 use super::index::index_update;
-use super::roles::{inv_entries, is_claimed, pause_author_payloads};
+use super::roles::{inv_entries, is_claimed, pause_author_payloads, top_targets_payload};
 use super::snapshot::{publish_incremental, AddReport};
 use crate::build::{self, AuthorDelegation};
 use crate::mirror::{FileEntry, Inventory};
@@ -208,14 +208,7 @@ fn top_targets_with(
             .into_iter()
             .collect();
     all.extend(new_prefixes.iter().copied());
-    let top = build::top_targets(
-        state.next_version("targets")?,
-        ctx.expires(ctx.cfg.expiry.targets_hours),
-        ctx.key(&ctx.index_key).public_key(),
-        ctx.key(&ctx.registry_key).public_key(),
-        all,
-        ctx.cfg.prefix_depth,
-    );
+    let top = top_targets_payload(ctx, state, all)?;
     let signers = ctx
         .top_signers(root, "targets")
         .map_err(|_| RepoError::NeedsTargetsKeys {
