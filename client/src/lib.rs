@@ -7,6 +7,11 @@
 //! with failover, verified cache, module resolution through the verified
 //! index) and the [`local_mirror`] that unmodified cpanm / CPAN.pm / cpm use.
 //! Verification itself lives in `cpantuf_core` only.
+//!
+//! `cpantuf-mirror sync` is a client too: it uses this crate's fetcher, store
+//! and [`urls`] helpers, so a mirror verifies and keeps trusted state exactly
+//! as `cpantuf` does. The dependency runs from the mirror to this crate,
+//! never back (ADR 0014).
 #![deny(missing_docs)]
 
 pub mod fetcher;

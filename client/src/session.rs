@@ -538,7 +538,7 @@ impl Session {
             }
             // A very large author's role delegates to hash bins (ADR
             // 0006): the directory's files are spread over all of them.
-            let bins = up.load_bins(&role, 1 << cpantuf_core::repo::build::MAX_AUTHOR_BIN_BITS)?;
+            let bins = up.load_bins(&role, 1 << cpantuf_core::cpan::MAX_AUTHOR_BIN_BITS)?;
             let trusted = up.trusted().expect("refreshed");
             let mut listed = std::collections::BTreeSet::new();
             let roles = std::iter::once(&role).chain(&bins);

@@ -1,9 +1,17 @@
 //! # cpantuf-core: the TUF engine of cpantuf
 //!
 //! Everything that decides trust lives in this crate, and this crate does no
-//! network I/O. The binaries (`cpantuf-sign`, `cpantuf-mirror`, `cpantuf`)
-//! parse arguments, move bytes and report; they never parse metadata JSON,
-//! call a crypto crate or build a CPAN path by formatting strings.
+//! file or network I/O: parsers take bytes or readers, and the callers open
+//! files and sockets. The binaries (`cpantuf-sign`, `cpantuf-mirror`,
+//! `cpantuf`) parse arguments, move bytes and report; they never parse
+//! metadata JSON, call a crypto crate or build a CPAN path by formatting
+//! strings.
+//!
+//! It holds what every tool must agree on and nothing else. The signing side
+//! (mirror scan, hashing, state, publishing, pruning) is the `repo-signer`
+//! crate's: its mistakes are caught by the checks here, which it runs on
+//! everything it signs, and a change to how it writes cannot change what a
+//! client accepts (ADR 0014).
 //!
 //! ## Layout
 //!
@@ -17,13 +25,13 @@
 //!   which only [`verify::verify_role`] can create.
 //! * [`trusted`]: the client state machine (spec section 5): bytes in,
 //!   verified values out, one reference time per update.
+//! * [`fetch`]: [`fetch::FetchError`], what a caller's fetch of metadata can
+//!   fail with (below both [`trusted`] and [`workflow`], which use it).
 //! * [`workflow`]: the sans-IO driver of the client workflow and the
 //!   delegation search, over a caller-supplied [`workflow::MetadataSource`].
 //! * [`delegation`]: path patterns, hash prefixes and succinct hash bins.
 //! * [`target`]: streaming length and hash checks for downloads.
 //! * [`cpan`]: CPAN paths, PAUSE ids, which role owns which file, index files.
-//! * [`repo`]: the signing side: role metadata from a CPAN tree, signing,
-//!   crash-safe publishing.
 //!
 //! Every check cites the step of the TUF specification it implements in a
 //! comment ("5.4.3.1: ..."); deliberate deviations say "Off-spec:".
@@ -33,8 +41,8 @@ pub mod canonical;
 pub mod cpan;
 pub mod crypto;
 pub mod delegation;
+pub mod fetch;
 pub mod metadata;
-pub mod repo;
 pub mod target;
 pub mod trusted;
 pub mod verify;

@@ -594,11 +594,11 @@ impl<T> Envelope<T> {
     pub fn unverified(&self) -> &T {
         &self.signed
     }
-    /// The payload, mutable: for the signer taking its published state
-    /// apart without copying. The signatures and canonical bytes then no
-    /// longer describe it, so this never leaves the crate.
-    pub(crate) fn unverified_mut(&mut self) -> &mut T {
-        &mut self.signed
+    /// The unverified payload, taken out of the envelope: for the signer
+    /// taking its published state apart without copying. The envelope is
+    /// consumed, so no signatures are left that no longer describe it.
+    pub fn into_unverified(self) -> T {
+        self.signed
     }
     /// The signatures as received.
     pub fn signatures(&self) -> &[Signature] {

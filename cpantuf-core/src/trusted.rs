@@ -125,7 +125,7 @@ pub enum UpdateError {
         /// What was being fetched.
         what: String,
         /// The transport's error.
-        source: crate::workflow::FetchError,
+        source: crate::fetch::FetchError,
     },
     /// Writing trusted state failed.
     #[error("storing {what}: {source}")]

@@ -21,7 +21,8 @@ use crate::metadata::TargetFile;
 use crate::target::HashError;
 use crate::trusted::{TimestampUpdate, TrustedSet, UpdateError};
 use std::collections::HashSet;
-use std::fmt;
+
+pub use crate::fetch::FetchError;
 
 /// Size caps and search bounds (python-tuf's `UpdaterConfig` defaults, with
 /// a larger snapshot cap for CPAN's ~15,000 roles).
@@ -50,52 +51,6 @@ impl Default for Limits {
             timestamp_max_length: 16_384,
             snapshot_max_length: 4_000_000,
             targets_max_length: 8_000_000,
-        }
-    }
-}
-
-/// What went wrong fetching bytes.
-#[derive(Debug)]
-pub enum FetchError {
-    /// The server answered 403 or 404.
-    NotFound,
-    /// Another HTTP status.
-    Status(u16),
-    /// The response was larger than allowed (endless data).
-    TooLarge {
-        /// The cap in bytes.
-        limit: u64,
-    },
-    /// The server was too slow (slow retrieval).
-    Timeout(String),
-    /// Connection, TLS, or local I/O failure.
-    Transport(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::NotFound => f.write_str("not found (HTTP 404/403)"),
-            FetchError::Status(s) => write!(f, "HTTP status {s}"),
-            FetchError::TooLarge { limit } => {
-                write!(
-                    f,
-                    "response exceeds {limit} bytes: endless-data attack refused"
-                )
-            }
-            FetchError::Timeout(why) => {
-                write!(f, "too slow: {why} (slow-retrieval attack or dead mirror)")
-            }
-            FetchError::Transport(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for FetchError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            FetchError::Transport(e) => Some(&**e),
-            _ => None,
         }
     }
 }

@@ -18,6 +18,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
+use strategies::json_string;
+
+mod strategies;
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -29,33 +32,6 @@ fn config(cases: u32) -> ProptestConfig {
 
 // ---------------------------------------------------------------------------
 // Canonical JSON
-
-/// Characters that stress the encoder: quotes, backslashes, a slash, ASCII,
-/// multi-byte UTF-8, a non-BMP character, U+2028, DEL, plus anything.
-fn json_char(controls: bool) -> BoxedStrategy<char> {
-    let base = prop_oneof![
-        Just('"'),
-        Just('\\'),
-        Just('/'),
-        Just('\u{7f}'),
-        Just('é'),
-        Just('☃'),
-        Just('😀'),
-        Just('\u{2028}'),
-        (b'a'..=b'z').prop_map(char::from),
-        any::<char>(),
-    ];
-    if controls {
-        prop_oneof![4 => base, 1 => (0u8..0x20).prop_map(char::from)].boxed()
-    } else {
-        base.prop_filter("no C0 control", |c| *c >= '\u{20}')
-            .boxed()
-    }
-}
-
-fn json_string(controls: bool) -> impl Strategy<Value = String> {
-    prop::collection::vec(json_char(controls), 0..10).prop_map(|v| v.into_iter().collect())
-}
 
 /// Arbitrary JSON values of canonical JSON's data model (no floats).
 fn json_value(controls: bool) -> impl Strategy<Value = Value> {
@@ -119,48 +95,6 @@ proptest! {
     fn canonical_scan_refuses_whitespace(v in json_value(false)) {
         let pretty = serde_json::to_vec_pretty(&json!([v])).unwrap();
         prop_assert!(scan_canonical(&pretty).is_none());
-    }
-}
-
-/// Snapshot entries: role file names with hostile characters, every
-/// combination of optional length and hashes.
-fn snapshot_meta() -> impl Strategy<Value = BTreeMap<String, MetaFile>> {
-    let entry = (
-        1u64..=u64::MAX,
-        prop::option::of(any::<u64>()),
-        prop::option::of(prop::collection::btree_map(
-            json_string(false),
-            json_string(false),
-            0..3,
-        )),
-    )
-        .prop_map(|(v, length, hashes)| MetaFile {
-            version: NonZeroU64::new(v).unwrap(),
-            length,
-            hashes,
-        });
-    prop::collection::btree_map(
-        json_string(false).prop_map(|s| format!("{s}.json")),
-        entry,
-        0..8,
-    )
-}
-
-proptest! {
-    #![proptest_config(config(256))]
-
-    /// The signer writes snapshot bytes directly (no JSON tree); they are
-    /// exactly the generic canonical encoding of the same snapshot.
-    #[test]
-    fn direct_snapshot_encoding_is_canonical(meta in snapshot_meta(), version in 1u64..=u64::MAX, spec in json_string(false)) {
-        let snap = cpantuf_core::metadata::Snapshot {
-            spec_version: spec,
-            version: NonZeroU64::new(version).unwrap(),
-            expires: Utc.with_ymd_and_hms(2031, 2, 3, 4, 5, 6).unwrap(),
-            meta,
-        };
-        let direct = cpantuf_core::repo::signed::canonical_signed(&snap);
-        prop_assert_eq!(direct, encode(&signed_value(&snap)).unwrap());
     }
 }
 

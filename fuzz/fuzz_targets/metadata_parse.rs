@@ -13,7 +13,7 @@
 
 use cpantuf_core::canonical::{encode, parse, scan_canonical, split_canonical_envelope};
 use cpantuf_core::metadata::{signed_value, Envelope, Root, Snapshot, Targets, Timestamp};
-use cpantuf_core::repo::snapindex::SnapshotIndex;
+use cpantuf_repo_signer::snapindex::SnapshotIndex;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

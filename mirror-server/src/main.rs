@@ -3,6 +3,10 @@
 //! Mirrors are untrusted in TUF: this binary holds no keys and makes no trust decision. It serves
 //! bytes fast and correctly, and keeps a hostile client from hurting the others. `main` only
 //! parses, runs and reports; each subcommand lives in its own module.
+//!
+//! `sync` is a TUF client: it uses the client crate's fetcher, metadata store and URL helpers
+//! (the dependency runs from this crate to the client, never back). `serve` is hyper, for the
+//! internet-facing server; the client's loopback verifying mirror is a different job (ADR 0014).
 
 mod check_config;
 mod cli;

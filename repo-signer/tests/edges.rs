@@ -42,7 +42,7 @@ fn read_json(p: &Path) -> serde_json::Value {
 /// author-chosen version (the role file itself is written by the caller).
 fn list_in_new_snapshot(mirror: &Path, role: &str, version: u64) {
     use cpantuf_core::metadata::{Envelope, Snapshot, Timestamp};
-    use cpantuf_core::repo::{build, config::load_signer, signed};
+    use cpantuf_repo_signer::{build, config::load_signer, signed};
     let tuf = mirror.join("tuf");
     let ts: Envelope<Timestamp> =
         Envelope::from_bytes(&std::fs::read(tuf.join("timestamp.json")).unwrap()).unwrap();
@@ -263,7 +263,7 @@ fn a_root_rotation_without_a_threshold_keeps_root_at_two_of_three() {
         sign(&args)
     };
     let r3 =
-        cpantuf_core::repo::config::load_public_key(&keys().join("root-3.pub.pem"), None).unwrap();
+        cpantuf_repo_signer::config::load_public_key(&keys().join("root-3.pub.pem"), None).unwrap();
     let removed = cpantuf_core::crypto::compute_keyid(&r3).0;
     assert!(root_keyids(&read_json(&mirror.join("tuf/1.root.json")), "root").contains(&removed));
 

@@ -85,5 +85,8 @@ pub mod packages;
 mod path;
 
 pub use id::{AuthorPrefix, PauseId, PauseIdError, PrefixError};
-pub use owner::{author_depth, owner, CpanRole, Owner, OwnerError, RoleNameError, INDEX_ROLE_NAME};
+pub use owner::{
+    author_depth, owner, CpanRole, Owner, OwnerError, RoleNameError, INDEX_ROLE_NAME,
+    MAX_AUTHOR_BIN_BITS,
+};
 pub use path::{CpanPath, CpanPathError, DistPath, DistPathError};

@@ -126,6 +126,10 @@ const PREFIX_ROLE_PREFIX: &str = "prefix-";
 const AUTHOR_ROLE_PREFIX: &str = "author-";
 const BIN_INFIX: &str = "-bin-";
 
+/// At most this many bits of hash bins (4,096 bins) for one author: the
+/// signer never makes more, and a client never loads more (ADR 0006).
+pub const MAX_AUTHOR_BIN_BITS: u32 = 12;
+
 /// A delegated targets role of a CPAN repository.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CpanRole {

@@ -1,0 +1,123 @@
+//! `author ...`: authors who hold their own key (claimed authors).
+//!
+//! PAUSE runs `export`, `import` (with `--claim-key` to claim or rotate) and
+//! `revoke`; the author runs `sign` on their own machine.
+
+use crate::common::{PassArgs, RepoArgs};
+use anyhow::{Context, Result};
+use cpantuf_core::cpan::PauseId;
+use cpantuf_core::metadata::Targets;
+use cpantuf_repo_signer::config::{load_public_key, load_signer};
+use cpantuf_repo_signer::ops;
+use cpantuf_repo_signer::signed::{self, SignedFile};
+use std::num::NonZeroU64;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// (PAUSE) Write the unsigned role of an author's current files.
+    Export {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The PAUSE id.
+        author: PauseId,
+        /// Where to write the proposal.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// (Author) Sign a role file in place with your key.
+    Sign {
+        /// The role file from `export`.
+        file: PathBuf,
+        /// Your private key.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        pass: PassArgs,
+    },
+    /// (PAUSE) Check an author-signed role and publish it unchanged.
+    Import {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The PAUSE id.
+        author: PauseId,
+        /// The signed role file.
+        file: PathBuf,
+        /// Register this public key for the author first (claim or
+        /// rotation); the file must be signed by it.
+        #[arg(long, value_name = "PEM")]
+        claim_key: Option<PathBuf>,
+    },
+    /// (PAUSE) Take an author back to PAUSE's key.
+    Revoke {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The PAUSE id.
+        author: PauseId,
+    },
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    match a.cmd {
+        Cmd::Export { repo, author, out } => {
+            let ctx = repo.ctx()?;
+            let f = ops::author_export(&ctx, &author)?;
+            std::fs::write(&out, &f.bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "wrote unsigned {} version {} to {}",
+                f.role,
+                f.version,
+                out.display()
+            );
+        }
+        Cmd::Sign { file, key, pass } => {
+            let signer = load_signer(&key, pass.get()?.as_deref())?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let f = SignedFile {
+                role: "author".into(),
+                version: NonZeroU64::MIN,
+                bytes,
+            };
+            let t = f.envelope::<Targets>()?;
+            for path in t.unverified().targets.keys() {
+                println!("  {path}");
+            }
+            let signed = signed::add_signature::<Targets>(&f, &signer)?;
+            std::fs::write(&file, &signed.bytes)
+                .with_context(|| format!("writing {}", file.display()))?;
+            println!(
+                "signed version {} ({} files) with key {}",
+                t.unverified().version,
+                t.unverified().targets.len(),
+                signer.keyid()
+            );
+        }
+        Cmd::Import {
+            repo,
+            author,
+            file,
+            claim_key,
+        } => {
+            let ctx = repo.ctx()?;
+            let key = claim_key.map(|p| load_public_key(&p, None)).transpose()?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let r = ops::author_import(&ctx, &author, bytes, key)?;
+            println!("published {} ({} files)", r.roles.join(", "), r.files);
+        }
+        Cmd::Revoke { repo, author } => {
+            let ctx = repo.ctx()?;
+            let r = ops::author_revoke(&ctx, &author)?;
+            println!("revoked {author}'s key; re-signed {}", r.roles.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

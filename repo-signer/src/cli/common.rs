@@ -1,0 +1,133 @@
+//! What several subcommands share: the config and key arguments, the
+//! passphrase, progress bars, logging.
+
+use anyhow::{Context, Result};
+use cpantuf_core::crypto::Ed25519Signer;
+use cpantuf_repo_signer::config::{load_signer, SignerConfig};
+use cpantuf_repo_signer::ops::{Ctx, Progress};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+/// The options of every command that works on a configured repository.
+#[derive(clap::Args, Debug)]
+pub struct RepoArgs {
+    /// The signer configuration written by `init`.
+    #[arg(long, short, env = "CPANTUF_SIGN_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// An offline key (root or targets) for this run; repeat for several.
+    #[arg(long = "key", value_name = "PEM")]
+    pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub pass: PassArgs,
+}
+
+/// Where the passphrase of encrypted key files comes from.
+#[derive(clap::Args, Debug)]
+pub struct PassArgs {
+    /// Read the passphrase of encrypted key files from this file (first
+    /// line). The environment variable CPANTUF_SIGN_PASSPHRASE also works.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl PassArgs {
+    /// The passphrase, if one was given.
+    pub fn get(&self) -> Result<Option<String>> {
+        if let Some(p) = &self.passphrase_file {
+            let s = std::fs::read_to_string(p)
+                .with_context(|| format!("reading passphrase file {}", p.display()))?;
+            return Ok(Some(s.lines().next().unwrap_or("").to_owned()));
+        }
+        Ok(std::env::var("CPANTUF_SIGN_PASSPHRASE").ok())
+    }
+}
+
+impl RepoArgs {
+    /// Loads the config and every key into a run context.
+    pub fn ctx(&self) -> Result<Ctx> {
+        let cfg = SignerConfig::load(&self.config)
+            .with_context(|| format!("loading configuration {}", self.config.display()))?;
+        let pass = self.pass.get()?;
+        let extra = self
+            .keys
+            .iter()
+            .map(|p| load_signer(p, pass.as_deref()))
+            .collect::<Result<Vec<Ed25519Signer>, _>>()?;
+        Ok(Ctx::new(cfg, extra, chrono::Utc::now())?)
+    }
+}
+
+/// An indicatif bar behind the core's progress trait; hidden when stderr
+/// is not a terminal.
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    pub fn new() -> Self {
+        let pb = ProgressBar::new(0);
+        pb.set_style(
+            ProgressStyle::with_template("{msg:>22} [{bar:30}] {pos}/{len} {elapsed}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        Bar(pb)
+    }
+    pub fn done(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Progress for Bar {
+    fn phase(&self, name: &str, total: u64) {
+        self.0.set_message(name.to_owned());
+        self.0.set_length(total);
+        self.0.set_position(0);
+    }
+    fn step(&self) {
+        self.0.inc(1);
+    }
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// `signed::add_signature` for one role type.
+pub type AddSignature =
+    fn(
+        &cpantuf_repo_signer::signed::SignedFile,
+        &cpantuf_core::crypto::Ed25519Signer,
+    ) -> Result<cpantuf_repo_signer::signed::SignedFile, cpantuf_repo_signer::RepoError>;
+
+/// Adds the signature of `key` to a prepared role file in place (multi-party
+/// signing: each key holder runs this on their own machine). The signed
+/// bytes are kept exactly as they are.
+pub fn sign_prepared(
+    role: &str,
+    file: &std::path::Path,
+    key: &std::path::Path,
+    pass: &PassArgs,
+    add_signature: AddSignature,
+) -> Result<()> {
+    use cpantuf_repo_signer::signed::SignedFile;
+    let signer = cpantuf_repo_signer::config::load_signer(key, pass.get()?.as_deref())?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let f = SignedFile {
+        role: role.into(),
+        version: std::num::NonZeroU64::MIN,
+        bytes,
+    };
+    let signed = add_signature(&f, &signer)?;
+    std::fs::write(file, &signed.bytes).with_context(|| format!("writing {}", file.display()))?;
+    println!("signed {} with key {}", file.display(), signer.keyid());
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! `cpantuf-sign`: TUF metadata for a CPAN mirror, for PAUSE operators.
+//!
+//! This file only parses arguments, runs the subcommand and reports; the
+//! work is in `cpantuf_repo_signer`. Exit status: 0 success, 1 the operation
+//! failed (nothing was published), 2 usage error (from clap), 3 `verify`
+//! found problems.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod add;
+mod author;
+mod common;
+mod index;
+mod init;
+mod keygen;
+mod publish;
+mod remove;
+mod root;
+mod status;
+mod targets;
+mod timestamp;
+mod verify;
+
+/// Sign a CPAN mirror with TUF metadata: per-author delegated roles,
+/// incremental re-signing of uploads, crash-safe publishing.
+#[derive(Parser, Debug)]
+#[command(name = "cpantuf-sign", version, about, long_about = None)]
+struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate an ed25519 key pair (PKCS#8 PEM, optional passphrase).
+    Keygen(keygen::Args),
+    /// Create a repository over a mirror directory: root metadata and config.
+    Init(init::Args),
+    /// Full build: hash every file, build every role, sign the ones that
+    /// changed, publish.
+    Publish(publish::Args),
+    /// Re-sign the roles owning some uploaded or changed files.
+    Add(add::Args),
+    /// Re-sign the roles listing files deleted from the mirror, without
+    /// them.
+    Remove(remove::Args),
+    /// Re-sign the index role after PAUSE rewrote its index files.
+    Index(index::Args),
+    /// Sign a fresh timestamp (run from cron).
+    Timestamp(timestamp::Args),
+    /// Show what expires when.
+    Status(status::Args),
+    /// Authors holding their own key: export, sign, import (claim,
+    /// rotate), revoke.
+    Author(author::Args),
+    /// Root rotation with multi-party offline signing: prepare, sign,
+    /// publish.
+    Root(root::Args),
+    /// Multi-party offline signing of the top-level targets role (see
+    /// `publish --prepare-targets` and `--targets-signed`).
+    Targets(targets::Args),
+    /// Audit a repository from a trusted root; exit 3 on any problem.
+    Verify(verify::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Publish(a) => publish::run(a),
+        Command::Add(a) => add::run(a),
+        Command::Remove(a) => remove::run(a),
+        Command::Index(a) => index::run(a),
+        Command::Timestamp(a) => timestamp::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Author(a) => author::run(a),
+        Command::Root(a) => root::run(a),
+        Command::Targets(a) => targets::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cpantuf-sign: error: {}", report(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The error chain on one line, leaving out a cause whose text the
+/// previous message already ends with (the core's errors quote their
+/// source, and anyhow would print it twice).
+fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if out.ends_with(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
