@@ -90,7 +90,11 @@ pub enum RepoError {
         path: PathBuf,
     },
     /// No loaded key may sign `role`.
-    #[error("no key given for role {role}: it needs {needed} signature(s) from {keyids:?}")]
+    #[error(
+        "role {role} needs {needed} signature(s) from the key(s) root names ({}); this run \
+         holds fewer of them{hint}",
+        keyids.join(", ")
+    )]
     MissingKey {
         /// The role that must be signed.
         role: String,
@@ -98,6 +102,9 @@ pub enum RepoError {
         needed: u64,
         /// The key ids allowed (shortened).
         keyids: Vec<String>,
+        /// What to do, or which configured key file is the wrong one (empty, or
+        /// starting with ": ").
+        hint: String,
     },
     /// A key was given that is not one of the role's keys.
     #[error("key {keyid} is not a key of role {role}")]

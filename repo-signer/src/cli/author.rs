@@ -78,7 +78,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             );
         }
         Cmd::Sign { file, key, pass } => {
-            let signer = load_signer(&key, pass.get()?.as_deref())?;
+            let signer = load_signer(&key, pass.for_keys([key.as_path()])?.as_deref())?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let f = SignedFile {

@@ -1,12 +1,12 @@
 //! What several subcommands share: the config and key arguments, the
 //! passphrase, progress bars, logging.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use cpantuf_core::crypto::Ed25519Signer;
 use cpantuf_repo_signer::config::{load_signer, SignerConfig};
 use cpantuf_repo_signer::ops::{Ctx, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The options of every command that works on a configured repository.
 #[derive(clap::Args, Debug)]
@@ -25,14 +25,16 @@ pub struct RepoArgs {
 #[derive(clap::Args, Debug)]
 pub struct PassArgs {
     /// Read the passphrase of encrypted key files from this file (first
-    /// line). The environment variable CPANTUF_SIGN_PASSPHRASE also works.
+    /// line). The environment variable CPANTUF_SIGN_PASSPHRASE also works;
+    /// with neither, it is asked on the terminal (not echoed) when a key is
+    /// encrypted.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 }
 
 impl PassArgs {
-    /// The passphrase, if one was given.
-    pub fn get(&self) -> Result<Option<String>> {
+    /// The passphrase given by --passphrase-file or CPANTUF_SIGN_PASSPHRASE.
+    fn given(&self) -> Result<Option<String>> {
         if let Some(p) = &self.passphrase_file {
             let s = std::fs::read_to_string(p)
                 .with_context(|| format!("reading passphrase file {}", p.display()))?;
@@ -40,6 +42,56 @@ impl PassArgs {
         }
         Ok(std::env::var("CPANTUF_SIGN_PASSPHRASE").ok())
     }
+
+    /// The passphrase for `keys`: the one given, else (only when one of them is
+    /// encrypted) asked on the terminal without echo.
+    pub fn for_keys<'a>(&self, keys: impl IntoIterator<Item = &'a Path>) -> Result<Option<String>> {
+        if let Some(p) = self.given()? {
+            return Ok(Some(p));
+        }
+        match keys.into_iter().find(|k| is_encrypted(k)) {
+            Some(k) => ask(k, &format!("Passphrase for {}: ", k.display())).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The passphrase to encrypt a new key with: the one given, else asked
+    /// twice on the terminal without echo.
+    pub fn for_new_key(&self, key: &Path) -> Result<String> {
+        let pass = match self.given()? {
+            Some(p) => p,
+            None => {
+                let first = ask(key, &format!("New passphrase for {}: ", key.display()))?;
+                let again = ask(key, "The same passphrase again: ")?;
+                if first != again {
+                    bail!("the two passphrases differ: nothing was written");
+                }
+                first
+            }
+        };
+        if pass.is_empty() {
+            bail!("an empty passphrase does not protect {}", key.display());
+        }
+        Ok(pass)
+    }
+}
+
+/// Whether a PEM key file holds an encrypted PKCS#8 key.
+fn is_encrypted(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|pem| pem.contains("BEGIN ENCRYPTED PRIVATE KEY"))
+}
+
+/// Asks on the terminal without echo; with no terminal, says how to give it.
+fn ask(key: &Path, prompt: &str) -> Result<String> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{} needs a passphrase and there is no terminal to ask on: give \
+             --passphrase-file FILE or CPANTUF_SIGN_PASSPHRASE",
+            key.display()
+        );
+    }
+    rpassword::prompt_password(prompt).context("reading the passphrase from the terminal")
 }
 
 impl RepoArgs {
@@ -47,7 +99,7 @@ impl RepoArgs {
     pub fn ctx(&self) -> Result<Ctx> {
         let cfg = SignerConfig::load(&self.config)
             .with_context(|| format!("loading configuration {}", self.config.display()))?;
-        let pass = self.pass.get()?;
+        let pass = self.pass.for_keys(self.keys.iter().map(PathBuf::as_path))?;
         let extra = self
             .keys
             .iter()
@@ -87,18 +139,30 @@ impl Progress for Bar {
     }
 }
 
-pub fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+/// Logging on stderr, the convention of the three tools: cpantuf's own crates
+/// at `warn` (`-q` errors only, `-v` info, `-vv` debug), other crates' logs only
+/// at `-vv`; `CPANTUF_LOG` (a tracing filter) replaces both. Colour only on a
+/// terminal.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CPANTUF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(verbose, quiet)));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// The filter for `-v`/`-q`.
+pub fn log_filter(verbose: u8, quiet: bool) -> String {
+    let own = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let others = if verbose >= 2 { "debug" } else { "off" };
+    format!("{others},cpantuf_sign={own},cpantuf_repo_signer={own},cpantuf_core={own}")
 }
 
 /// `signed::add_signature` for one role type.
@@ -119,7 +183,7 @@ pub fn sign_prepared(
     add_signature: AddSignature,
 ) -> Result<()> {
     use cpantuf_repo_signer::signed::SignedFile;
-    let signer = cpantuf_repo_signer::config::load_signer(key, pass.get()?.as_deref())?;
+    let signer = cpantuf_repo_signer::config::load_signer(key, pass.for_keys([key])?.as_deref())?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let f = SignedFile {
         role: role.into(),

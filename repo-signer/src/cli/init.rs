@@ -107,7 +107,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
         a.targets_threshold,
         a.targets_keys.len(),
     )?;
-    let pass = a.pass.get()?;
+    let pass = a.pass.for_keys(
+        a.root_keys
+            .iter()
+            .chain(&a.targets_keys)
+            .map(PathBuf::as_path),
+    )?;
     let mirror = Mirror::open(&a.mirror)?;
     let root_signers = a
         .root_keys

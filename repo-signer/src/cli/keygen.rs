@@ -14,7 +14,7 @@ pub struct Args {
     #[arg(value_name = "OUT.pem")]
     out: PathBuf,
     /// Encrypt the private key with the passphrase from --passphrase-file or
-    /// CPANTUF_SIGN_PASSPHRASE.
+    /// CPANTUF_SIGN_PASSPHRASE, else asked twice on the terminal (not echoed).
     #[arg(long)]
     encrypt: bool,
     /// Replace existing files.
@@ -33,11 +33,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
     }
     let pass = if a.encrypt {
-        let p = a.pass.get()?;
-        if p.as_deref().is_none_or(str::is_empty) {
-            bail!("--encrypt needs a passphrase (--passphrase-file or CPANTUF_SIGN_PASSPHRASE)");
-        }
-        p
+        Some(a.pass.for_new_key(&a.out)?)
     } else {
         None
     };

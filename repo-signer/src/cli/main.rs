@@ -1,9 +1,7 @@
 //! `cpantuf-sign`: TUF metadata for a CPAN mirror, for PAUSE operators.
 //!
 //! This file only parses arguments, runs the subcommand and reports; the
-//! work is in `cpantuf_repo_signer`. Exit status: 0 success, 1 the operation
-//! failed (nothing was published), 2 usage error (from clap), 3 `verify`
-//! found problems.
+//! work is in `cpantuf_repo_signer`. Exit status: see [`EXIT_STATUS`].
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,14 +20,23 @@ mod targets;
 mod timestamp;
 mod verify;
 
+/// The exit statuses, at the end of `--help`.
+const EXIT_STATUS: &str = "Exit status: 0 success; 1 the operation failed (nothing was \
+published); 2 usage; 3 `verify` found problems; 4 `status`: a role has expired or expires \
+within the warning window.";
+
 /// Sign a CPAN mirror with TUF metadata: per-author delegated roles,
 /// incremental re-signing of uploads, crash-safe publishing.
 #[derive(Parser, Debug)]
-#[command(name = "cpantuf-sign", version, about, long_about = None)]
+#[command(name = "cpantuf-sign", version, about, long_about = None, after_help = EXIT_STATUS)]
 struct Cli {
-    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    /// More logging (-v info, -vv debug, other crates too); CPANTUF_LOG (a
+    /// tracing filter) replaces -v/-q.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,11 +72,15 @@ enum Command {
     Targets(targets::Args),
     /// Audit a repository from a trusted root; exit 3 on any problem.
     Verify(verify::Args),
+    /// Write man pages or print shell completions, generated from this
+    /// command line.
+    #[command(subcommand)]
+    Generate(cpantuf_cli_support::generate::Generate),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    common::init_logging(cli.verbose);
+    common::init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Init(a) => init::run(a),
@@ -83,6 +94,12 @@ fn main() -> ExitCode {
         Command::Author(a) => author::run(a),
         Command::Root(a) => root::run(a),
         Command::Targets(a) => targets::run(a),
+        Command::Generate(what) => {
+            use clap::CommandFactory;
+            cpantuf_cli_support::generate::run(&what, Cli::command())
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Into::into)
+        }
     };
     match result {
         Ok(code) => code,
@@ -93,14 +110,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error chain on one line, leaving out a cause whose text the
-/// previous message already ends with (the core's errors quote their
-/// source, and anyhow would print it twice).
+/// The error chain on one line, leaving out a cause whose text the line
+/// already contains (the core's errors quote their source, and anyhow would
+/// print it again).
 fn report(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let msg = cause.to_string();
-        if out.ends_with(&msg) {
+        if out.contains(&msg) {
             continue;
         }
         if !out.is_empty() {
@@ -117,5 +134,17 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    /// Other crates' log lines reached operators; they are off unless -vv.
+    #[test]
+    fn other_crates_logs_are_off_unless_very_verbose() {
+        let f = super::common::log_filter(0, false);
+        assert!(
+            f.starts_with("off,") && f.contains("cpantuf_sign=warn"),
+            "{f}"
+        );
+        assert!(super::common::log_filter(0, true).contains("cpantuf_repo_signer=error"));
+        assert!(super::common::log_filter(2, false).starts_with("debug,"));
     }
 }

@@ -21,6 +21,14 @@ pub struct Args {
     /// The mirror directory, instead of --config.
     #[arg(long, value_name = "DIR", required_unless_present = "config")]
     mirror: Option<PathBuf>,
+    /// Exit 4 when an online role (timestamp, snapshot, index, authors, ...)
+    /// expires within this time (e.g. 12h, 2days).
+    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = humantime::parse_duration)]
+    warn_within: std::time::Duration,
+    /// The same for the offline roles, root and targets, whose renewal needs a
+    /// ceremony.
+    #[arg(long, value_name = "DURATION", default_value = "30days", value_parser = humantime::parse_duration)]
+    warn_offline_within: std::time::Duration,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -40,24 +48,41 @@ pub fn run(a: Args) -> Result<ExitCode> {
         "{:<14} {:>8} {:>7}  {:<20}  left",
         "role", "version", "roles", "expires (earliest)"
     );
+    let mut due = 0;
     for l in audit::status(&mirror)? {
-        let left = l.expires - now;
-        let left = if left.num_seconds() <= 0 {
-            "EXPIRED".to_owned()
-        } else if left.num_hours() >= 48 {
-            format!("{} days", left.num_days())
+        let window = if matches!(l.role.as_str(), "root" | "targets") {
+            a.warn_offline_within
         } else {
-            format!("{} h {} min", left.num_hours(), left.num_minutes() % 60)
+            a.warn_within
         };
+        let left = l.expires - now;
+        let soon = left.to_std().map_or(true, |left| left <= window);
+        due += usize::from(soon);
         println!(
-            "{:<14} {:>8} {:>7}  {:<20}  {left}",
+            "{:<14} {:>8} {:>7}  {:<20}  {}{}",
             l.role,
             l.version,
             l.count,
-            cpantuf_core::metadata::expiry::format(&l.expires)
+            cpantuf_core::metadata::expiry::format(&l.expires),
+            time_left(left),
+            if soon { "  <- renew" } else { "" }
         );
     }
+    if due > 0 {
+        eprintln!("cpantuf-sign: {due} role(s) expired or expire within the warning window");
+        return Ok(ExitCode::from(4));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn time_left(left: chrono::TimeDelta) -> String {
+    if left.num_seconds() <= 0 {
+        "EXPIRED".to_owned()
+    } else if left.num_hours() >= 48 {
+        format!("{} days", left.num_days())
+    } else {
+        format!("{} h {} min", left.num_hours(), left.num_minutes() % 60)
+    }
 }
 
 /// One warning line for each claimed author's role that expires within

@@ -99,9 +99,27 @@ impl Ctx {
                 role: role.to_owned(),
                 needed: r.threshold.get(),
                 keyids: r.keyids.iter().map(|k| short(&k.0)).collect(),
+                hint: self.missing_key_hint(role),
             });
         }
         Ok(signers)
+    }
+
+    /// What to tell an operator whose run holds no key of `role`: for an online
+    /// role, which configured file holds which key; for an offline one, `--key`.
+    fn missing_key_hint(&self, role: &str) -> String {
+        let path = match role {
+            "timestamp" => &self.cfg.online_keys.timestamp,
+            "snapshot" => &self.cfg.online_keys.snapshot,
+            _ => return ": give the role's offline keys with --key PEM".into(),
+        };
+        let held = crate::config::load_signer(path, None)
+            .map_or_else(|_| "unreadable".into(), |s| short(&s.keyid().0));
+        format!(
+            ": the configuration's {role} key {} is key {held}, which root does not name (a \
+             replaced key file, or another repository's configuration)",
+            path.display()
+        )
     }
 
     pub(crate) fn expires(&self, h: u32) -> DateTime<Utc> {

@@ -48,6 +48,7 @@ pub fn init(p: InitParams<'_>) -> Result<SignedFile, RepoError> {
             role: "root".into(),
             needed: p.root_threshold.get(),
             keyids: p.root_signers.iter().map(|s| short(&s.keyid().0)).collect(),
+            hint: ": give as many --root-key files as the threshold".into(),
         });
     }
     if (p.targets_keys.len() as u64) < p.targets_threshold.get() {
@@ -59,6 +60,7 @@ pub fn init(p: InitParams<'_>) -> Result<SignedFile, RepoError> {
                 .iter()
                 .map(|k| short(&compute_keyid(k).0))
                 .collect(),
+            hint: ": give as many --targets-key files as the threshold".into(),
         });
     }
     let keys = build::TopLevelKeys {
