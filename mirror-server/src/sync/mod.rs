@@ -15,7 +15,8 @@
 //! .sync/metadata/     trusted metadata store (the client's MetadataStore), and its lock
 //! .sync/roots/        every root version verified so far, as N.root.json
 //! .staging-N/         the state being built; kept across an interruption and reused
-//! state-N/            published states: tuf/ + the CPAN tree + .sync-manifest.json
+//! state-N/            published states: tuf/ + the CPAN tree + .sync-manifest.json (and
+//!                     .sync-unchanged.json, see `unchanged`)
 //! current -> state-N  the served state, switched by rename(2)
 //! .sync/status.json   when the last sync succeeded (read by `serve` for its metrics)
 //! ```
@@ -202,15 +203,11 @@ impl std::fmt::Display for Outcome {
 
 /// What a published state records about itself (a hidden file, never served): the verified
 /// target infos that the next sync compares against.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
     root_version: u64,
     timestamp_version: u64,
     targets: BTreeMap<String, TargetFile>,
-    /// What lets the next sync decide from the timestamp alone that nothing changed (absent
-    /// in manifests of older versions, and when a delegated role was refused).
-    #[serde(default)]
-    unchanged: Option<unchanged::Basis>,
 }
 
 /// The metadata side of the workflow: the store in `.sync/metadata`, the upstream over HTTP.
@@ -321,7 +318,6 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
 
     let upstream = with_slash(&args.upstream);
     let previous = layout.current_state();
-    let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));
     let mut src = Source {
         store: &store,
         roots: &layout.roots(),
@@ -330,11 +326,15 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         fetched: 0,
     };
     let trusted = verify_timestamp(&mut src)?;
-    if let (Some(prev), Some(m)) = (&previous, prev_manifest.as_ref()) {
-        if let Some(done) = shortcut(&layout, &store, prev, m, &trusted, src.fetched)? {
+    let record = previous
+        .as_ref()
+        .and_then(|p| Some((p, unchanged::Record::load(&layout, p)?)));
+    if let Some((prev, record)) = record {
+        if let Some(done) = shortcut(&layout, &store, prev, record, &trusted, src.fetched)? {
             return Ok(done);
         }
     }
+    let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));
     let v = verify_rest(args, trusted, &mut src, prev_manifest.as_ref())?;
     let (trusted, all, wanted) = (v.trusted, v.all, v.planned.targets);
     let mut outcome = Outcome {
@@ -391,10 +391,14 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         root_version,
         timestamp_version,
         targets: wanted,
-        unchanged: unchanged::basis(&trusted, &all),
     };
     write_atomic(&staging.join(MANIFEST), &serde_json::to_vec(&manifest)?)?;
     expected.insert(MANIFEST.into());
+    // Written last: a state without it always takes the full sync.
+    if let Some(r) = unchanged::Record::of(&trusted, &all, outcome.targets) {
+        r.write(&staging)?;
+        expected.insert(unchanged::RECORD.into());
+    }
     layout::remove_unexpected(&staging, &expected)?;
 
     outcome.state = layout.publish(number, &staging)?;
@@ -432,23 +436,24 @@ fn shortcut(
     layout: &Layout,
     store: &MetadataStore,
     state: &str,
-    manifest: &Manifest,
+    record: unchanged::Record,
     trusted: &TrustedSet,
     fetched: usize,
 ) -> anyhow::Result<Option<Outcome>> {
-    let verdict = unchanged::verdict(manifest, trusted, Utc::now());
+    let verdict = unchanged::verdict(&record, trusted, Utc::now());
+    let targets = record.targets;
     let new_timestamp = match verdict {
         unchanged::Verdict::Changed => return Ok(None),
         unchanged::Verdict::UpToDate => None,
         unchanged::Verdict::NewTimestamp => {
-            unchanged::serve_new_timestamp(layout, state, store, manifest.clone(), trusted)?;
+            unchanged::serve_new_timestamp(layout, state, store, record, trusted)?;
             trusted.timestamp().map(|t| t.version.get())
         }
     };
     Ok(Some(Outcome {
         state: state.to_owned(),
         metadata_fetched: fetched,
-        targets: manifest.targets.len(),
+        targets,
         new_timestamp,
         ..Outcome::default()
     }))

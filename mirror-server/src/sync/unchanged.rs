@@ -1,18 +1,19 @@
 //! The returning sync whose upstream did not change: decided from the verified timestamp alone,
-//! in O(1) work, against what the served state recorded about itself when it was built.
+//! in O(1) work, against a small record the served state keeps about itself.
 //!
-//! A state records (in its manifest) the snapshot the timestamp named, and the earliest expiry
-//! of the snapshot and of every targets role it serves, but only when no delegated role was
-//! refused (a refused role may load next time without any upstream change, so such a state
-//! always takes the full sync). When the timestamp just verified (signature, rollback and
-//! expiry, against the trusted root, by the core) names that same snapshot and nothing the
-//! state serves has expired since, a full sync would serve the same bytes again:
+//! A state's record (`.sync-unchanged.json`, hidden, never served) holds the root and
+//! timestamp versions it serves, the snapshot that timestamp names, and the earliest expiry of
+//! the snapshot and of every targets role it serves. It is written only when no delegated role
+//! was refused: a refused role may load next time without any upstream change, so such a state
+//! always takes the full sync. When the timestamp just verified (signature, rollback and
+//! expiry, against the trusted root, by the core) names that same snapshot under the same root
+//! and nothing the state serves has expired since, a full sync would serve the same bytes:
 //!
-//! * same timestamp version: the state is up to date, nothing is written;
+//! * same timestamp version: the state is up to date, nothing is read or written;
 //! * a newer timestamp (the upstream re-signed it, e.g. before it expired): the served
-//!   `tuf/timestamp.json` is replaced in place by rename(2), then the manifest. A client sees
-//!   the old or the new timestamp, both naming the snapshot the state serves; a crash between
-//!   the two renames is repaired by the next run, which finds the manifest behind.
+//!   `tuf/timestamp.json` is replaced in place by rename(2), then the manifest and the record.
+//!   A client sees the old or the new timestamp, both naming the snapshot the state serves; a
+//!   crash before the record is renamed is repaired by the next run, which finds it behind.
 
 use std::fs;
 
@@ -25,34 +26,55 @@ use cpantuf_core::workflow::AllTargets;
 use serde::{Deserialize, Serialize};
 
 use super::layout::{Layout, MANIFEST};
-use super::Manifest;
+
+/// The record's file name in each state.
+pub const RECORD: &str = ".sync-unchanged.json";
 
 /// What a state records for the shortcut.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Basis {
+pub struct Record {
+    root_version: u64,
+    timestamp_version: u64,
     /// The snapshot the state's timestamp names.
-    pub snapshot: MetaFile,
+    snapshot: MetaFile,
     /// The earliest expiry of the snapshot and of every targets role the state serves, in
     /// seconds since the Unix epoch.
-    pub expires: i64,
+    expires: i64,
+    /// Targets the state serves (for the report).
+    pub targets: usize,
 }
 
-/// The basis of a state built from `trusted`, or none when a delegated role was refused.
-pub fn basis(trusted: &TrustedSet, all: &AllTargets) -> Option<Basis> {
-    if !all.refused.is_empty() {
-        return None;
+impl Record {
+    /// The record of a state built from `trusted` with `targets` targets, or none when a
+    /// delegated role was refused.
+    pub fn of(trusted: &TrustedSet, all: &AllTargets, targets: usize) -> Option<Record> {
+        if !all.refused.is_empty() {
+            return None;
+        }
+        let snapshot = trusted.snapshot()?;
+        let roles = all.loaded.iter().filter_map(|r| trusted.targets(r));
+        let expires = roles.map(|t| t.expires).chain([snapshot.expires]).min()?;
+        let timestamp = trusted.timestamp()?;
+        Some(Record {
+            root_version: trusted.root().version.get(),
+            timestamp_version: timestamp.version.get(),
+            snapshot: timestamp.snapshot_meta().clone(),
+            expires: expires.timestamp(),
+            targets,
+        })
     }
-    let snapshot = trusted.snapshot()?;
-    let roles = all.loaded.iter().filter_map(|r| trusted.targets(r));
-    let expires = roles
-        .map(|t| t.expires)
-        .chain([snapshot.expires])
-        .min()?
-        .timestamp();
-    Some(Basis {
-        snapshot: trusted.timestamp()?.snapshot_meta().clone(),
-        expires,
-    })
+
+    /// The record of a published state, if it has a readable one.
+    pub fn load(layout: &Layout, state: &str) -> Option<Record> {
+        let bytes = fs::read(layout.dir().join(state).join(RECORD)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Writes the record into the state (or staging) directory `dir`.
+    pub fn write(&self, dir: &std::path::Path) -> anyhow::Result<()> {
+        write_atomic(&dir.join(RECORD), &serde_json::to_vec(self)?)?;
+        Ok(())
+    }
 }
 
 /// What the verified timestamp means for the served state.
@@ -67,28 +89,28 @@ pub enum Verdict {
 }
 
 /// Compares the trusted root and timestamp with what the served state was built from.
-pub fn verdict(m: &Manifest, trusted: &TrustedSet, now: DateTime<Utc>) -> Verdict {
-    let (Some(basis), Some(ts)) = (&m.unchanged, trusted.timestamp()) else {
+pub fn verdict(r: &Record, trusted: &TrustedSet, now: DateTime<Utc>) -> Verdict {
+    let Some(ts) = trusted.timestamp() else {
         return Verdict::Changed;
     };
-    let same = m.root_version == trusted.root().version.get()
-        && *ts.snapshot_meta() == basis.snapshot
-        && now.timestamp() < basis.expires;
+    let same = r.root_version == trusted.root().version.get()
+        && *ts.snapshot_meta() == r.snapshot
+        && now.timestamp() < r.expires;
     match ts.version.get() {
         _ if !same => Verdict::Changed,
-        v if v == m.timestamp_version => Verdict::UpToDate,
-        v if v > m.timestamp_version => Verdict::NewTimestamp,
+        v if v == r.timestamp_version => Verdict::UpToDate,
+        v if v > r.timestamp_version => Verdict::NewTimestamp,
         _ => Verdict::Changed,
     }
 }
 
 /// Serves the store's timestamp (verified when stored; checked to be the trusted version) in
-/// `state`, then records it in the state's manifest.
+/// `state`, then records its version in the state's manifest and record.
 pub fn serve_new_timestamp(
     layout: &Layout,
     state: &str,
     store: &MetadataStore,
-    mut manifest: Manifest,
+    mut record: Record,
     trusted: &TrustedSet,
 ) -> anyhow::Result<()> {
     let stored = store.path_of("timestamp");
@@ -105,7 +127,11 @@ pub fn serve_new_timestamp(
     );
     let dir = layout.dir().join(state);
     write_atomic(&dir.join("tuf/timestamp.json"), &bytes)?;
+    let mut manifest = layout
+        .manifest(state)
+        .with_context(|| format!("reading {} of {state} (local disk)", MANIFEST))?;
     manifest.timestamp_version = version;
     write_atomic(&dir.join(MANIFEST), &serde_json::to_vec(&manifest)?)?;
-    Ok(())
+    record.timestamp_version = version;
+    record.write(&dir)
 }

@@ -33,13 +33,16 @@ fn spoil_stored_roles(dest: &Path) {
 }
 
 #[test]
-fn nothing_changed_sync_makes_two_requests_and_leaves_the_served_tree_byte_identical() {
+fn nothing_changed_sync_makes_two_requests_reads_no_role_and_leaves_the_tree_byte_identical() {
     let mut s = Setup::new();
     s.sync_ok();
+    // Nothing that grows with the repository is read: neither the stored roles nor the
+    // state's manifest of every target (a full sync would have to refetch or fail).
+    spoil_stored_roles(&s.dest);
+    std::fs::write(s.current().join(".sync-manifest.json"), b"garbage").unwrap();
     let before = tree(&s.current());
     let listing = entries(&s.dest);
     s.http.take_log();
-    spoil_stored_roles(&s.dest);
 
     let log = s.sync_ok();
     assert!(log.contains("up to date: state-1 unchanged ("), "{log}");
@@ -83,9 +86,11 @@ fn resigned_timestamp_is_served_in_place_without_a_new_state() {
     );
     let upstream_ts = std::fs::read(s.up.dir.join("tuf/timestamp.json")).unwrap();
     before.insert("tuf/timestamp.json".into(), upstream_ts);
-    // The state's own (never served) record of itself follows the timestamp.
+    // The state's own (never served) records of itself follow the timestamp.
     let mut after = tree(&s.current());
-    assert!(after.remove(".sync-manifest.json") != before.remove(".sync-manifest.json"));
+    for hidden in [".sync-manifest.json", ".sync-unchanged.json"] {
+        assert!(after.remove(hidden) != before.remove(hidden), "{hidden}");
+    }
     assert!(
         after == before,
         "anything but the timestamp changed, or the timestamp is not the upstream's"
