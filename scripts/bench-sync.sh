@@ -18,7 +18,8 @@
 #
 # The old binary is built from BASE (a commit, default the merge base with main) into this
 # checkout's target directory and copied out, then the current one is built (as
-# scripts/bench-resolve.sh does); or pass one ready-made as OLD_MIRROR=path.
+# scripts/bench-resolve.sh does, then cleans the workspace's own release artifacts so that the
+# current ones are rebuilt); or pass one ready-made as OLD_MIRROR=path.
 #
 # Usage: scripts/bench-sync.sh [RUNS] [BASE]   (default 5, main)
 #   SEEDED="FILES AUTHORS"  build a seeded synthetic mirror of that size instead of the 2026
@@ -36,6 +37,11 @@ KEYS="$ROOT/keys-example"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 B="$TARGET_DIR/release"
 
+clean_workspace_crates() {
+    cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json,sys; print(" ".join("-p " + p["name"] for p in json.load(sys.stdin)["packages"]))' |
+        xargs cargo clean --release --quiet
+}
 if [ -n "${OLD_MIRROR:-}" ]; then
     OLD="$OLD_MIRROR"
 else
@@ -45,6 +51,9 @@ else
     (cd "$W/old-src" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet -p cpantuf-mirror-server --bin cpantuf-mirror)
     OLD="$W/old-cpantuf-mirror"
     cp "$B/cpantuf-mirror" "$OLD"
+    # The old sources left their artifacts under the same names, newer than the current
+    # sources: cargo would take them as fresh. Rebuild the workspace's own crates.
+    clean_workspace_crates
 fi
 cargo build --release --quiet --bins -p cpantuf-repo-signer -p cpantuf-mirror-server -p cpantuf-fixtures
 NEW="$W/new-cpantuf-mirror"
@@ -143,7 +152,7 @@ for f in $FOLLOWERS; do follow "$f" first; done
 echo "== nothing changed ($RUNS runs each)"
 for _ in $(seq "$RUNS"); do for f in $FOLLOWERS; do follow "$f" unchanged; done; done
 echo "== one new upload ($RUNS rounds: add + timestamp upstream, then each follower)"
-AUTHOR_DIR=$(find "$UP/authors/id" -mindepth 3 -maxdepth 3 -type d | sort | head -1)
+AUTHOR_DIR=$(find "$UP/authors/id" -mindepth 3 -maxdepth 3 -type d | sort | awk "NR == 1")
 for i in $(seq "$RUNS"); do
     f="$AUTHOR_DIR/Bench-Upload-$i.0.tar.gz"
     head -c 30000 /dev/urandom >"$f"

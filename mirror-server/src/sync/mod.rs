@@ -138,8 +138,8 @@ pub struct Outcome {
     pub state: String,
     /// Whether a new state was published.
     pub published: bool,
-    /// Whether the served state's timestamp was replaced by a newer one naming the same
-    /// snapshot (the state is otherwise unchanged).
+    /// The version of a newer timestamp, naming the same snapshot, that replaced the served
+    /// state's timestamp in place (the state is otherwise unchanged).
     pub new_timestamp: Option<u64>,
     /// Metadata files fetched from upstream.
     pub metadata_fetched: usize,
