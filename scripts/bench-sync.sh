@@ -182,6 +182,6 @@ for name, title in [("first", "first copy"), ("unchanged", "nothing changed"), (
     anchor = row(name, "rsync")[0] if "rsync" in followers else None
     for f in followers:
         t, m = row(name, f)
-        ratio = f"{t / anchor:.2f}x" if anchor else "-"
+        ratio = f"{t / anchor:.3g}x ({anchor / t:.3g}x faster)" if anchor and f != "rsync" else ("1x" if anchor else "-")
         print(f"| {title} | {label[f]} | {t:.1f} ms | {m:.1f} MB | {ratio} |")
 EOF

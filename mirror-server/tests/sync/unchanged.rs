@@ -32,6 +32,13 @@ fn spoil_stored_roles(dest: &Path) {
     }
 }
 
+/// Sleeps until `t` has passed.
+fn wait_past(t: chrono::DateTime<Utc>) {
+    while Utc::now() <= t + chrono::Duration::milliseconds(200) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn nothing_changed_sync_makes_two_requests_reads_no_role_and_leaves_the_tree_byte_identical() {
     let mut s = Setup::new();
@@ -157,9 +164,7 @@ fn timestamp_that_expired_since_the_last_sync_is_refused_when_nothing_changed() 
     s.up.resign_timestamp(expires);
     s.sync_ok();
     // The very timestamp the store trusts and the state serves, now past its expiry.
-    while Utc::now() <= expires + chrono::Duration::milliseconds(200) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_past(expires);
     let err = assert_refused(&s, "expired timestamp");
     assert!(err.contains("expired"), "{err}");
 }
@@ -171,9 +176,7 @@ fn role_that_expired_since_the_last_sync_takes_the_full_sync() {
     s.up.set_expiry(super::AUTHOR_ROLE, expires);
     s.up.publish();
     s.sync_ok();
-    while Utc::now() <= expires + chrono::Duration::milliseconds(200) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_past(expires);
     // Same timestamp, but what the state serves is no longer current: the full sync sees it.
     let log = s.sync_ok();
     assert!(log.contains("1 delegated role(s) refused"), "{log}");
