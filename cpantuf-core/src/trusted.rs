@@ -399,6 +399,11 @@ impl TrustedSet {
         Ok(TimestampUpdate::Updated)
     }
 
+    /// Spec 5.4.4: a timestamp is trusted and not expired.
+    pub fn check_timestamp_final(&self) -> Result<(), UpdateError> {
+        self.check_final_timestamp().map(|_| ())
+    }
+
     fn check_final_timestamp(&self) -> Result<&Verified<Timestamp>, UpdateError> {
         let ts = self
             .timestamp

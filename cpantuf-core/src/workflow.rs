@@ -157,6 +157,18 @@ pub fn refresh<S: MetadataSource>(
     src: &mut S,
     limits: &Limits,
 ) -> Result<(), UpdateError> {
+    refresh_timestamp(trusted, src, limits)?;
+    refresh_snapshot(trusted, src, limits)
+}
+
+/// The first half of [`refresh`]: root (5.3) and timestamp (5.4), ending
+/// with a timestamp that is final, also when the upstream's is the version
+/// already trusted (a caller may stop here when it names a snapshot it has).
+pub fn refresh_timestamp<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+) -> Result<(), UpdateError> {
     // 5.3: walk root versions one at a time.
     // A root at u64::MAX has no successor: the loop is then empty.
     let first = trusted.root().version.get().saturating_add(1);
@@ -190,7 +202,17 @@ pub fn refresh<S: MetadataSource>(
     if trusted.update_timestamp(&bytes)? == TimestampUpdate::Updated {
         persist(src, "timestamp", &bytes)?;
     }
+    // 5.4.4 again: an unchanged version skips it in `update_timestamp`.
+    trusted.check_timestamp_final()
+}
 
+/// The second half of [`refresh`], after [`refresh_timestamp`]: snapshot
+/// (5.5) and top-level targets (5.6).
+pub fn refresh_snapshot<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+) -> Result<(), UpdateError> {
     // 5.5: snapshot; a local copy that is still final needs no download.
     if let Some(local) = src.load_local("snapshot") {
         match trusted.update_snapshot(&local, true) {

@@ -5,7 +5,8 @@
 //! [`workflow::load_all_targets`] for metadata (spec 5.3 – 5.7),
 //! [`workflow::find_target_avoiding`] to decide which role speaks for each path, and
 //! [`StreamVerifier`] for every target byte. This module only moves bytes and files; `plan`
-//! decides what a state serves, including for the subtree of a refused delegated role.
+//! decides what a state serves, including for the subtree of a refused delegated role;
+//! `unchanged` lets a run whose verified timestamp names the served snapshot stop there.
 //!
 //! Layout under `--dest` (only `current` and what it names are served; dot-prefixed names
 //! never are):
@@ -14,7 +15,8 @@
 //! .sync/metadata/     trusted metadata store (the client's MetadataStore), and its lock
 //! .sync/roots/        every root version verified so far, as N.root.json
 //! .staging-N/         the state being built; kept across an interruption and reused
-//! state-N/            published states: tuf/ + the CPAN tree + .sync-manifest.json
+//! state-N/            published states: tuf/ + the CPAN tree + .sync-manifest.json (and
+//!                     .sync-unchanged.json, see `unchanged`)
 //! current -> state-N  the served state, switched by rename(2)
 //! .sync/status.json   when the last sync succeeded (read by `serve` for its metrics)
 //! ```
@@ -23,6 +25,7 @@ mod anchor;
 mod layout;
 mod plan;
 mod status;
+mod unchanged;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -135,6 +138,9 @@ pub struct Outcome {
     pub state: String,
     /// Whether a new state was published.
     pub published: bool,
+    /// The version of a newer timestamp, naming the same snapshot, that replaced the served
+    /// state's timestamp in place (the state is otherwise unchanged).
+    pub new_timestamp: Option<u64>,
     /// Metadata files fetched from upstream.
     pub metadata_fetched: usize,
     /// Targets downloaded from upstream.
@@ -156,7 +162,14 @@ pub struct Outcome {
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if !self.published {
+        if let (false, Some(v)) = (self.published, self.new_timestamp) {
+            write!(
+                f,
+                "up to date: {} unchanged but for its timestamp, now version {v} \
+                 ({} metadata files fetched)",
+                self.state, self.metadata_fetched
+            )?;
+        } else if !self.published {
             write!(
                 f,
                 "up to date: {} unchanged ({} metadata files fetched)",
@@ -305,15 +318,24 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
 
     let upstream = with_slash(&args.upstream);
     let previous = layout.current_state();
+    let mut src = Source {
+        store: &store,
+        roots: &layout.roots(),
+        fetcher: &fetcher,
+        base: metadata_base(&upstream),
+        fetched: 0,
+    };
+    let trusted = verify_timestamp(&mut src)?;
+    let record = previous
+        .as_ref()
+        .and_then(|p| Some((p, unchanged::Record::load(&layout, p)?)));
+    if let Some((prev, record)) = record {
+        if let Some(done) = shortcut(&layout, &store, prev, record, &trusted, src.fetched)? {
+            return Ok(done);
+        }
+    }
     let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));
-    let v = verify_upstream(
-        args,
-        &layout,
-        &store,
-        &fetcher,
-        &upstream,
-        prev_manifest.as_ref(),
-    )?;
+    let v = verify_rest(args, trusted, &mut src, prev_manifest.as_ref())?;
     let (trusted, all, wanted) = (v.trusted, v.all, v.planned.targets);
     let mut outcome = Outcome {
         metadata_fetched: v.fetched,
@@ -372,6 +394,11 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     };
     write_atomic(&staging.join(MANIFEST), &serde_json::to_vec(&manifest)?)?;
     expected.insert(MANIFEST.into());
+    // Written last: a state without it always takes the full sync.
+    if let Some(r) = unchanged::Record::of(&trusted, &all, outcome.targets) {
+        r.write(&staging)?;
+        expected.insert(unchanged::RECORD.into());
+    }
     layout::remove_unexpected(&staging, &expected)?;
 
     outcome.state = layout.publish(number, &staging)?;
@@ -388,34 +415,65 @@ struct Verified {
     fetched: usize,
 }
 
-/// Spec 5.2 – 5.7 in the core, from the store's trusted root: a refusal of the top-level roles
-/// ends the sync before the state is touched, a refused delegated role costs its own subtree
-/// (see `plan`).
-fn verify_upstream(
-    args: &Args,
-    layout: &Layout,
-    store: &MetadataStore,
-    fetcher: &Fetcher,
-    upstream: &str,
-    prev_manifest: Option<&Manifest>,
-) -> anyhow::Result<Verified> {
-    let limits = Limits::default();
-    let mut src = Source {
-        store,
-        roots: &layout.roots(),
-        fetcher,
-        base: metadata_base(upstream),
-        fetched: 0,
-    };
-    let anchor = store
+/// Spec 5.2 – 5.4 in the core, from the store's trusted root: the newest root, and a final
+/// timestamp (signed, not rolled back, not expired). A refusal ends the sync before the state
+/// is touched.
+fn verify_timestamp(src: &mut Source<'_>) -> anyhow::Result<TrustedSet> {
+    let anchor = src
+        .store
         .load("root")
         .context("the metadata store has no root.json")?;
     let mut trusted = TrustedSet::new(&anchor, Utc::now()).context("trusted root")?;
-    workflow::refresh(&mut trusted, &mut src, &limits).context("refreshing metadata")?;
-    let all = workflow::load_all_targets(&mut trusted, &mut src, &limits, args.max_roles)
+    workflow::refresh_timestamp(&mut trusted, src, &Limits::default())
+        .context("refreshing metadata")?;
+    Ok(trusted)
+}
+
+/// The outcome of a sync that the verified timestamp shows has nothing to build (see
+/// `unchanged`), after serving a newer timestamp if there is one; `None` when a full sync is
+/// needed.
+fn shortcut(
+    layout: &Layout,
+    store: &MetadataStore,
+    state: &str,
+    record: unchanged::Record,
+    trusted: &TrustedSet,
+    fetched: usize,
+) -> anyhow::Result<Option<Outcome>> {
+    let verdict = unchanged::verdict(&record, trusted, Utc::now());
+    let targets = record.targets;
+    let new_timestamp = match verdict {
+        unchanged::Verdict::Changed => return Ok(None),
+        unchanged::Verdict::UpToDate => None,
+        unchanged::Verdict::NewTimestamp => {
+            unchanged::serve_new_timestamp(layout, state, store, record, trusted)?;
+            trusted.timestamp().map(|t| t.version.get())
+        }
+    };
+    Ok(Some(Outcome {
+        state: state.to_owned(),
+        metadata_fetched: fetched,
+        targets,
+        new_timestamp,
+        ..Outcome::default()
+    }))
+}
+
+/// Spec 5.5 – 5.7 in the core, after [`verify_timestamp`]: a refusal of the top-level roles
+/// ends the sync before the state is touched, a refused delegated role costs its own subtree
+/// (see `plan`).
+fn verify_rest(
+    args: &Args,
+    mut trusted: TrustedSet,
+    src: &mut Source<'_>,
+    prev_manifest: Option<&Manifest>,
+) -> anyhow::Result<Verified> {
+    let limits = Limits::default();
+    workflow::refresh_snapshot(&mut trusted, src, &limits).context("refreshing metadata")?;
+    let all = workflow::load_all_targets(&mut trusted, src, &limits, args.max_roles)
         .context("loading delegated targets roles")?;
     plan::warn_refused(&all.refused);
-    let planned = plan::targets(&mut trusted, &mut src, &limits, &all, prev_manifest)?;
+    let planned = plan::targets(&mut trusted, src, &limits, &all, prev_manifest)?;
     Ok(Verified {
         fetched: src.fetched,
         trusted,

@@ -6,6 +6,7 @@ mod crash;
 mod index_update;
 mod modes;
 mod refused;
+mod unchanged;
 mod upstream;
 
 use std::collections::BTreeMap;

@@ -359,6 +359,18 @@ impl Upstream {
         self.published = true;
     }
 
+    /// Signs the next timestamp version, expiring at `expires`, naming the same snapshot (as
+    /// an upstream does to keep its timestamp fresh when nothing changed).
+    pub fn resign_timestamp(&mut self, expires: chrono::DateTime<Utc>) {
+        self.timestamp.version = nz(self.timestamp.version.get() + 1);
+        self.timestamp.expires = expires;
+        std::fs::write(
+            self.dir.join("tuf/timestamp.json"),
+            sign(&self.timestamp, 2),
+        )
+        .unwrap();
+    }
+
     /// Every target path and its content as the upstream currently signs it.
     pub fn targets(&self) -> BTreeMap<String, Vec<u8>> {
         self.roles
