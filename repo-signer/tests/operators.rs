@@ -62,46 +62,34 @@ fn status_exits_4_when_a_role_expires_within_the_warning_window() {
 /// An encrypted key with no passphrase given and no terminal to ask on is
 /// one line that says how to give it; with a terminal it is asked for
 /// (not echoed), which a test cannot type.
+/// `cpantuf-sign ARGS` with no passphrase in its environment and no terminal.
+fn sign_without_passphrase(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cpantuf-sign"))
+        .args(args)
+        .env_remove("CPANTUF_SIGN_PASSPHRASE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn an_encrypted_key_without_a_passphrase_says_how_to_give_one() {
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("k.pem");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cpantuf-sign"))
-        .args(["keygen", "--encrypt", key.to_str().unwrap()])
-        .env_remove("CPANTUF_SIGN_PASSPHRASE")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let key_arg = key.to_str().unwrap();
+    let out = sign_without_passphrase(&["keygen", "--encrypt", key_arg]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr_of(&out).contains("no terminal to ask on"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert!(stderr_of(&out).contains("no terminal to ask on"), "{out:?}");
     assert!(!key.exists());
     let made = std::process::Command::new(env!("CARGO_BIN_EXE_cpantuf-sign"))
-        .args(["keygen", "--encrypt", key.to_str().unwrap()])
+        .args(["keygen", "--encrypt", key_arg])
         .env("CPANTUF_SIGN_PASSPHRASE", "correct horse")
         .output()
         .unwrap();
     assert!(made.status.success(), "{}", stderr_of(&made));
     let (_repo, _mirror, cfg) = signed_sample();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cpantuf-sign"))
-        .args([
-            "publish",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ])
-        .env_remove("CPANTUF_SIGN_PASSPHRASE")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let out = sign_without_passphrase(&["publish", "--config", cfg, "--key", key_arg]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr_of(&out).contains("needs a passphrase"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert!(stderr_of(&out).contains("needs a passphrase"), "{out:?}");
 }

@@ -141,31 +141,13 @@ impl Ctx {
     }
 }
 
-/// Logging on stderr: cpantuf's own crates at the level -v/-q choose;
-/// other crates' logs (rustls, ureq, tiny_http) only with -vv, since their
-/// lines speak of internals the user cannot act on. `CPANTUF_LOG` (tracing
-/// `EnvFilter` syntax) overrides both.
-pub fn log_filter(verbose: u8, quiet: bool) -> String {
-    let ours = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        _ => "debug",
-    };
-    let others = if verbose >= 2 { "debug" } else { "off" };
-    format!("{others},cpantuf={ours},cpantuf_client={ours},cpantuf_core={ours}")
-}
+/// The crates whose log lines `-v`/`-q` govern.
+const OWN_CRATES: &[&str] = &["cpantuf", "cpantuf_client", "cpantuf_core"];
 
+/// Logging on stderr, the convention of the three tools
+/// ([`cpantuf_cli_support::logging`]).
 pub fn init_logging(verbose: u8, quiet: bool) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CPANTUF_LOG")
-                .unwrap_or_else(|_| log_filter(verbose, quiet).into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, never into a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    cpantuf_cli_support::logging::init(OWN_CRATES, verbose, quiet);
 }
 
 /// Whose failure an error is, from the first error in its chain that
@@ -266,15 +248,5 @@ mod tests {
         ] {
             assert!(pages.iter().any(|p| p.ends_with(name)), "{name}: {pages:?}");
         }
-    }
-
-    /// rustls' own ERROR lines reached users; they are off unless -vv.
-    #[test]
-    fn other_crates_logs_are_off_unless_very_verbose() {
-        let f = super::log_filter(0, false);
-        assert!(f.starts_with("off,"), "{f}");
-        assert!(f.contains("cpantuf_client=warn"), "{f}");
-        assert!(super::log_filter(0, true).contains("cpantuf_core=error"));
-        assert!(super::log_filter(2, false).starts_with("debug,"));
     }
 }

@@ -139,30 +139,13 @@ impl Progress for Bar {
     }
 }
 
-/// Logging on stderr, the convention of the three tools: cpantuf's own crates
-/// at `warn` (`-q` errors only, `-v` info, `-vv` debug), other crates' logs only
-/// at `-vv`; `CPANTUF_LOG` (a tracing filter) replaces both. Colour only on a
-/// terminal.
-pub fn init_logging(verbose: u8, quiet: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CPANTUF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(verbose, quiet)));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
+/// The crates whose log lines `-v`/`-q` govern.
+const OWN_CRATES: &[&str] = &["cpantuf_sign", "cpantuf_repo_signer", "cpantuf_core"];
 
-/// The filter for `-v`/`-q`.
-pub fn log_filter(verbose: u8, quiet: bool) -> String {
-    let own = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        _ => "debug",
-    };
-    let others = if verbose >= 2 { "debug" } else { "off" };
-    format!("{others},cpantuf_sign={own},cpantuf_repo_signer={own},cpantuf_core={own}")
+/// Logging on stderr, the convention of the three tools
+/// ([`cpantuf_cli_support::logging`]).
+pub fn init_logging(verbose: u8, quiet: bool) {
+    cpantuf_cli_support::logging::init(OWN_CRATES, verbose, quiet);
 }
 
 /// `signed::add_signature` for one role type.

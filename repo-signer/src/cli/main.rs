@@ -135,16 +135,4 @@ mod tests {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
     }
-
-    /// Other crates' log lines reached operators; they are off unless -vv.
-    #[test]
-    fn other_crates_logs_are_off_unless_very_verbose() {
-        let f = super::common::log_filter(0, false);
-        assert!(
-            f.starts_with("off,") && f.contains("cpantuf_sign=warn"),
-            "{f}"
-        );
-        assert!(super::common::log_filter(0, true).contains("cpantuf_repo_signer=error"));
-        assert!(super::common::log_filter(2, false).starts_with("debug,"));
-    }
 }
