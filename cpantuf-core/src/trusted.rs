@@ -495,6 +495,12 @@ impl TrustedSet {
         self.targets.contains_key(role)
     }
 
+    /// The role whose keys `role` was verified with in this update (`"root"`
+    /// for the top-level targets role), if it is loaded.
+    pub fn delegator_of(&self, role: &str) -> Option<&str> {
+        self.targets.get(role).map(|t| t.delegator.as_str())
+    }
+
     fn delegator_authority<'a>(
         &'a self,
         role: &str,

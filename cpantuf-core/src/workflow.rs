@@ -242,6 +242,31 @@ pub fn refresh_snapshot<S: MetadataSource>(
     load_targets(trusted, src, limits, "targets", "root")
 }
 
+/// Loads `role` through `chain`, the roles that delegate down to it from the
+/// top-level targets role (`[]` for `targets` itself, `["targets"]` for a role
+/// it delegates to, and so on): each is verified with the keys of the one
+/// above it (spec 5.6 for `targets`, 5.7 for each delegated role), from the
+/// local copy when it is still the one the snapshot names. For a mirror that
+/// knows from its last verified state which delegator reached a changed role,
+/// instead of walking every delegation again ([`load_all_targets`]). Whether
+/// the delegator still delegates to the role is checked here too
+/// ([`TrustedSet::update_targets`] refuses a role its delegator does not
+/// name). [`refresh`] must have run.
+pub fn load_through<S: MetadataSource>(
+    trusted: &mut TrustedSet,
+    src: &mut S,
+    limits: &Limits,
+    chain: &[&str],
+    role: &str,
+) -> Result<(), UpdateError> {
+    let mut delegator = "root";
+    for step in chain.iter().copied().chain([role]) {
+        load_targets(trusted, src, limits, step, delegator)?;
+        delegator = step;
+    }
+    Ok(())
+}
+
 /// Loads one targets role as delegated by `delegator` (spec 5.6 / 5.7).
 fn load_targets<S: MetadataSource>(
     trusted: &mut TrustedSet,

@@ -22,6 +22,7 @@
 //! ```
 
 mod anchor;
+mod in_place;
 mod layout;
 mod plan;
 mod status;
@@ -100,6 +101,17 @@ pub struct Args {
     /// Targets downloaded at once (each over its own kept-alive connection).
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub jobs: u64,
+
+    /// When a change is applied to the served state in place, how long what the new version
+    /// no longer names (deleted files' hash-named twins, superseded role versions) stays
+    /// served for clients still on the previous snapshot (`90s`, `1h`, `2days`).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub keep_deleted: Duration,
+
+    /// Always build a new state and switch to it, even for a change that could be applied in
+    /// place.
+    #[arg(long)]
+    pub no_in_place: bool,
 }
 
 /// A SHA-256 given on the command line, lower-cased.
@@ -138,6 +150,14 @@ pub struct Outcome {
     pub state: String,
     /// Whether a new state was published.
     pub published: bool,
+    /// Whether the change was applied to the served state in place.
+    pub in_place: bool,
+    /// Targets whose served info changed in place (added or replaced).
+    pub changed: usize,
+    /// Targets no longer served after an in-place change.
+    pub removed: usize,
+    /// Roles whose new version was verified and served in place.
+    pub roles_changed: usize,
     /// The version of a newer timestamp, naming the same snapshot, that replaced the served
     /// state's timestamp in place (the state is otherwise unchanged).
     pub new_timestamp: Option<u64>,
@@ -168,6 +188,21 @@ impl std::fmt::Display for Outcome {
                 "up to date: {} unchanged but for its timestamp, now version {v} \
                  ({} metadata files fetched)",
                 self.state, self.metadata_fetched
+            )?;
+        } else if self.in_place {
+            write!(
+                f,
+                "updated {} in place: {} targets ({} added or changed, {} removed; {} \
+                 downloaded, {} bytes; {} resumed), {} roles changed, {} metadata files fetched",
+                self.state,
+                self.targets,
+                self.changed,
+                self.removed,
+                self.downloaded,
+                self.downloaded_bytes,
+                self.resumed,
+                self.roles_changed,
+                self.metadata_fetched
             )?;
         } else if !self.published {
             write!(
@@ -334,6 +369,12 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
             return Ok(done);
         }
     }
+    let mut trusted = trusted;
+    workflow::refresh_snapshot(&mut trusted, &mut src, &Limits::default())
+        .context("refreshing metadata")?;
+    if let Some(done) = try_in_place(args, &layout, &store, &fetcher, &mut trusted, &mut src)? {
+        return Ok(done);
+    }
     let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));
     let v = verify_rest(args, trusted, &mut src, prev_manifest.as_ref())?;
     let (trusted, all, wanted) = (v.trusted, v.all, v.planned.targets);
@@ -377,13 +418,22 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         &mut outcome,
     )?;
 
+    let into_staging = |path: &str, info: &TargetFile, part: &Path| {
+        let dest = staging.join(path);
+        move_into(part, &dest)?;
+        if let Some(t) = consistent_target_path(path, info) {
+            link_over(&dest, &staging.join(t))?;
+        }
+        Ok(())
+    };
     (outcome.downloaded, outcome.downloaded_bytes) = download_all(
         &fetcher,
         &upstream,
         trusted.root().consistent_snapshot,
         &to_fetch,
-        &staging,
+        &tmp_dir,
         args.jobs as usize,
+        &into_staging,
     )?;
     fs::remove_dir_all(&tmp_dir)?;
 
@@ -459,6 +509,71 @@ fn shortcut(
     }))
 }
 
+/// The outcome of a change applied to the served state in place (see `in_place`), or `None`
+/// when it cannot be (the reason logged) and a new state is built.
+fn try_in_place(
+    args: &Args,
+    layout: &Layout,
+    store: &MetadataStore,
+    fetcher: &Fetcher,
+    trusted: &mut TrustedSet,
+    src: &mut Source<'_>,
+) -> anyhow::Result<Option<Outcome>> {
+    let Some(state) = layout.current_state().filter(|_| !args.no_in_place) else {
+        return Ok(None);
+    };
+    let (Some(record), Some(manifest)) = (
+        unchanged::Record::load(layout, &state),
+        layout.manifest(&state),
+    ) else {
+        return Ok(None);
+    };
+    let served = in_place::Served {
+        layout,
+        state: &state,
+        record,
+        manifest,
+    };
+    let delta = match in_place::plan(&served, trusted, src, &Limits::default())? {
+        Ok(delta) => delta,
+        Err(why) => {
+            tracing::info!("building a new state: {why}");
+            return Ok(None);
+        }
+    };
+    let upstream = with_slash(&args.upstream);
+    let fetch = |files: &[(&String, &TargetFile)], partial: &Path, place: &in_place::Placer<'_>| {
+        download_all(
+            fetcher,
+            &upstream,
+            true,
+            files,
+            partial,
+            args.jobs as usize,
+            place,
+        )
+    };
+    let how = in_place::Apply {
+        store,
+        fetch: &fetch,
+        keep_deleted: args.keep_deleted,
+    };
+    let done = in_place::apply(served, delta, trusted, &how)?;
+    Ok(Some(Outcome {
+        state,
+        in_place: true,
+        metadata_fetched: src.fetched,
+        downloaded: done.downloaded,
+        downloaded_bytes: done.downloaded_bytes,
+        resumed: done.resumed,
+        targets: done.targets,
+        changed: done.changed,
+        removed: done.removed,
+        roles_changed: done.roles,
+        ..Outcome::default()
+    }))
+}
+
 /// Spec 5.5 – 5.7 in the core, after [`verify_timestamp`]: a refusal of the top-level roles
 /// ends the sync before the state is touched, a refused delegated role costs its own subtree
 /// (see `plan`).
@@ -469,7 +584,6 @@ fn verify_rest(
     prev_manifest: Option<&Manifest>,
 ) -> anyhow::Result<Verified> {
     let limits = Limits::default();
-    workflow::refresh_snapshot(&mut trusted, src, &limits).context("refreshing metadata")?;
     let all = workflow::load_all_targets(&mut trusted, src, &limits, args.max_roles)
         .context("loading delegated targets roles")?;
     plan::warn_refused(&all.refused);
@@ -569,17 +683,18 @@ fn progress_bar(bytes: u64, files: usize) -> ProgressBar {
 /// Where downloads in flight are written, inside the staging area.
 const PARTIAL_DIR: &str = ".partial";
 
-/// Downloads `to_fetch` into `staging` with `jobs` threads (each with its own connection
-/// from the fetcher's pool), linking each file's hash-named twin. The first error stops the
-/// other threads after their current file and is returned; what was verified stays in the
-/// staging area for the next run to resume from.
+/// Downloads `to_fetch` with `jobs` threads (each with its own connection from the fetcher's
+/// pool), each into a file in `partial` that `place` moves where it belongs once verified.
+/// The first error stops the other threads after their current file and is returned; what
+/// was verified and placed stays for the next run to resume from.
 fn download_all(
     fetcher: &Fetcher,
     upstream: &str,
     consistent: bool,
     to_fetch: &[(&String, &TargetFile)],
-    staging: &Path,
+    partial: &Path,
     jobs: usize,
+    place: &in_place::Placer<'_>,
 ) -> anyhow::Result<(usize, u64)> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let total: u64 = to_fetch.iter().map(|(_, i)| i.length).sum();
@@ -595,20 +710,9 @@ fn download_all(
             path.clone()
         };
         let url = format!("{upstream}{}", url_path(&url_rel));
-        let dest = staging.join(path);
-        download(
-            fetcher,
-            &url,
-            path,
-            info,
-            &staging.join(PARTIAL_DIR).join(format!("{i}.part")),
-            &dest,
-            bar,
-        )?;
-        if let Some(t) = consistent_target_path(path, info) {
-            link_over(&dest, &staging.join(t))?;
-        }
-        Ok(())
+        let part = partial.join(format!("{i}.part"));
+        download(fetcher, &url, path, info, &part, bar)?;
+        place(path, info, &part)
     };
     let results: Vec<anyhow::Result<(usize, u64)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs.min(to_fetch.len()).max(1))
@@ -646,15 +750,14 @@ fn download_all(
     Ok((files, bytes))
 }
 
-/// Downloads one target into `part` while hashing it, and renames it to `dest` only once its
-/// length and every hash match (spec 5.7.4).
+/// Downloads one target into `part` while hashing it; `part` is left only once its length
+/// and every hash match (spec 5.7.4).
 fn download(
     fetcher: &Fetcher,
     url: &str,
     path: &str,
     info: &TargetFile,
     part: &Path,
-    dest: &Path,
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
     let mut verifier = StreamVerifier::for_target(path, info).map_err(UpdateError::from)?;
@@ -684,6 +787,11 @@ fn download(
         let _ = fs::remove_file(part);
         return Err(UpdateError::from(e).into());
     }
+    Ok(())
+}
+
+/// Renames a verified download to `dest`, replacing what was there.
+fn move_into(part: &Path, dest: &Path) -> anyhow::Result<()> {
     let dir = dest.parent().expect("a target path has a parent");
     fs::create_dir_all(dir)?;
     let _ = fs::remove_file(dest);

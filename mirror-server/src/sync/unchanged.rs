@@ -15,6 +15,7 @@
 //!   A client sees the old or the new timestamp, both naming the snapshot the state serves; a
 //!   crash before the record is renamed is repaired by the next run, which finds it behind.
 
+use std::collections::BTreeMap;
 use std::fs;
 
 use anyhow::Context as _;
@@ -42,6 +43,33 @@ pub struct Record {
     expires: i64,
     /// Targets the state serves (for the report).
     pub targets: usize,
+    /// Every targets role the state serves: its version, the role whose keys verified it and
+    /// its expiry, for the sync that applies a change in place (see `in_place`). Empty in a
+    /// record written before it was kept, which makes that sync build a new state instead.
+    #[serde(default)]
+    pub roles: BTreeMap<String, RoleRecord>,
+}
+
+/// What a record keeps about one targets role of the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRecord {
+    pub version: u64,
+    /// The role whose keys verified it (`root` for the top-level targets role).
+    pub delegator: String,
+    /// Seconds since the Unix epoch.
+    pub expires: i64,
+}
+
+impl RoleRecord {
+    /// The record of `role`, loaded in `trusted`.
+    pub fn of(trusted: &TrustedSet, role: &str) -> Option<RoleRecord> {
+        let md = trusted.targets(role)?;
+        Some(RoleRecord {
+            version: md.version.get(),
+            delegator: trusted.delegator_of(role)?.to_owned(),
+            expires: md.expires.timestamp(),
+        })
+    }
 }
 
 impl Record {
@@ -51,17 +79,44 @@ impl Record {
         if !all.refused.is_empty() {
             return None;
         }
+        let roles = all
+            .loaded
+            .iter()
+            .map(|r| Some((r.clone(), RoleRecord::of(trusted, r)?)))
+            .collect::<Option<BTreeMap<_, _>>>()?;
+        Record::from_roles(trusted, roles, targets)
+    }
+
+    /// The record of a state that serves `roles` (as loaded in `trusted`) and `targets`
+    /// targets, under the snapshot and timestamp of `trusted`.
+    pub fn from_roles(
+        trusted: &TrustedSet,
+        roles: BTreeMap<String, RoleRecord>,
+        targets: usize,
+    ) -> Option<Record> {
         let snapshot = trusted.snapshot()?;
-        let roles = all.loaded.iter().filter_map(|r| trusted.targets(r));
-        let expires = roles.map(|t| t.expires).chain([snapshot.expires]).min()?;
+        let earliest_role = roles.values().map(|r| r.expires).min();
+        let expires = earliest_role.map_or(snapshot.expires.timestamp(), |e| {
+            e.min(snapshot.expires.timestamp())
+        });
         let timestamp = trusted.timestamp()?;
         Some(Record {
             root_version: trusted.root().version.get(),
             timestamp_version: timestamp.version.get(),
             snapshot: timestamp.snapshot_meta().clone(),
-            expires: expires.timestamp(),
+            expires,
             targets,
+            roles,
         })
+    }
+
+    pub fn root_version(&self) -> u64 {
+        self.root_version
+    }
+
+    /// The snapshot the state's timestamp names.
+    pub fn snapshot(&self) -> &MetaFile {
+        &self.snapshot
     }
 
     /// The record of a published state, if it has a readable one.

@@ -127,3 +127,111 @@ fn crash_consistency_sigkill_during_sync() {
     );
     assert_eq!(u64::from(old_states + new_states), trials);
 }
+
+/// The files a client can fetch: hidden names (the sync's own records) are never served.
+fn visible(t: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    t.into_iter()
+        .filter(|(p, _)| !p.split('/').any(|s| s.starts_with('.')))
+        .collect()
+}
+
+/// What a client of the served tree sees after a kill, checked against the old and the new
+/// version: the timestamp is one of the two, every file of that version is served with its
+/// bytes (in the new version, a plain name may still hold the old bytes until it is replaced:
+/// the index that names it is one of those), and every served file holds the bytes of the
+/// old or the new version: nothing partial, nothing unverified. Returns which version.
+fn served_version(
+    served: &BTreeMap<String, Vec<u8>>,
+    old: &BTreeMap<String, Vec<u8>>,
+    new: &BTreeMap<String, Vec<u8>>,
+) -> Result<&'static str, String> {
+    let ts = served.get("tuf/timestamp.json");
+    let (name, view) = if ts == new.get("tuf/timestamp.json") {
+        ("new", new)
+    } else if ts == old.get("tuf/timestamp.json") {
+        ("old", old)
+    } else {
+        return Err("the served timestamp is neither the old nor the new one".into());
+    };
+    for (path, bytes) in view {
+        let lagging =
+            name == "new" && served.get(path).is_some() && served.get(path) == old.get(path);
+        if served.get(path) != Some(bytes) && !lagging {
+            return Err(format!("{name} version served without {path}"));
+        }
+    }
+    for (path, bytes) in served {
+        if old.get(path) != Some(bytes) && new.get(path) != Some(bytes) {
+            return Err(format!("{path} holds bytes of neither version"));
+        }
+    }
+    Ok(name)
+}
+
+#[test]
+fn crash_consistency_sigkill_during_an_in_place_sync() {
+    let trials = trials();
+    let mut s = Setup::new();
+    s.sync_ok();
+    let old = visible(tree(&s.current()));
+    let saved = s.dest.with_file_name("mirror-old");
+    copy_dir(&s.dest, &saved);
+
+    // An upload of several files, a deletion and a new index: applied in place.
+    for i in 0..6 {
+        s.up.add_target(
+            AUTHOR_ROLE,
+            &format!("{AUTHOR_DIR}/Crash-{i}.tar.gz"),
+            &filler(30_000 + i, 40 + i as u8),
+        );
+    }
+    s.up.remove_target(AUTHOR_ROLE, &format!("{AUTHOR_DIR}/Foo-1.0.tar.gz"));
+    s.up.add_target(
+        "targets",
+        "modules/02packages.details.txt.gz",
+        b"the next index",
+    );
+    s.up.publish();
+
+    let t = Instant::now();
+    let log = s.sync_ok();
+    assert!(log.contains("updated state-1 in place"), "{log}");
+    let span = t.elapsed().as_micros().max(2_000) as u64 * 3 / 2;
+    let new = visible(tree(&s.current()));
+    assert_ne!(old, new);
+    assert_eq!(served_version(&new, &old, &new), Ok("new"));
+
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let (mut old_states, mut new_states) = (0u32, 0u32);
+    for i in 0..trials {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        copy_dir(&saved, &s.dest);
+        let mut child = s
+            .sync_command()
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng % span));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let served = visible(tree(&s.current()));
+        match served_version(&served, &old, &new) {
+            Ok("old") => old_states += 1,
+            Ok(_) => new_states += 1,
+            Err(e) => panic!("trial {i}: {e}"),
+        }
+        let log = s.sync_ok();
+        assert!(
+            visible(tree(&s.current())) == new,
+            "trial {i}: the next sync did not reach the new version: {log}"
+        );
+    }
+    eprintln!(
+        "{trials} SIGKILL trials of an in-place sync: {old_states} left the old version, \
+         {new_states} the new one"
+    );
+    assert_eq!(u64::from(old_states + new_states), trials);
+}

@@ -83,9 +83,14 @@ fn index_update_from_2024_to_2026_fetches_only_new_releases() {
     let new: BTreeSet<_> = dists_2026.difference(&dists_2024).collect();
     let kept = dists_2026.intersection(&dists_2024).count();
     assert!(!new.is_empty() && kept > 0);
-    // The new releases and the index are downloaded; the rest is linked.
+    // The same two authors: the change is applied to the served state in place. The new
+    // releases and the index are downloaded; the rest is not touched.
+    assert!(log.contains("updated state-1 in place"), "{log}");
+    let gone: Vec<_> = dists_2024.difference(&dists_2026).collect();
     assert_eq!(count(&log, " downloaded"), new.len() + 1, "{log}");
-    assert_eq!(count(&log, " linked"), kept + 2, "{log}");
+    assert_eq!(count(&log, " added or changed"), new.len() + 1, "{log}");
+    assert_eq!(count(&log, " removed"), gone.len(), "{log}");
+    assert_eq!(count(&log, " roles changed"), 3, "{log}");
     let fetched_targets: Vec<String> = http
         .take_log()
         .into_iter()
@@ -97,8 +102,18 @@ fn index_update_from_2024_to_2026_fetches_only_new_releases() {
     for d in &dists_2026 {
         assert!(served[d] == release_bytes(d), "{d}");
     }
-    for gone in dists_2024.difference(&dists_2026) {
+    // A deleted release's plain name goes with the new index; its hash-named twin stays
+    // for clients still on the previous snapshot (`--keep-deleted`).
+    let retained = std::fs::read_to_string(s.current().join(".sync-retained.json")).unwrap();
+    for gone in gone {
         assert!(!served.contains_key(gone), "{gone} still served");
-        assert!(s.dest.join("state-1").join(gone).is_file());
+        let hash = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
+            release_bytes(gone),
+        ));
+        let (dir, base) = gone.rsplit_once('/').unwrap();
+        let twin = format!("{dir}/{hash:x}.{base}");
+        assert!(served.contains_key(&twin), "{twin} not kept");
+        assert!(retained.contains(&twin), "{twin} not listed as retained");
     }
+    assert!(kept > 0);
 }

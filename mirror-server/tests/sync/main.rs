@@ -73,7 +73,12 @@ impl Setup {
     }
 
     fn sync_ok(&self) -> String {
-        let out = self.sync();
+        self.sync_ok_with(&[])
+    }
+
+    /// Runs one sync with more options, which must succeed; returns its log.
+    fn sync_ok_with(&self, more: &[&str]) -> String {
+        let out = self.sync_command().args(more).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "sync failed: {stderr}");
         stderr
@@ -108,7 +113,9 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn count(stderr: &str, after: &str) -> usize {
     let line = stderr
         .lines()
-        .rfind(|l| l.contains("published ") || l.contains("up to date"))
+        .rfind(|l| {
+            l.contains("published ") || l.contains("up to date") || l.contains(" in place: ")
+        })
         .unwrap_or_else(|| panic!("no outcome line in: {stderr}"));
     let i = line
         .find(after)
@@ -247,12 +254,16 @@ fn second_sync_fetches_only_what_changed() {
     assert_eq!(s.http.take_log(), ["tuf/2.root.json", "tuf/timestamp.json"]);
 
     // One new release in the delegated role: only that role, the snapshot, the timestamp and
-    // the new file are fetched; the unchanged files are hard links to the previous state.
+    // the new file are fetched, and the served state is updated in place: the unchanged
+    // files are not touched.
     let new = format!("{AUTHOR_DIR}/Foo-1.1.tar.gz");
     s.up.add_target(AUTHOR_ROLE, &new, &filler(50_000, 3));
     s.up.publish();
+    let unchanged = s.current().join(format!("{AUTHOR_DIR}/Foo-1.0.tar.gz"));
+    use std::os::unix::fs::MetadataExt as _;
+    let inode = std::fs::metadata(&unchanged).unwrap().ino();
     let log = s.sync_ok();
-    assert!(log.contains("published state-2"), "{log}");
+    assert!(log.contains("updated state-1 in place"), "{log}");
     let mut requests = s.http.take_log();
     requests.sort();
     let mut expected = vec![
@@ -265,17 +276,16 @@ fn second_sync_fetches_only_what_changed() {
     expected.sort();
     assert_eq!(requests, expected);
     assert_eq!(count(&log, " downloaded"), 1, "{log}");
-    assert_eq!(count(&log, " linked"), 3, "{log}");
-    let old = s
-        .dest
-        .join("state-1")
-        .join(format!("{AUTHOR_DIR}/Foo-1.0.tar.gz"));
-    let now = s.current().join(format!("{AUTHOR_DIR}/Foo-1.0.tar.gz"));
-    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!(count(&log, " added or changed"), 1, "{log}");
+    assert_eq!(count(&log, " roles changed"), 1, "{log}");
     assert_eq!(
-        std::fs::metadata(old).unwrap().ino(),
-        std::fs::metadata(now).unwrap().ino(),
-        "unchanged file not hard-linked"
+        std::fs::metadata(&unchanged).unwrap().ino(),
+        inode,
+        "unchanged file touched"
+    );
+    assert_eq!(
+        std::fs::read_link(s.current()).unwrap(),
+        PathBuf::from("state-1")
     );
     let served = tree(&s.current());
     assert!(served[&new] == filler(50_000, 3));
@@ -304,7 +314,7 @@ fn interrupted_sync_resumes() {
     // One download at a time, so the kill lands between files.
     let mut child = s
         .sync_command()
-        .args(["--jobs", "1"])
+        .args(["--jobs", "1", "--no-in-place"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -345,7 +355,7 @@ fn interrupted_sync_resumes() {
     s.http
         .target_delay_ms
         .store(0, std::sync::atomic::Ordering::SeqCst);
-    let log = s.sync_ok();
+    let log = s.sync_ok_with(&["--no-in-place"]);
     assert!(log.contains("published state-2"), "{log}");
     assert!(log.contains("resuming an interrupted sync"), "{log}");
     assert_eq!(count(&log, " resumed"), done.len(), "{log}");
@@ -411,7 +421,7 @@ fn tampered_target_leaves_served_state_untouched() {
     std::fs::remove_file(&twin).unwrap();
     std::fs::write(&twin, filler(10_000, 7)).unwrap();
     let log = s.sync_ok();
-    assert!(log.contains("published state-2"), "{log}");
+    assert!(log.contains("updated state-1 in place"), "{log}");
 }
 
 #[test]
@@ -459,7 +469,7 @@ fn interval_mode_follows_the_upstream_and_prunes_old_states() {
     let mut s = Setup::new();
     let child = s
         .sync_command()
-        .args(["--interval", "1", "--keep-states", "2"])
+        .args(["--interval", "1", "--keep-states", "2", "--no-in-place"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -592,4 +602,70 @@ fn more_roles_than_allowed_are_refused_not_mirrored_in_part() {
         .output()
         .unwrap();
     assert!(out.status.success());
+}
+
+#[test]
+fn a_deleted_file_stays_served_for_keep_deleted_then_goes() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    let gone = format!("{AUTHOR_DIR}/Foo-1.0.tar.gz");
+    let twin = s.up.twin_of(&gone);
+    s.up.remove_target(AUTHOR_ROLE, &gone);
+    s.up.publish();
+    let log = s.sync_ok();
+    assert!(log.contains("updated state-1 in place"), "{log}");
+    assert_eq!(count(&log, " removed"), 1, "{log}");
+    // The plain name goes with the new version; the twin a TUF client on the previous
+    // snapshot fetches stays, and so does the superseded role version.
+    let served = tree(&s.current());
+    assert!(!served.contains_key(&gone));
+    assert!(served.contains_key(&twin));
+    assert!(served.contains_key(&format!("tuf/1.{AUTHOR_ROLE}.json")));
+
+    // The next change, with no retention left, removes them.
+    s.up.add_target(AUTHOR_ROLE, &format!("{AUTHOR_DIR}/Foo-2.0.tar.gz"), b"2.0");
+    s.up.publish();
+    let log = s.sync_ok_with(&["--keep-deleted", "0s"]);
+    assert!(log.contains("updated state-1 in place"), "{log}");
+    let served = tree(&s.current());
+    assert!(!served.contains_key(&twin), "retired twin still served");
+    for superseded in [1, 2] {
+        let name = format!("tuf/{superseded}.{AUTHOR_ROLE}.json");
+        assert!(!served.contains_key(&name), "{name} still served");
+    }
+    assert!(served.contains_key(&format!("tuf/3.{AUTHOR_ROLE}.json")));
+}
+
+#[test]
+fn a_new_author_takes_a_new_state_and_says_why() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    let role = s.up.add_author("NEWCOMER");
+    s.up.add_target(&role, "authors/id/N/NE/NEWCOMER/New-0.01.tar.gz", b"new");
+    s.up.publish();
+    let log = s.sync_ok();
+    assert!(log.contains("building a new state: role"), "{log}");
+    assert!(log.contains("published state-2"), "{log}");
+}
+
+#[test]
+fn a_tuf_client_reads_a_mirror_updated_in_place() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    let server = Serve::start(&s.current());
+    let client = tempfile::tempdir().unwrap();
+    let mut updater = server.client(&s.up.root_file(), client.path());
+    updater.refresh().unwrap();
+
+    let new = format!("{AUTHOR_DIR}/Foo-1.1.tar.gz");
+    s.up.add_target(AUTHOR_ROLE, &new, b"foo 1.1");
+    s.up.publish();
+    let log = s.sync_ok();
+    assert!(log.contains("updated state-1 in place"), "{log}");
+    // The same server, not restarted, serves the new version to a returning client.
+    updater.refresh().unwrap();
+    let found = updater.target_info(&new).unwrap();
+    let file = client.path().join("Foo-1.1.tar.gz");
+    updater.download_target(&found, &file).unwrap();
+    assert_eq!(std::fs::read(file).unwrap(), b"foo 1.1");
 }

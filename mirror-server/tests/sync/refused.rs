@@ -177,7 +177,7 @@ fn author_role_listing_an_unservable_name_costs_only_that_file() {
     );
     s.up.publish();
     let log = s.sync_ok();
-    assert!(log.contains("published state-2"), "{log}");
+    assert!(log.contains("updated state-1 in place"), "{log}");
     assert!(
         log.contains(&format!(
             "target {hidden:?}, signed by {AUTHOR_ROLE}, cannot be mirrored"
