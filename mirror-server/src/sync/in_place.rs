@@ -5,16 +5,10 @@
 //! repository-side ordering of section 6): every file a new version adds has a new name, and
 //! only the timestamp (and the plain names of changed files) are replaced. Here:
 //!
-//! 1. **Plan** from the verified timestamp and snapshot alone: the roles whose snapshot entry
-//!    changed since the served state's record (`unchanged::Record`, which keeps each role's
-//!    version, delegator and expiry). Each is verified through the chain of delegators the
-//!    record names ([`workflow::load_through`]); its targets are compared with the version the
-//!    state serves, and every path whose entry changed is searched again from the top-level
-//!    targets role ([`workflow::find_target_avoiding`]), so the role allowed to speak for it
-//!    decides, as in a full sync. The plan declines, and a full sync runs, when anything it
-//!    cannot settle alone happens: a new root, a role that is new or changed its delegations,
-//!    a role that expired, was refused or blocks a search, an upstream without consistent
-//!    snapshots, a state without a record of its roles.
+//! 1. **Plan** (`delta`): from the verified timestamp and snapshot alone, the roles that
+//!    changed since the served state's record, each verified by the core, and every path
+//!    whose served info changes, settled by the core's delegation search; or a reason to
+//!    build a new state instead.
 //! 2. **Apply**, in the order that keeps every reader on a whole version: each new or changed
 //!    target downloaded and verified under its hash-named twin (a new path also under its
 //!    plain name, which nothing names yet); the new role versions and snapshot; one syncfs;
@@ -40,14 +34,15 @@ use anyhow::Context as _;
 use chrono::Utc;
 use cpantuf_client::store::{write_atomic, MetadataStore};
 use cpantuf_client::urls::consistent_target_path;
-use cpantuf_core::metadata::{Envelope, RoleMeta, Snapshot, TargetFile, Targets};
+use cpantuf_core::metadata::{Envelope, RoleMeta, TargetFile};
 use cpantuf_core::trusted::TrustedSet;
-use cpantuf_core::workflow::{self, encode_role_name, Limits, Search};
+use cpantuf_core::workflow::encode_role_name;
 use serde::{Deserialize, Serialize};
 
+use super::delta::Delta;
 use super::layout::{Layout, MANIFEST};
 use super::unchanged::{Record, RoleRecord};
-use super::{writable_path, Manifest, Source};
+use super::Manifest;
 
 /// The served state a change is applied to.
 pub struct Served<'a> {
@@ -64,192 +59,10 @@ impl Served<'_> {
     }
 
     /// A metadata file of the state, parsed (it was verified when the state got it).
-    fn metadata<T: serde::de::DeserializeOwned + RoleMeta>(&self, name: &str) -> Option<T> {
+    pub fn metadata<T: serde::de::DeserializeOwned + RoleMeta>(&self, name: &str) -> Option<T> {
         let bytes = fs::read(self.dir().join("tuf").join(name)).ok()?;
         Some(Envelope::<T>::from_bytes(&bytes).ok()?.into_unverified())
     }
-}
-
-/// What changes between the served state and the upstream's verified new version.
-#[derive(Debug, Default)]
-pub struct Delta {
-    /// Changed roles, each verified: (role, version the state serves).
-    roles: Vec<(String, u64)>,
-    /// Paths whose served info changes: the new info, or `None` when no longer served.
-    targets: BTreeMap<String, Option<TargetFile>>,
-}
-
-/// Why the change cannot be applied in place (a full sync follows).
-pub type Declined = String;
-
-/// Plans the change from the verified timestamp and snapshot in `trusted` (step 1 above).
-pub fn plan(
-    served: &Served<'_>,
-    trusted: &mut TrustedSet,
-    src: &mut Source<'_>,
-    limits: &Limits,
-) -> anyhow::Result<Result<Delta, Declined>> {
-    let record = &served.record;
-    if !trusted.root().consistent_snapshot {
-        return Ok(Err("the upstream does not use consistent snapshots".into()));
-    }
-    if record.root_version() != trusted.root().version.get() {
-        return Ok(Err("a new root version".into()));
-    }
-    if record.roles.is_empty() {
-        return Ok(Err("the served state has no record of its roles".into()));
-    }
-    let old_name = format!("{}.snapshot.json", record.snapshot().version);
-    let Some(old) = served.metadata::<Snapshot>(&old_name) else {
-        return Ok(Err(format!("the served state has no {old_name}")));
-    };
-    let new = trusted
-        .snapshot()
-        .context("no snapshot after refresh")?
-        .clone();
-    let changed = match changed_roles(&old, &new, record) {
-        Ok(c) => c,
-        Err(why) => return Ok(Err(why)),
-    };
-    let mut delta = Delta::default();
-    for (role, old_version) in changed {
-        let paths = match role_changes(served, trusted, src, limits, &role, old_version) {
-            Ok(p) => p,
-            Err(why) => return Ok(Err(why)),
-        };
-        for path in paths {
-            match settle(trusted, src, limits, &path)? {
-                Ok(info) => {
-                    delta.targets.insert(path, info);
-                }
-                Err(why) => return Ok(Err(why)),
-            }
-        }
-        delta.roles.push((role, old_version));
-    }
-    let manifest = &served.manifest.targets;
-    delta
-        .targets
-        .retain(|p, info| manifest.get(p) != info.as_ref());
-    if let Some(p) = delta.targets.iter().find_map(|(p, i)| {
-        let twin = i.as_ref().map(|i| consistent_target_path(p, i));
-        (twin == Some(None)).then_some(p)
-    }) {
-        return Ok(Err(format!(
-            "{p} is signed without a SHA-256 to name its twin"
-        )));
-    }
-    Ok(Ok(delta))
-}
-
-/// The roles whose snapshot entry differs between `old` and `new`, with the version `old`
-/// names; declined when a role is new or dropped, or an unchanged one has expired since.
-fn changed_roles(
-    old: &Snapshot,
-    new: &Snapshot,
-    record: &Record,
-) -> Result<Vec<(String, u64)>, Declined> {
-    if let Some(gone) = old.meta.keys().find(|k| !new.meta.contains_key(*k)) {
-        return Err(format!("the snapshot no longer lists {gone}"));
-    }
-    let now = Utc::now().timestamp();
-    let mut changed = Vec::new();
-    for (name, meta) in &new.meta {
-        let role = name.strip_suffix(".json").unwrap_or(name);
-        let known = record.roles.get(role);
-        match (old.meta.get(name), known) {
-            (Some(before), Some(r)) if before == meta && r.expires <= now => {
-                return Err(format!("role {role} has expired since the last sync"))
-            }
-            (Some(before), _) if before == meta => {}
-            (Some(before), Some(_)) => changed.push((role.to_owned(), before.version.get())),
-            _ => return Err(format!("role {role} is new to this mirror")),
-        }
-    }
-    Ok(changed)
-}
-
-/// Verifies the new version of `role` through the delegators the record names, and returns
-/// the paths whose entries differ from the version the state serves. Declined when the role
-/// is refused or changed its delegations.
-fn role_changes(
-    served: &Served<'_>,
-    trusted: &mut TrustedSet,
-    src: &mut Source<'_>,
-    limits: &Limits,
-    role: &str,
-    old_version: u64,
-) -> Result<Vec<String>, Declined> {
-    let chain = delegators(&served.record.roles, role)?;
-    let chain: Vec<&str> = chain.iter().map(String::as_str).collect();
-    workflow::load_through(trusted, src, limits, &chain, role)
-        .map_err(|e| format!("role {role}: {e}"))?;
-    let name = format!("{old_version}.{}.json", encode_role_name(role));
-    let old: Targets = served
-        .metadata(&name)
-        .ok_or_else(|| format!("the served state has no {name}"))?;
-    let new = trusted.targets(role).expect("loaded just now");
-    if old.delegations != new.delegations {
-        return Err(format!("role {role} changed its delegations"));
-    }
-    let mut paths: Vec<String> = new
-        .targets
-        .iter()
-        .filter(|(p, info)| old.targets.get(*p) != Some(*info))
-        .map(|(p, _)| p.clone())
-        .collect();
-    paths.extend(
-        old.targets
-            .keys()
-            .filter(|p| !new.targets.contains_key(*p))
-            .cloned(),
-    );
-    Ok(paths)
-}
-
-/// The roles that delegate down to `role`, from the top-level targets role, as recorded.
-fn delegators(roles: &BTreeMap<String, RoleRecord>, role: &str) -> Result<Vec<String>, Declined> {
-    let mut chain = Vec::new();
-    let mut at = role;
-    while at != "targets" {
-        let r = roles
-            .get(at)
-            .ok_or_else(|| format!("no record of role {at}"))?;
-        if chain.len() > 64 || r.delegator == "root" {
-            return Err(format!("no delegation chain recorded for role {role}"));
-        }
-        chain.push(r.delegator.clone());
-        at = &r.delegator;
-    }
-    chain.reverse();
-    Ok(chain)
-}
-
-/// What the state serves for `path` now: the info of the role the delegation search (spec
-/// 5.7) finds allowed to speak for it, or `None`.
-fn settle(
-    trusted: &mut TrustedSet,
-    src: &mut Source<'_>,
-    limits: &Limits,
-    path: &str,
-) -> anyhow::Result<Result<Option<TargetFile>, Declined>> {
-    let none = HashSet::new();
-    Ok(
-        match workflow::find_target_avoiding(trusted, src, limits, path, &none)? {
-            Search::Found(found) => match writable_path(path) {
-                Ok(()) => Ok(Some(found.info)),
-                Err(why) => {
-                    tracing::warn!(
-                        "target {path:?}, signed by {}, cannot be mirrored ({why}): not mirrored",
-                        found.role
-                    );
-                    Ok(None)
-                }
-            },
-            Search::NotFound => Ok(None),
-            Search::Blocked { role } => Err(format!("the search for {path} stops at {role}")),
-        },
-    )
 }
 
 /// How the change went.
@@ -313,8 +126,12 @@ pub fn apply(
     let timestamp =
         fs::read(how.store.path_of("timestamp")).context("reading the stored timestamp")?;
     write_atomic(&dir.join("tuf/timestamp.json"), &timestamp)?;
-    let retired = replace_plain_names(&dir, &delta, old, &mut applied)?;
-    retain(&dir, retired, &delta, how.keep_deleted)?;
+    let mut retired = replace_plain_names(&dir, &delta, old, &mut applied)?;
+    let old_snapshot = served.record.snapshot().version;
+    if Some(old_snapshot) != trusted.snapshot().map(|s| s.version) {
+        retired.push(format!("tuf/{old_snapshot}.snapshot.json"));
+    }
+    retain(&dir, trusted, retired, &delta, how.keep_deleted)?;
     finish(served, delta, trusted, &mut applied)?;
     Ok(applied)
 }
@@ -441,6 +258,7 @@ struct Retained {
 /// removes what has been retained for `keep` (never a file the new version names).
 fn retain(
     dir: &Path,
+    trusted: &TrustedSet,
     mut retired: Vec<String>,
     delta: &Delta,
     keep: Duration,
@@ -450,8 +268,12 @@ fn retain(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    for (role, old_version) in &delta.roles {
-        retired.push(format!("tuf/{old_version}.{}.json", encode_role_name(role)));
+    let superseded = delta.roles.iter().filter_map(|(role, old)| {
+        let now = trusted.targets(role)?.version.get();
+        old.filter(|v| *v != now).map(|v| (role, v))
+    });
+    for (role, version) in superseded.chain(delta.orphans.iter().map(|(r, v)| (r, *v))) {
+        retired.push(format!("tuf/{version}.{}.json", encode_role_name(role)));
     }
     let current: HashSet<String> = delta
         .targets
@@ -504,42 +326,11 @@ fn finish(
         let r = RoleRecord::of(trusted, role).context("changed role not loaded")?;
         record.roles.insert(role.clone(), r);
     }
+    for (role, _) in &delta.orphans {
+        record.roles.remove(role);
+    }
     applied.targets = manifest.targets.len();
     let record = Record::from_roles(trusted, record.roles, applied.targets)
         .context("no snapshot or timestamp")?;
     record.write(&dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn role(delegator: &str) -> RoleRecord {
-        RoleRecord {
-            version: 1,
-            delegator: delegator.into(),
-            expires: i64::MAX,
-        }
-    }
-
-    #[test]
-    fn the_delegation_chain_is_read_from_the_record() {
-        let roles = BTreeMap::from([
-            ("targets".to_string(), role("root")),
-            ("prefix-A".to_string(), role("targets")),
-            ("author-A".to_string(), role("prefix-A")),
-        ]);
-        assert_eq!(
-            delegators(&roles, "author-A").unwrap(),
-            ["targets", "prefix-A"]
-        );
-        assert!(delegators(&roles, "targets").unwrap().is_empty());
-        assert!(delegators(&roles, "author-B").is_err());
-    }
-
-    #[test]
-    fn a_cycle_in_a_recorded_chain_declines_rather_than_loops() {
-        let roles = BTreeMap::from([("a".to_string(), role("b")), ("b".to_string(), role("a"))]);
-        assert!(delegators(&roles, "a").is_err());
-    }
 }

@@ -22,6 +22,7 @@
 //! ```
 
 mod anchor;
+mod delta;
 mod in_place;
 mod layout;
 mod plan;
@@ -534,7 +535,7 @@ fn try_in_place(
         record,
         manifest,
     };
-    let delta = match in_place::plan(&served, trusted, src, &Limits::default())? {
+    let delta = match delta::plan(&served, trusted, src, &Limits::default())? {
         Ok(delta) => delta,
         Err(why) => {
             tracing::info!("building a new state: {why}");

@@ -636,16 +636,120 @@ fn a_deleted_file_stays_served_for_keep_deleted_then_goes() {
     assert!(served.contains_key(&format!("tuf/3.{AUTHOR_ROLE}.json")));
 }
 
+/// What a client can fetch from a served tree, without the files an in-place sync keeps for
+/// clients on the previous snapshot (listed in its `.sync-retained.json`).
+fn fetchable(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let retained = std::fs::read(dir.join(".sync-retained.json")).unwrap_or_default();
+    let retained: Vec<serde_json::Value> = serde_json::from_slice(&retained).unwrap_or_default();
+    let retained: Vec<&str> = retained.iter().filter_map(|r| r["path"].as_str()).collect();
+    tree(dir)
+        .into_iter()
+        .filter(|(p, _)| !p.split('/').any(|s| s.starts_with('.')))
+        .filter(|(p, _)| !retained.contains(&p.as_str()))
+        .collect()
+}
+
 #[test]
-fn a_new_author_takes_a_new_state_and_says_why() {
+fn in_place_sync_serves_exactly_what_a_full_sync_serves() {
     let mut s = Setup::new();
     s.sync_ok();
-    let role = s.up.add_author("NEWCOMER");
-    s.up.add_target(&role, "authors/id/N/NE/NEWCOMER/New-0.01.tar.gz", b"new");
-    s.up.publish();
-    let log = s.sync_ok();
-    assert!(log.contains("building a new state: role"), "{log}");
-    assert!(log.contains("published state-2"), "{log}");
+    let full_dest = s.dest.with_file_name("mirror-full");
+    let full_sync = |s: &Setup| {
+        let mut args = s.sync_args();
+        let at = args.iter().position(|a| a == "--dest").unwrap();
+        args[at + 1] = full_dest.clone().into();
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--no-in-place")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    full_sync(&s);
+    // (what changes, whether it is applied in place, the change). A terminating delegation
+    // withdrawn declines: the paths it blocked, listed by roles searched after it, are not in
+    // the served state, so finding them would take a search of every later role.
+    type Change = fn(&mut Upstream);
+    let changes: [(&str, bool, Change); 9] = [
+        ("an upload", true, |up| {
+            up.add_target(AUTHOR_ROLE, &format!("{AUTHOR_DIR}/Up-1.tar.gz"), b"up")
+        }),
+        ("a new author under a new prefix", true, |up| {
+            let role = up.add_author("NEWCOMER");
+            up.add_target(&role, "authors/id/N/NE/NEWCOMER/New-0.01.tar.gz", b"new");
+        }),
+        ("a new author under a known prefix", true, |up| {
+            let role = up.add_author("EXAMPLER");
+            up.add_target(&role, "authors/id/E/EX/EXAMPLER/Other-1.tar.gz", b"other");
+        }),
+        ("a deletion and a new index", true, |up| {
+            up.remove_target(AUTHOR_ROLE, &format!("{AUTHOR_DIR}/Foo-1.0.tar.gz"));
+            up.add_target("targets", "modules/02packages.details.txt.gz", b"index 2");
+        }),
+        ("a sub-delegation of an author", true, |up| {
+            let sub = format!("{AUTHOR_ROLE}-sub");
+            up.delegate(AUTHOR_ROLE, &sub, &format!("{AUTHOR_DIR}/Deep-*"));
+            up.add_target(&sub, &format!("{AUTHOR_DIR}/Deep-1.tar.gz"), b"deep");
+        }),
+        ("a sub-delegation withdrawn", false, |up| {
+            up.undelegate(AUTHOR_ROLE, &format!("{AUTHOR_ROLE}-sub"));
+        }),
+        ("a non-terminating sub-delegation", true, |up| {
+            let sub = format!("{AUTHOR_ROLE}-open");
+            up.delegate_with(AUTHOR_ROLE, &sub, &format!("{AUTHOR_DIR}/Open-*"), false);
+            up.add_target(&sub, &format!("{AUTHOR_DIR}/Open-1.tar.gz"), b"open");
+        }),
+        ("a non-terminating sub-delegation taken back", true, |up| {
+            up.undelegate(AUTHOR_ROLE, &format!("{AUTHOR_ROLE}-open"));
+        }),
+        (
+            "a new terminating delegation ahead of an author",
+            true,
+            |up| {
+                up.delegate_first("targets", "takeover", &format!("{AUTHOR_DIR}/Bar-*"));
+                // It does not list Bar-1.0, which the author still lists: no longer served.
+                let path = format!("{AUTHOR_DIR}/Bar-2.0.tar.gz");
+                up.add_target("takeover", &path, b"taken over");
+            },
+        ),
+    ];
+    for (what, in_place, change) in changes {
+        change(&mut s.up);
+        s.up.publish();
+        let log = s.sync_ok();
+        let said = if in_place {
+            " in place: "
+        } else {
+            "building a new state: "
+        };
+        assert!(log.contains(said), "{what}: {log}");
+        let full_log = full_sync(&s);
+        let full = fetchable(&full_dest.join("current"));
+        assert!(
+            fetchable(&s.current()) == full,
+            "{what}: in place differs from a full sync"
+        );
+        let blocked = format!("{AUTHOR_DIR}/Bar-1.0.tar.gz");
+        assert_eq!(
+            full.contains_key(&blocked),
+            !what.contains("ahead"),
+            "{what}"
+        );
+        for (path, content) in s.up.targets() {
+            if path == blocked && what.contains("ahead") {
+                continue;
+            }
+            assert!(
+                full.get(&path) == Some(&content),
+                "{what}: {path} not served\nin place: {log}\nfull: {full_log}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -209,6 +209,12 @@ impl Upstream {
     /// Adds a terminating delegation of `pattern` from `parent` to a new, empty role `child`
     /// (nothing when `child` exists).
     pub fn delegate(&mut self, parent: &str, child: &str, pattern: &str) {
+        self.delegate_with(parent, child, pattern, true);
+    }
+
+    /// Adds a delegation of `pattern` from `parent` to a new, empty role `child`, terminating
+    /// or not (nothing when `child` exists).
+    pub fn delegate_with(&mut self, parent: &str, child: &str, pattern: &str, terminating: bool) {
         if self.roles.contains_key(child) {
             return;
         }
@@ -229,7 +235,7 @@ impl Upstream {
             name: child.into(),
             keyids: vec![k.keyid().clone()],
             threshold: nz(1),
-            terminating: true,
+            terminating,
             paths: Some(vec![pattern.into()]),
             path_hash_prefixes: None,
         });
@@ -245,6 +251,30 @@ impl Upstream {
         );
         self.dirty.insert(parent.into());
         self.dirty.insert(child.into());
+    }
+
+    /// Like [`Upstream::delegate`], with the new delegation placed first in `parent`'s list, so
+    /// it is searched before the roles `parent` delegated to before.
+    pub fn delegate_first(&mut self, parent: &str, child: &str, pattern: &str) {
+        self.delegate(parent, child, pattern);
+        let d = self.roles.get_mut(parent).unwrap().delegations.as_mut();
+        let entries = d.unwrap().roles.as_mut().unwrap();
+        let entry = entries.pop().unwrap();
+        entries.insert(0, entry);
+    }
+
+    /// Withdraws `parent`'s delegation to `child`. The snapshot still lists the role's last
+    /// version (a snapshot may not drop a role, spec 5.5.5).
+    pub fn undelegate(&mut self, parent: &str, child: &str) {
+        let d = self.roles.get_mut(parent).unwrap().delegations.as_mut();
+        d.unwrap()
+            .roles
+            .as_mut()
+            .unwrap()
+            .retain(|e| e.name != child);
+        self.roles.remove(child);
+        self.dirty.remove(child);
+        self.dirty.insert(parent.into());
     }
 
     /// Sets the expiry `role` is signed with at its next publication.
