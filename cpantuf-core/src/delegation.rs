@@ -43,6 +43,25 @@ pub fn path_matches(pattern: &str, target: &str) -> bool {
     }
 }
 
+/// Whether some path might match both patterns; `false` only when none can. Conservative: a
+/// position where both segments hold glob characters counts as a possible overlap. Used to
+/// prove that withdrawing a terminating delegation uncovers no other role's path (a sync
+/// applying a change in place).
+pub fn patterns_may_overlap(a: &str, b: &str) -> bool {
+    let is_glob = |s: &str| s.bytes().any(|c| matches!(c, b'*' | b'?' | b'['));
+    let (sa, sb): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+    sa.len() == sb.len()
+        && sa
+            .iter()
+            .zip(&sb)
+            .all(|(x, y)| match (is_glob(x), is_glob(y)) {
+                (false, false) => x == y,
+                (true, false) => segment_matches(x.as_bytes(), y.as_bytes()),
+                (false, true) => segment_matches(y.as_bytes(), x.as_bytes()),
+                (true, true) => true,
+            })
+}
+
 /// fnmatch for one segment, iterative with single-star backtracking
 /// (linear-ish; no exponential blow-up on hostile patterns).
 fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
@@ -186,6 +205,17 @@ impl DelegatedRole {
         }
         false
     }
+
+    /// Whether some path might be covered by both delegations (see
+    /// [`patterns_may_overlap`]); always `true` when either uses hash prefixes.
+    pub fn may_overlap(&self, other: &DelegatedRole) -> bool {
+        match (&self.paths, &other.paths) {
+            (Some(a), Some(b)) => a
+                .iter()
+                .any(|p| b.iter().any(|q| patterns_may_overlap(p, q))),
+            _ => true,
+        }
+    }
 }
 
 impl SuccinctRoles {
@@ -327,6 +357,29 @@ mod tests {
         assert!(path_matches("*.tar.gz", "Moo-2.005005.tar.gz"));
         assert!(!path_matches("*.tar.gz", "Moo-2.005005.zip"));
         assert!(path_matches("Mo*o*.tar.gz", "Moo-2.005005.tar.gz"));
+    }
+
+    #[test]
+    fn patterns_overlap_unless_a_segment_tells_them_apart() {
+        let author = "authors/id/G/GO/GONZUS/*";
+        assert!(!patterns_may_overlap(author, "authors/id/G/GO/OTHER/*"));
+        assert!(!patterns_may_overlap(author, "authors/id/G/GO/GONZUS/*/*"));
+        assert!(!patterns_may_overlap(author, "authors/id/G/GO/OT*/*"));
+        assert!(patterns_may_overlap(author, "authors/id/G/GO/GO*/*"));
+        assert!(patterns_may_overlap(author, "authors/id/G/GO/*/*"));
+        assert!(patterns_may_overlap(author, author));
+        assert!(patterns_may_overlap("a/*x", "a/y*"));
+        assert!(!patterns_may_overlap("a/b", "a/c"));
+        assert!(patterns_may_overlap("a/b", "a/b"));
+        // Whenever a path matches both, they are said to overlap.
+        for (p, q, path) in [
+            ("a/[bc]", "a/?", "a/b"),
+            ("x/*.gz", "x/Foo*", "x/Foo.gz"),
+            ("*/*", "a/b", "a/b"),
+        ] {
+            assert!(path_matches(p, path) && path_matches(q, path));
+            assert!(patterns_may_overlap(p, q), "{p} {q}");
+        }
     }
 
     #[test]

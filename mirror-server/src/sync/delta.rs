@@ -14,14 +14,18 @@
 //!   paths): all of its paths are searched again, and every role it delegates to is planned
 //!   in turn when it is new;
 //! * a role no longer delegated to (with the roles below it, as recorded): its paths are
-//!   searched again, and it is no longer served.
+//!   searched again, and it is no longer served. When its delegation was terminating, no
+//!   delegation searched after it may cover the paths it covered (CPAN's authors' directories
+//!   are disjoint): otherwise the paths it blocked, which the state does not serve, could now
+//!   surface from roles the plan does not read.
 //!
 //! Each path is searched from the top-level targets role ([`workflow::find_target_avoiding`]),
 //! so the role allowed to speak for it decides, exactly as in a full sync. What the plan
 //! cannot settle alone declines it, and a full sync builds a new state: a new root, a
-//! terminating or reordered delegation, a changed hash-bin layout, a role reached through
-//! two delegators, a role that expired, was refused or blocks a search, an upstream without
-//! consistent snapshots, a state without a record of its roles.
+//! withdrawn terminating delegation that may uncover other roles' paths, a reordered
+//! delegation, a changed hash-bin layout, a role reached through two delegators, a role that
+//! expired, was refused or blocks a search, an upstream without consistent snapshots, a state
+//! without a record of its roles.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -193,7 +197,7 @@ impl Planner<'_, '_> {
         let (before, after) = (old.and_then(|o| o.delegations), new.delegations.clone());
         let mut chain = planned.chain;
         chain.push(role.to_owned());
-        self.delegations_changed(role, &chain, before.as_ref(), after.as_ref())?;
+        self.delegations_changed(trusted, role, &chain, before.as_ref(), after.as_ref())?;
         self.done.insert(role.to_owned());
         self.delta.roles.push((role.to_owned(), planned.old));
         Ok(())
@@ -211,6 +215,7 @@ impl Planner<'_, '_> {
     /// differently.
     fn delegations_changed(
         &mut self,
+        trusted: &TrustedSet,
         role: &str,
         chain: &[String],
         before: Option<&Delegations>,
@@ -251,10 +256,7 @@ impl Planner<'_, '_> {
         for e in before.iter().filter(|e| e.terminating && !same(e, &after)) {
             let now = after.iter().find(|a| a.name == e.name);
             if !now.is_some_and(|a| same_scope(a, e)) {
-                return Err(format!(
-                    "role {role} removed or re-scoped its terminating delegation to {}",
-                    e.name
-                ));
+                uncovers_nothing(trusted, chain, e)?;
             }
         }
         for e in after.iter().filter(|e| !same(e, &before)) {
@@ -351,6 +353,56 @@ impl Planner<'_, '_> {
         }
         Ok(Ok(self.delta))
     }
+}
+
+/// Checks that withdrawing or narrowing `e`, a terminating delegation of the last role in
+/// `chain`, lets no search reach a role it blocked before: no delegation searched after it
+/// (in its delegator, then in each delegator above, up to a terminating one) may cover a path
+/// `e` covered. Otherwise a path no role served may now be served, and finding it would take
+/// every later role's list: declined.
+fn uncovers_nothing(
+    trusted: &TrustedSet,
+    chain: &[String],
+    e: &DelegatedRole,
+) -> Result<(), Declined> {
+    let declined = || {
+        format!(
+            "a withdrawn or narrowed terminating delegation to {} may uncover paths other roles list",
+            e.name
+        )
+    };
+    let delegations = |role: &str| trusted.targets(role).and_then(|t| t.delegations.as_ref());
+    let mut after = e.name.as_str();
+    for (level, holder) in chain.iter().enumerate().rev() {
+        if let Some(d) = delegations(holder) {
+            if d.succinct_roles.is_some() {
+                return Err(declined());
+            }
+            let entries = d.roles.as_deref().unwrap_or_default();
+            let from = entries
+                .iter()
+                .position(|x| x.name == after)
+                .map_or(0, |i| i + 1);
+            if entries[from..]
+                .iter()
+                .any(|x| x.name != e.name && x.may_overlap(e))
+            {
+                return Err(declined());
+            }
+        }
+        let Some(delegator) = level.checked_sub(1).map(|l| chain[l].as_str()) else {
+            break;
+        };
+        let entry = delegations(delegator)
+            .and_then(|d| d.roles.as_ref())
+            .and_then(|r| r.iter().find(|x| x.name == *holder));
+        match entry {
+            Some(entry) if entry.terminating => break,
+            Some(_) => after = holder,
+            None => return Err(declined()),
+        }
+    }
+    Ok(())
 }
 
 /// Whether two delegations give the same paths the same way (keys and threshold aside).

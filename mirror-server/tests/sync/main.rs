@@ -671,54 +671,75 @@ fn in_place_sync_serves_exactly_what_a_full_sync_serves() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     full_sync(&s);
-    // (what changes, whether it is applied in place, the change). A terminating delegation
-    // withdrawn declines: the paths it blocked, listed by roles searched after it, are not in
-    // the served state, so finding them would take a search of every later role.
+    // (what changes, whether it is applied in place, the files in the author's directory a
+    // role lists but no client may fetch (blocked by a terminating delegation), the change).
+    // A terminating delegation withdrawn while a later one covers the same paths declines:
+    // the paths it blocked are not in the served state, and finding them would take a search
+    // of every later role.
     type Change = fn(&mut Upstream);
-    let changes: [(&str, bool, Change); 9] = [
-        ("an upload", true, |up| {
+    let changes: [(&str, bool, &[&str], Change); 11] = [
+        ("an upload", true, &[], |up| {
             up.add_target(AUTHOR_ROLE, &format!("{AUTHOR_DIR}/Up-1.tar.gz"), b"up")
         }),
-        ("a new author under a new prefix", true, |up| {
+        ("a new author under a new prefix", true, &[], |up| {
             let role = up.add_author("NEWCOMER");
             up.add_target(&role, "authors/id/N/NE/NEWCOMER/New-0.01.tar.gz", b"new");
         }),
-        ("a new author under a known prefix", true, |up| {
+        ("a new author under a known prefix", true, &[], |up| {
             let role = up.add_author("EXAMPLER");
             up.add_target(&role, "authors/id/E/EX/EXAMPLER/Other-1.tar.gz", b"other");
         }),
-        ("a deletion and a new index", true, |up| {
+        ("a deletion and a new index", true, &[], |up| {
             up.remove_target(AUTHOR_ROLE, &format!("{AUTHOR_DIR}/Foo-1.0.tar.gz"));
             up.add_target("targets", "modules/02packages.details.txt.gz", b"index 2");
         }),
-        ("a sub-delegation of an author", true, |up| {
+        ("a sub-delegation of an author", true, &[], |up| {
             let sub = format!("{AUTHOR_ROLE}-sub");
             up.delegate(AUTHOR_ROLE, &sub, &format!("{AUTHOR_DIR}/Deep-*"));
             up.add_target(&sub, &format!("{AUTHOR_DIR}/Deep-1.tar.gz"), b"deep");
         }),
-        ("a sub-delegation withdrawn", false, |up| {
+        ("a terminating sub-delegation withdrawn", true, &[], |up| {
             up.undelegate(AUTHOR_ROLE, &format!("{AUTHOR_ROLE}-sub"));
         }),
-        ("a non-terminating sub-delegation", true, |up| {
+        ("a non-terminating sub-delegation", true, &[], |up| {
             let sub = format!("{AUTHOR_ROLE}-open");
             up.delegate_with(AUTHOR_ROLE, &sub, &format!("{AUTHOR_DIR}/Open-*"), false);
             up.add_target(&sub, &format!("{AUTHOR_DIR}/Open-1.tar.gz"), b"open");
         }),
-        ("a non-terminating sub-delegation taken back", true, |up| {
-            up.undelegate(AUTHOR_ROLE, &format!("{AUTHOR_ROLE}-open"));
+        (
+            "a non-terminating sub-delegation taken back",
+            true,
+            &[],
+            |up| {
+                up.undelegate(AUTHOR_ROLE, &format!("{AUTHOR_ROLE}-open"));
+            },
+        ),
+        (
+            "a terminating delegation hiding a later one",
+            true,
+            &["Hidden-1.tar.gz"],
+            |up| {
+                up.delegate(AUTHOR_ROLE, "hide", &format!("{AUTHOR_DIR}/Hid*"));
+                up.delegate_with(AUTHOR_ROLE, "later", &format!("{AUTHOR_DIR}/*"), false);
+                up.add_target("later", &format!("{AUTHOR_DIR}/Hidden-1.tar.gz"), b"hidden");
+            },
+        ),
+        ("the hiding delegation withdrawn", false, &[], |up| {
+            up.undelegate(AUTHOR_ROLE, "hide");
         }),
         (
             "a new terminating delegation ahead of an author",
             true,
+            &["Bar-1.0.tar.gz"],
             |up| {
                 up.delegate_first("targets", "takeover", &format!("{AUTHOR_DIR}/Bar-*"));
-                // It does not list Bar-1.0, which the author still lists: no longer served.
+                // It does not list Bar-1.0, which the author still lists.
                 let path = format!("{AUTHOR_DIR}/Bar-2.0.tar.gz");
                 up.add_target("takeover", &path, b"taken over");
             },
         ),
     ];
-    for (what, in_place, change) in changes {
+    for (what, in_place, blocked, change) in changes {
         change(&mut s.up);
         s.up.publish();
         let log = s.sync_ok();
@@ -734,14 +755,13 @@ fn in_place_sync_serves_exactly_what_a_full_sync_serves() {
             fetchable(&s.current()) == full,
             "{what}: in place differs from a full sync"
         );
-        let blocked = format!("{AUTHOR_DIR}/Bar-1.0.tar.gz");
-        assert_eq!(
-            full.contains_key(&blocked),
-            !what.contains("ahead"),
-            "{what}"
-        );
+        let blocked: Vec<String> = blocked
+            .iter()
+            .map(|f| format!("{AUTHOR_DIR}/{f}"))
+            .collect();
         for (path, content) in s.up.targets() {
-            if path == blocked && what.contains("ahead") {
+            if blocked.contains(&path) {
+                assert!(!full.contains_key(&path), "{what}: {path} served");
                 continue;
             }
             assert!(
