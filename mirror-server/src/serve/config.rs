@@ -71,7 +71,7 @@ pub struct Args {
     pub max_connections: usize,
 
     /// Largest request head (request line plus headers) accepted, in bytes; larger gets 431.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value = "16KiB", value_parser = parse_bytes_usize)]
     pub max_header_bytes: usize,
 
     /// Time allowed for a TLS handshake.
@@ -105,15 +105,15 @@ pub struct Args {
     pub default_max_age: Duration,
 
     /// Memory for the bytes of small files (see `--file-cache-max-file`), in bytes; 0 disables.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = parse_bytes_usize)]
     pub file_cache_bytes: usize,
 
     /// Largest file whose bytes are kept in memory.
-    #[arg(long, value_name = "BYTES", default_value_t = 128 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value = "128KiB", value_parser = parse_bytes)]
     pub file_cache_max_file: u64,
 
     /// Memory for gzip-compressed copies of metadata files, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = parse_bytes_usize)]
     pub gzip_cache_bytes: usize,
 
     /// Options given on the command line (clap ids), which the config file does not override.
@@ -385,29 +385,36 @@ pub fn parse_listen(value: &str) -> Result<Vec<SocketAddr>, String> {
     Ok(addrs)
 }
 
-/// Parses `250ms`, `10s`, `5m`, `2h`, `1d`; a bare number is seconds.
+/// Parses a duration as `humantime` does (`250ms`, `10s`, `5m`, `2h`, `1day`, `1h 30m`); a
+/// bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (examples: 500ms, 10s, 5m, 1h)"))?;
-    let per_unit_ms: u64 = match unit {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)"
-            ))
-        }
-    };
-    n.checked_mul(per_unit_ms)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{s}` is too long"))
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("`{s}` is too long"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}; examples: 500ms, 10s, 5m, 1h)"))
+}
+
+/// Parses a size in bytes: a bare number, or with a unit as `bytesize` reads it (`64KiB`,
+/// `256MiB`, `1GiB`, `500kB`).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| format!("`{s}` is too large"));
+    }
+    s.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("`{s}` is not a size (examples: 16384, 64KiB, 256MiB, 1GiB)"))
+}
+
+/// [`parse_bytes`] for an in-memory budget.
+pub fn parse_bytes_usize(s: &str) -> Result<usize, String> {
+    let n = parse_bytes(s)?;
+    usize::try_from(n).map_err(|_| format!("`{s}` is too large"))
 }
 
 #[cfg(test)]
@@ -443,7 +450,15 @@ mod tests {
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
-        assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_duration("3 fortnights").is_err());
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_bytes("16384"), Ok(16_384));
+        assert_eq!(parse_bytes("64KiB"), Ok(65_536));
+        assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("500kB"), Ok(500_000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Keys are the long option names without the leading dashes (`max-connections`,
 //! `access-log-format`); list options (`listen`, `http-listen`) take arrays; durations are
-//! strings (`"30s"`). An unknown key is an error, so a typo is never silently ignored. A value
+//! strings (`"30s"`); sizes are numbers of bytes or strings with a unit (`"256MiB"`). An unknown key is an error, so a typo is never silently ignored. A value
 //! given on the command line wins over the file.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::{Deserialize, Deserializer};
 
-use super::config::{parse_duration, AccessLogFormat, Args};
+use super::config::{parse_bytes, parse_duration, AccessLogFormat, Args};
 
 /// The file's contents; every key optional.
 #[derive(Debug, Default, Deserialize)]
@@ -28,6 +28,7 @@ pub struct FileConfig {
     sync_status: Option<PathBuf>,
     workers: Option<usize>,
     max_connections: Option<usize>,
+    #[serde(default, deserialize_with = "size")]
     max_header_bytes: Option<usize>,
     #[serde(default, deserialize_with = "duration")]
     handshake_timeout: Option<Duration>,
@@ -43,8 +44,11 @@ pub struct FileConfig {
     short_max_age: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     default_max_age: Option<Duration>,
+    #[serde(default, deserialize_with = "size")]
     file_cache_bytes: Option<usize>,
+    #[serde(default, deserialize_with = "size")]
     file_cache_max_file: Option<u64>,
+    #[serde(default, deserialize_with = "size")]
     gzip_cache_bytes: Option<usize>,
 }
 
@@ -53,6 +57,23 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
     parse_duration(&s)
         .map(Some)
         .map_err(serde::de::Error::custom)
+}
+
+/// A size: a number of bytes, or a string with a unit (`"256MiB"`).
+fn size<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<T>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    let n = match Size::deserialize(d)? {
+        Size::Bytes(n) => n,
+        Size::Text(s) => parse_bytes(&s).map_err(serde::de::Error::custom)?,
+    };
+    T::try_from(n)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("{n} is too large")))
 }
 
 /// Reads `path` and fills in every option of `args` not given on the command line. Relative
@@ -176,6 +197,15 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_durations_are_refused() {
         assert!(toml::from_str::<FileConfig>("max-conections = 3\n").is_err());
-        assert!(toml::from_str::<FileConfig>("idle-timeout = \"3 weeks\"\n").is_err());
+        assert!(toml::from_str::<FileConfig>("idle-timeout = \"3 fortnights\"\n").is_err());
+        assert!(toml::from_str::<FileConfig>("file-cache-bytes = \"lots\"\n").is_err());
+    }
+
+    #[test]
+    fn sizes_are_bytes_or_strings_with_a_unit() {
+        let f: FileConfig =
+            toml::from_str("file-cache-bytes = \"256MiB\"\ngzip-cache-bytes = 1024\n").unwrap();
+        assert_eq!(f.file_cache_bytes, Some(256 << 20));
+        assert_eq!(f.gzip_cache_bytes, Some(1024));
     }
 }
