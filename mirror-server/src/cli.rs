@@ -46,19 +46,31 @@ pub enum Command {
     /// Check the `serve` options (command line and `--config` file) like `nginx -t`: print
     /// what would be used and exit 0, or print one error line and exit 2.
     CheckConfig(serve::Args),
-    /// Follow an upstream mirror through the TUF client workflow, verify everything, and
-    /// publish each new state by switching a `current` symlink atomically.
+    /// Follow an upstream mirror through the TUF client workflow and verify everything; apply
+    /// each change in place in the order consistent snapshots make safe, or publish a new
+    /// state by switching a `current` symlink atomically.
     Sync(sync::Args),
     /// Write man pages or print shell completions, generated from this command line.
     #[command(subcommand)]
     Generate(cpantuf_cli_support::generate::Generate),
 }
 
+/// The exit statuses, at the end of every `--help`.
+const EXIT_STATUS: &str = "Exit status: 0 success; 1 the run failed, with one error line (a \
+failed sync leaves the served tree as it was); 2 usage, or `check-config` found an error.";
+
 impl Cli {
+    /// The command line, with the exit statuses at the end of each subcommand's help.
+    pub fn command_with_help() -> clap::Command {
+        Cli::command()
+            .after_help(EXIT_STATUS)
+            .mut_subcommands(|c| c.after_help(EXIT_STATUS))
+    }
+
     /// Parses the process arguments (exiting on a usage error), remembering which `serve`
     /// options came from the command line so a config file does not override them.
     pub fn parse_args() -> Cli {
-        let matches = Cli::command().get_matches();
+        let matches = Cli::command_with_help().get_matches();
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         if let (Command::Serve(args) | Command::CheckConfig(args), Some((_, sub))) =
             (&mut cli.command, matches.subcommand())
@@ -85,7 +97,7 @@ impl Command {
             Command::CheckConfig(args) => Ok(check_config::run(args)),
             Command::Sync(args) => sync::run(args).map(|()| 0),
             Command::Generate(what) => {
-                cpantuf_cli_support::generate::run(&what, Cli::command())?;
+                cpantuf_cli_support::generate::run(&what, Cli::command_with_help())?;
                 Ok(0)
             }
         }
@@ -99,5 +111,15 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_help_names_the_exit_statuses() {
+        let mut cli = Cli::command_with_help();
+        assert!(cli.render_help().to_string().contains("Exit status: 0"));
+        for sub in cli.get_subcommands_mut().filter(|s| s.get_name() != "help") {
+            let help = sub.render_help().to_string();
+            assert!(help.contains("Exit status: 0"), "{help}");
+        }
     }
 }

@@ -93,3 +93,32 @@ fn an_encrypted_key_without_a_passphrase_says_how_to_give_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("needs a passphrase"), "{out:?}");
 }
+
+#[test]
+fn every_subcommand_help_names_the_exit_statuses() {
+    for sub in [
+        "keygen",
+        "init",
+        "publish",
+        "add",
+        "remove",
+        "index",
+        "timestamp",
+        "status",
+        "author",
+        "root",
+        "targets",
+        "verify",
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cpantuf-sign"))
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{sub}");
+        assert!(
+            help.contains("Exit status: 0 success"),
+            "{sub} --help: {help}"
+        );
+    }
+}

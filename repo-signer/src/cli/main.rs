@@ -78,8 +78,17 @@ enum Command {
     Generate(cpantuf_cli_support::generate::Generate),
 }
 
+/// The command line, with the exit statuses at the end of every subcommand's help too.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommands(|c| c.after_help(EXIT_STATUS))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = {
+        use clap::FromArgMatches;
+        Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+    };
     common::init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
@@ -94,12 +103,9 @@ fn main() -> ExitCode {
         Command::Author(a) => author::run(a),
         Command::Root(a) => root::run(a),
         Command::Targets(a) => targets::run(a),
-        Command::Generate(what) => {
-            use clap::CommandFactory;
-            cpantuf_cli_support::generate::run(&what, Cli::command())
-                .map(|()| ExitCode::SUCCESS)
-                .map_err(Into::into)
-        }
+        Command::Generate(what) => cpantuf_cli_support::generate::run(&what, command())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
     };
     match result {
         Ok(code) => code,
