@@ -51,6 +51,14 @@ impl MetadataStore {
         write_atomic(&self.path_of(role), bytes)
     }
 
+    /// Replaces `role`'s stored bytes without syncing ([`write_replacing`]), for a caller that
+    /// syncs the filesystem before relying on them. Safe only for a role whose stored copy is
+    /// verified again whenever it is loaded (a delegated targets role, checked against the
+    /// snapshot): a copy torn by a crash is then refused and fetched again.
+    pub fn persist_unsynced(&self, role: &str, bytes: &[u8]) -> io::Result<()> {
+        write_replacing(&self.path_of(role), bytes)
+    }
+
     /// Takes an exclusive lock on the store for the life of the returned
     /// file handle, waiting for another process that holds it.
     pub fn lock(&self) -> io::Result<File> {
@@ -106,6 +114,20 @@ impl MetadataStore {
 /// 0666, as a plain `File::create` would (0644 under the usual umask 022):
 /// what `sync` publishes and `mirror --to` writes is read by other users.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, true)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Like [`write_atomic`] (a new file renamed over the name, so another hard link to the old
+/// file is never written through), without the syncs: for a writer that makes the whole
+/// filesystem durable (`syncfs`) before anything relies on the file, as the mirror's sync
+/// does before it publishes. A crash before that may leave the old bytes, the new or a torn
+/// file under the name.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
@@ -114,9 +136,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .permissions(fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
+    if sync {
+        tmp.as_file().sync_all()?;
+    }
     tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
+    Ok(())
 }
 
 /// Syncs a directory so a rename in it is durable.

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use cpantuf_client::store::{write_atomic, MetadataStore};
+use cpantuf_client::store::{write_atomic, write_replacing, MetadataStore};
 use cpantuf_client::urls::consistent_target_path;
 use cpantuf_core::metadata::{Envelope, RoleMeta, TargetFile};
 use cpantuf_core::trusted::TrustedSet;
@@ -199,7 +199,8 @@ fn write_metadata(
     for (role, name) in files {
         let stored = store.path_of(&role);
         let bytes = fs::read(&stored).with_context(|| format!("reading {}", stored.display()))?;
-        write_atomic(&dir.join("tuf").join(name), &bytes)?;
+        // Synced with everything else by the one syncfs before the timestamp.
+        write_replacing(&dir.join("tuf").join(name), &bytes)?;
     }
     Ok(())
 }

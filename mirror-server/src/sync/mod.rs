@@ -37,7 +37,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use cpantuf_client::fetcher::{FetchConfig, Fetcher};
-use cpantuf_client::store::{write_atomic, MetadataStore};
+use cpantuf_client::store::{write_atomic, write_replacing, MetadataStore};
 use cpantuf_client::urls::{
     consistent_target_path, metadata_base, metadata_url, url_path, with_slash,
 };
@@ -113,6 +113,14 @@ pub struct Args {
     /// place.
     #[arg(long)]
     pub no_in_place: bool,
+
+    /// A CPAN tree already on this machine (the rsync mirror this sync replaces): a target
+    /// to fetch whose copy there (under its name or its hash-named twin) has the signed
+    /// length and hashes is taken from it, hard-linked on the same filesystem and copied
+    /// otherwise, instead of downloaded. Each copy is hashed after it is taken. Stop what
+    /// writes to DIR first.
+    #[arg(long, value_name = "DIR")]
+    pub reuse: Option<PathBuf>,
 }
 
 /// A SHA-256 given on the command line, lower-cased.
@@ -172,6 +180,8 @@ pub struct Outcome {
     pub linked: usize,
     /// Targets found already verified in an interrupted staging area.
     pub resumed: usize,
+    /// Targets taken, verified, from the `--reuse` tree.
+    pub reused: usize,
     /// Targets in the state.
     pub targets: usize,
     /// Targets served as the previous state verified them, because the role that signs them
@@ -215,13 +225,17 @@ impl std::fmt::Display for Outcome {
             write!(
                 f,
                 "published {}: {} targets ({} downloaded, {} bytes; {} linked from the \
-                 previous state; {} resumed), {} metadata files fetched",
+                 previous state; {} resumed{}), {} metadata files fetched",
                 self.state,
                 self.targets,
                 self.downloaded,
                 self.downloaded_bytes,
                 self.linked,
                 self.resumed,
+                match self.reused {
+                    0 => String::new(),
+                    n => format!("; {n} verified in --reuse"),
+                },
                 self.metadata_fetched
             )?;
         }
@@ -280,7 +294,13 @@ impl MetadataSource for Source<'_> {
             let version = root_version(bytes).map_err(std::io::Error::other)?;
             write_atomic(&self.roots.join(format!("{version}.root.json")), bytes)?;
         }
-        self.store.persist(role, bytes)
+        match role {
+            "root" | "timestamp" | "snapshot" | "targets" => self.store.persist(role, bytes),
+            // Thousands on a first sync: not synced one by one. The run syncs the filesystem
+            // before it publishes anything, and a stored copy torn by a crash before that
+            // fails its check against the snapshot when loaded, and is fetched again.
+            _ => self.store.persist_unsynced(role, bytes),
+        }
     }
 
     fn local_rejected(&mut self, role: &str, why: &UpdateError) {
@@ -314,23 +334,60 @@ fn verifies(target: &str, info: &TargetFile, path: &Path) -> bool {
     fs::File::open(path).is_ok_and(|f| reader_matches(target, info, f))
 }
 
-/// Creates `dest` as a hard link to `src`, replacing whatever `dest` was.
-fn link_over(src: &Path, dest: &Path) -> std::io::Result<()> {
-    if let (Ok(a), Ok(b)) = (fs::metadata(src), fs::symlink_metadata(dest)) {
-        use std::os::unix::fs::MetadataExt as _;
-        if a.dev() == b.dev() && a.ino() == b.ino() {
-            return Ok(());
+/// Takes `path` from the local tree `dir` into `dest` when its copy there (under its name, or
+/// its hash-named `twin`) has the signed length and, hashed once taken, the signed hashes.
+/// Hard-linked on the same filesystem, copied otherwise; anything else means a download.
+fn take_verified(
+    dir: &Path,
+    path: &str,
+    twin: Option<&str>,
+    info: &TargetFile,
+    dest: &Path,
+) -> bool {
+    let candidates = std::iter::once(path).chain(twin).map(|p| dir.join(p));
+    for from in candidates {
+        if !fs::metadata(&from).is_ok_and(|m| m.is_file() && m.len() == info.length) {
+            continue;
         }
+        let taken = link_over(&from, dest).or_else(|_| fs::copy(&from, dest).map(drop));
+        // Hashed after it is taken: what is checked is what is served.
+        if taken.is_ok() && verifies(path, info, dest) {
+            return true;
+        }
+        let _ = fs::remove_file(dest);
     }
-    if let Some(dir) = dest.parent() {
-        fs::create_dir_all(dir)?;
+    false
+}
+
+/// Creates `dest` as a hard link to `src`, replacing whatever `dest` was. Tries the link
+/// first: directories are created, and an old `dest` removed, only when the link says so.
+fn link_over(src: &Path, dest: &Path) -> std::io::Result<()> {
+    use std::io::ErrorKind;
+    match fs::hard_link(src, dest) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if let Some(dir) = dest.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            fs::hard_link(src, dest)
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            if same_file(src, dest) {
+                return Ok(());
+            }
+            fs::remove_file(dest)?;
+            fs::hard_link(src, dest)
+        }
+        other => other,
     }
-    match fs::remove_file(dest) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+}
+
+/// Whether two paths name the same file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (fs::metadata(a), fs::symlink_metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
-    fs::hard_link(src, dest)
 }
 
 /// One sync: refresh, load every role, stage the changed files, switch `current`.
@@ -413,6 +470,7 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     let to_fetch = stage_targets(
         &layout,
         from_previous,
+        args.reuse.as_deref(),
         &staging,
         &wanted,
         &mut expected,
@@ -599,10 +657,12 @@ fn verify_rest(
 
 /// Puts into `staging` every target of `wanted` that needs no download, with its hash-named
 /// twin: hard-linked from the previous state (`state` and its manifest) when signed with the
-/// same info, or found verified where an interrupted sync left it. Returns the others.
+/// same info, found verified where an interrupted sync left it, or taken verified from the
+/// `reuse` tree. Returns the others.
 fn stage_targets<'a>(
     layout: &Layout,
     previous: Option<(&str, &Manifest)>,
+    reuse: Option<&Path>,
     staging: &Path,
     wanted: &'a BTreeMap<String, TargetFile>,
     expected: &mut BTreeSet<String>,
@@ -625,6 +685,8 @@ fn stage_targets<'a>(
         } else if verifies(path, info, &dest) {
             // Left by an interrupted sync, and hashed again just now.
             outcome.resumed += 1;
+        } else if reuse.is_some_and(|dir| take_verified(dir, path, twin.as_deref(), info, &dest)) {
+            outcome.reused += 1;
         } else {
             to_fetch.push((path, info));
             continue;
@@ -656,7 +718,9 @@ fn stage_metadata(
             Some(prev) => link_over(&prev, &dest)?,
             None => {
                 fs::create_dir_all(dest.parent().expect("under staging"))?;
-                write_atomic(&dest, &bytes)?;
+                // By rename: `dest` may be a link to a published state's file. Synced with the
+                // whole state before it is published.
+                write_replacing(&dest, &bytes)?;
             }
         }
         expected.insert(rel);
@@ -793,13 +857,16 @@ fn download(
 
 /// Renames a verified download to `dest`, replacing what was there.
 fn move_into(part: &Path, dest: &Path) -> anyhow::Result<()> {
-    let dir = dest.parent().expect("a target path has a parent");
-    fs::create_dir_all(dir)?;
-    let _ = fs::remove_file(dest);
-    // The file was synced before the rename; the directories are synced once, all
-    // together, before the state is published (`Layout::publish`).
-    fs::rename(part, dest).with_context(|| format!("moving into {}", dest.display()))?;
-    Ok(())
+    // Files and directories are synced once, all together, before the state is published
+    // (`Layout::publish`). The directory is created only when the rename says it is missing.
+    let moved = match fs::rename(part, dest) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dest.parent().expect("a target path has a parent"))?;
+            fs::rename(part, dest)
+        }
+        other => other,
+    };
+    moved.with_context(|| format!("moving into {}", dest.display()))
 }
 
 #[cfg(test)]
