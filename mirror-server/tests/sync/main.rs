@@ -793,3 +793,44 @@ fn a_tuf_client_reads_a_mirror_updated_in_place() {
     updater.download_target(&found, &file).unwrap();
     assert_eq!(std::fs::read(file).unwrap(), b"foo 1.1");
 }
+
+/// Copies the regular files of `from` to `to` (a stand-in for an rsync mirror's tree).
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, bytes) in tree(from) {
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(dest, bytes).unwrap();
+    }
+}
+
+#[test]
+fn a_first_sync_over_an_rsync_copy_takes_its_verified_files_and_downloads_the_rest() {
+    let s = Setup::new();
+    let rsync_copy = s.dest.with_file_name("rsync-copy");
+    copy_tree(&s.up.dir, &rsync_copy);
+    // The copy is stale or tampered for one file, and lacks the index (but has its twin).
+    let bar = format!("{AUTHOR_DIR}/Bar-1.0.tar.gz");
+    std::fs::write(rsync_copy.join(&bar), filler(30_000, 9)).unwrap();
+    let bar_twin = s.up.twin_of(&bar);
+    std::fs::write(rsync_copy.join(&bar_twin), filler(30_000, 9)).unwrap();
+    std::fs::remove_file(rsync_copy.join("modules/02packages.details.txt.gz")).unwrap();
+    s.http.take_log();
+
+    let log = s.sync_ok_with(&["--reuse", rsync_copy.to_str().unwrap()]);
+    assert!(log.contains("; 2 verified in --reuse"), "{log}");
+    assert_eq!(count(&log, " downloaded"), 1, "{log}");
+    let fetched: Vec<String> = s
+        .http
+        .take_log()
+        .into_iter()
+        .filter(|p| !p.starts_with("tuf/"))
+        .collect();
+    assert_eq!(fetched, [bar_twin], "only the file the copy got wrong");
+    let served = tree(&s.current());
+    for (path, content) in s.up.targets() {
+        assert!(
+            served.get(&path) == Some(&content),
+            "{path} not served as signed"
+        );
+    }
+}
