@@ -26,6 +26,7 @@ mod delta;
 mod in_place;
 mod layout;
 mod plan;
+mod prefetch;
 mod status;
 mod unchanged;
 
@@ -267,10 +268,36 @@ struct Source<'a> {
     fetcher: &'a Fetcher,
     base: String,
     fetched: usize,
+    /// Role files fetched ahead of the walk ([`Source::fetch_ahead`]).
+    ahead: prefetch::Prefetched,
+}
+
+impl Source<'_> {
+    /// Fetches, several at once, the role files the walk after the verified snapshot in
+    /// `trusted` will ask for (see `prefetch`). Only with consistent snapshots, whose file
+    /// names carry the version.
+    fn fetch_ahead(&mut self, trusted: &TrustedSet, record: Option<&unchanged::Record>, jobs: u64) {
+        let Some(snapshot) = trusted.snapshot() else {
+            return;
+        };
+        if !trusted.root().consistent_snapshot {
+            return;
+        }
+        let wanted = prefetch::wanted(snapshot, record, self.store, &Limits::default());
+        if wanted.is_empty() {
+            return;
+        }
+        tracing::debug!(roles = wanted.len(), "fetching role files ahead");
+        self.ahead = prefetch::fetch_all(self.fetcher, &self.base, &wanted, jobs as usize);
+        self.fetched += self.ahead.requests;
+    }
 }
 
 impl MetadataSource for Source<'_> {
     fn load_local(&mut self, role: &str) -> Option<Vec<u8>> {
+        if self.ahead.is_stale(role) {
+            return None;
+        }
         self.store.load(role)
     }
 
@@ -280,6 +307,13 @@ impl MetadataSource for Source<'_> {
         version: Option<u64>,
         max_len: u64,
     ) -> Result<Vec<u8>, FetchError> {
+        if let Some(bytes) = version.and_then(|v| self.ahead.take(role, v)) {
+            // Checked by the core like any fetched file; the limit as a request would.
+            if bytes.len() as u64 > max_len {
+                return Err(FetchError::TooLarge { limit: max_len });
+            }
+            return Ok(bytes);
+        }
         let url = metadata_url(&self.base, role, version);
         tracing::debug!(%url, "fetching metadata");
         let bytes = self.fetcher.fetch_bytes(&url, max_len)?;
@@ -417,6 +451,7 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         fetcher: &fetcher,
         base: metadata_base(&upstream),
         fetched: 0,
+        ahead: prefetch::Prefetched::default(),
     };
     let trusted = verify_timestamp(&mut src)?;
     let record = previous
@@ -430,6 +465,10 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     let mut trusted = trusted;
     workflow::refresh_snapshot(&mut trusted, &mut src, &Limits::default())
         .context("refreshing metadata")?;
+    let record = previous
+        .as_ref()
+        .and_then(|p| unchanged::Record::load(&layout, p));
+    src.fetch_ahead(&trusted, record.as_ref(), args.jobs);
     if let Some(done) = try_in_place(args, &layout, &store, &fetcher, &mut trusted, &mut src)? {
         return Ok(done);
     }
