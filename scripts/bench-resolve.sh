@@ -34,6 +34,11 @@ else
     (cd "$W/old-src" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet -p cpantuf-client --bin cpantuf)
     OLD="$W/old-cpantuf"
     cp "$B/cpantuf" "$OLD"
+    # The old sources left their artifacts under the same names, newer than the current
+    # sources: cargo would take them as fresh. Rebuild the workspace's own crates.
+    cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json,sys; print(" ".join("-p " + p["name"] for p in json.load(sys.stdin)["packages"]))' |
+        xargs cargo clean --release --quiet
 fi
 cargo build --release --quiet --bins -p cpantuf-client -p cpantuf-repo-signer -p cpantuf-mirror-server -p cpantuf-fixtures
 NEW="$W/new-cpantuf"

@@ -12,6 +12,11 @@
 #   nothing changed  RUNS runs each; the syncs are returning ones (the copy above)
 #   one new upload   RUNS rounds: `cpantuf-sign add` of one new file + `timestamp` upstream,
 #                    then each follower once, on the same change
+#   2024 -> 2026     a second upstream, the synthetic mirror of the 2024 index, copied by each
+#                    follower (untimed); then it moves to the 2026 index (releases added, those
+#                    gone from the index deleted, index files rewritten), `cpantuf-sign publish`,
+#                    and each follower once, on the same change (skipped with SEEDED or
+#                    NO_UPDATE=1)
 #
 # Prints median wall time (and the largest peak RSS of the process) per row and follower,
 # and each sync's ratio to rsync -aH of the same row.
@@ -25,10 +30,14 @@
 #   SEEDED="FILES AUTHORS"  build a seeded synthetic mirror of that size instead of the 2026
 #                           index (smaller machines)
 #   RSYNC_LOCAL=1           local rsync -aH instead of a daemon
-# Needs: python3, curl, cargo; rsync for its column (skipped, and said, without it).
+# Needs: python3, curl, cargo, rsync (installed by scripts/install-mirror-test-deps.sh --bench
+# when missing and run as root; otherwise its column is skipped, and said).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+if ! command -v rsync >/dev/null && [ "$(id -u)" = 0 ]; then
+    scripts/install-mirror-test-deps.sh --bench
+fi
 RUNS=${1:-5}
 BASE=${2:-main}
 W=$(mktemp -d /tmp/cpantuf-bench-sync.XXXXXX)
@@ -118,6 +127,9 @@ pid file = $W/rsyncd.pid
 [cpan]
 path = $UP
 read only = yes
+[cpan2024]
+path = $W/upstream-2024
+read only = yes
 EOF
         rsync --daemon --no-detach --address=127.0.0.1 --port="$RP" --config="$W/rsyncd.conf" &
         for _ in $(seq 100); do rsync "rsync://127.0.0.1:$RP/" >/dev/null 2>&1 && break; sleep 0.05; done
@@ -134,14 +146,19 @@ fi
 
 R="$W/results"
 mkdir -p "$R"
+# The upstream the followers follow (the 2024 -> 2026 row switches them).
+F_URL="$URL" F_ROOT="$UP/tuf/1.root.json" F_RSYNC="$RSYNC_SRC" F_DEST="dest"
 follow() { # $1 = follower, $2 = row: one run, timed into $R/$2.$1
+    # Each run starts with the page cache warm and nothing waiting to be written back, so
+    # that no follower pays for the writes of the one before it (or of the upstream's).
+    sync
     case $1 in
         old|new)
             local bin; bin=$([ "$1" = old ] && echo "$OLD" || echo "$NEW")
-            time_once "$R/$2.$1" "$bin" --log error sync --upstream "$URL" \
-                --trusted-root "$UP/tuf/1.root.json" --dest "$W/dest-$1" ;;
+            time_once "$R/$2.$1" "$bin" --log error sync --upstream "$F_URL" \
+                --trusted-root "$F_ROOT" --dest "$W/$F_DEST-$1" ;;
         rsync)
-            time_once "$R/$2.$1" rsync -aH --delete "$RSYNC_SRC" "$W/dest-rsync/" ;;
+            time_once "$R/$2.$1" rsync -aH --delete "$F_RSYNC" "$W/$F_DEST-rsync/" ;;
     esac
 }
 FOLLOWERS="old new"
@@ -166,11 +183,64 @@ for f in "$W/dest-old/current/" "$W/dest-new/current/"; do
         || { echo "bench-sync: $f lacks the last upload" >&2; exit 1; }
 done
 
+ROWS="first unchanged upload"
+if [ -z "${SEEDED:-}" ] && [ -z "${NO_UPDATE:-}" ]; then
+    echo "== 2024 -> 2026 index update: a second upstream from the 2024 index"
+    UP2="$W/upstream-2024"
+    synth() { "$B/cpantuf-fixtures" synthetic --index "data/cpan-index/02packages.details.$1.txt.gz" \
+        --mailrc data/cpan-index/01mailrc.perlancar-darkpan-cpan.2022-01-11.txt.gz --out "$UP2" >/dev/null; }
+    synth 2024-01-11
+    "$B/cpantuf-sign" init --mirror "$UP2" --config "$W/up2.json" \
+        --root-key "$KEYS/root-1.pem" --root-key "$KEYS/root-2.pem" --root-key "$KEYS/root-3.pem" --root-threshold 2 \
+        --targets-key "$KEYS/targets-1.pub.pem" --targets-key "$KEYS/targets-2.pub.pem" --targets-threshold 2 \
+        --snapshot-key "$KEYS/snapshot.pem" --timestamp-key "$KEYS/timestamp.pem" \
+        --index-key "$KEYS/index.pem" --registry-key "$KEYS/registry.pem" --authors-key "$KEYS/authors.pem" \
+        --no-fsync >/dev/null
+    "$B/cpantuf-sign" publish --config "$W/up2.json" --key "$KEYS/targets-1.pem" --key "$KEYS/targets-2.pem" >/dev/null
+    P2=$(port)
+    "$B/cpantuf-mirror" --log error serve --root "$UP2" --http-listen "127.0.0.1:$P2" --access-log off &
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$P2/tuf/timestamp.json" && break; sleep 0.05; done
+    F_URL="http://127.0.0.1:$P2/" F_ROOT="$UP2/tuf/1.root.json" F_DEST="dest2024"
+    case "$RSYNC_SRC" in
+        rsync://*) F_RSYNC="${RSYNC_SRC%cpan/}cpan2024/" ;;
+        *) F_RSYNC="$UP2/" ;;
+    esac
+    echo "   first copy of the 2024 mirror by each follower (not timed)"
+    for f in $FOLLOWERS; do follow "$f" first2024; done
+    synth 2026-04-02
+    python3 - "$UP2" <<'EOF'
+import gzip, os, sys
+def dists(date):
+    with gzip.open(f"data/cpan-index/02packages.details.{date}.txt.gz", "rt") as f:
+        lines = iter(f)
+        for line in lines:
+            if not line.strip():
+                break
+        return {"authors/id/" + l.split()[2] for l in lines if len(l.split()) >= 3}
+old, new = dists("2024-01-11"), dists("2026-04-02")
+for gone in old - new:
+    path = os.path.join(sys.argv[1], gone)
+    if os.path.exists(path):
+        os.remove(path)
+print(f"   the 2026 index: {len(new - old)} releases added, {len(old - new)} deleted")
+EOF
+    "$B/cpantuf-sign" publish --config "$W/up2.json" --key "$KEYS/targets-1.pem" --key "$KEYS/targets-2.pem" >/dev/null
+    echo "   each follower once on the update"
+    for f in $FOLLOWERS; do follow "$f" update; done
+    for f in $FOLLOWERS; do
+        d="$W/dest2024-$f"
+        [ "$f" = rsync ] || d="$d/current"
+        cmp -s "$d/modules/02packages.details.txt.gz" data/cpan-index/02packages.details.2026-04-02.txt.gz ||
+            { echo "bench-sync: $f does not serve the 2026 index" >&2; exit 1; }
+    done
+    ROWS="$ROWS update"
+fi
+
 echo
 echo "== results: $SCALE, $FILES_NOW files; median of $RUNS (first copy: 1 run); ratio = time / $RSYNC_LABEL time"
-python3 - "$R" "$FOLLOWERS" "$RSYNC_LABEL" <<'EOF'
+python3 - "$R" "$FOLLOWERS" "$RSYNC_LABEL" "$ROWS" <<'EOF'
 import statistics, sys
-r, followers, rlabel = sys.argv[1], sys.argv[2].split(), sys.argv[3]
+r, followers, rlabel, rows = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4].split()
 label = {"old": "cpantuf-mirror sync (old)", "new": "cpantuf-mirror sync (new)", "rsync": rlabel}
 def row(name, f):
     with open(f"{r}/{name}.{f}") as fh:
@@ -178,7 +248,10 @@ def row(name, f):
     return statistics.median(t for t, _ in runs), max(m for _, m in runs)
 print(f"| case | follower | median | peak RSS | ratio to rsync -aH |")
 print(f"|---|---|---|---|---|")
-for name, title in [("first", "first copy"), ("unchanged", "nothing changed"), ("upload", "one new upload")]:
+titles = {"first": "first copy", "unchanged": "nothing changed", "upload": "one new upload",
+          "update": "2024 -> 2026 index update (1 run)"}
+for name in rows:
+    title = titles[name]
     anchor = row(name, "rsync")[0] if "rsync" in followers else None
     for f in followers:
         t, m = row(name, f)
