@@ -114,7 +114,16 @@ impl MetadataStore {
 /// 0666, as a plain `File::create` would (0644 under the usual umask 022):
 /// what `sync` publishes and `mirror --to` writes is read by other users.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace(path, bytes, true)?;
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the contents written by `write` as they are made, so that a
+/// large encoding never sits in memory whole.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    replace(path, write, true)?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
@@ -124,10 +133,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// does before it publishes. A crash before that may leave the old bytes, the new or a torn
 /// file under the name.
 pub fn write_replacing(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace(path, bytes, false)
+    replace(path, |w| w.write_all(bytes), false)
 }
 
-fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+fn replace(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    sync: bool,
+) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
@@ -135,7 +148,11 @@ fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
         .suffix(".partial")
         .permissions(fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    {
+        let mut out = io::BufWriter::new(tmp.as_file_mut());
+        write(&mut out)?;
+        out.flush()?;
+    }
     if sync {
         tmp.as_file().sync_all()?;
     }

@@ -322,7 +322,7 @@ fn finish(
         };
     }
     manifest.timestamp_version = trusted.timestamp().context("no timestamp")?.version.get();
-    write_atomic(&dir.join(MANIFEST), &serde_json::to_vec(&manifest)?)?;
+    super::layout::write_manifest(&dir.join(MANIFEST), &manifest)?;
     for (role, _) in &delta.roles {
         let r = RoleRecord::of(trusted, role).context("changed role not loaded")?;
         record.roles.insert(role.clone(), r);

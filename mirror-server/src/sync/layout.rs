@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use chrono::Utc;
-use cpantuf_client::store::{sync_dir, write_atomic, MetadataStore};
+use cpantuf_client::store::{sync_dir, write_atomic, write_atomic_with, MetadataStore};
 use cpantuf_core::trusted::TrustedSet;
 
 use super::Manifest;
@@ -95,8 +95,9 @@ impl Layout {
 
     /// The manifest of a published state.
     pub fn manifest(&self, state: &str) -> Option<Manifest> {
-        let bytes = fs::read(self.dir.join(state).join(MANIFEST)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        // Read as a stream: the manifest of CPAN is megabytes, parsed or not.
+        let file = fs::File::open(self.dir.join(state).join(MANIFEST)).ok()?;
+        serde_json::from_reader(std::io::BufReader::new(file)).ok()
     }
 
     fn numbered(&self, prefix: &str) -> anyhow::Result<Vec<u64>> {
@@ -207,4 +208,11 @@ pub fn remove_unexpected(root: &Path, expected: &BTreeSet<String>) -> anyhow::Re
     }
     walk(root, root, expected)?;
     Ok(())
+}
+
+/// Writes a state's manifest to `path` (atomically, synced), encoded as it is written.
+pub fn write_manifest(path: &Path, manifest: &Manifest) -> std::io::Result<()> {
+    write_atomic_with(path, |w| {
+        serde_json::to_writer(w, manifest).map_err(Into::into)
+    })
 }

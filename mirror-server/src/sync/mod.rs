@@ -540,7 +540,7 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         timestamp_version,
         targets: wanted,
     };
-    write_atomic(&staging.join(MANIFEST), &serde_json::to_vec(&manifest)?)?;
+    layout::write_manifest(&staging.join(MANIFEST), &manifest)?;
     expected.insert(MANIFEST.into());
     // Written last: a state without it always takes the full sync.
     if let Some(r) = unchanged::Record::of(&trusted, &all, outcome.targets) {

@@ -186,7 +186,7 @@ pub fn serve_new_timestamp(
         .manifest(state)
         .with_context(|| format!("reading {} of {state} (local disk)", MANIFEST))?;
     manifest.timestamp_version = version;
-    write_atomic(&dir.join(MANIFEST), &serde_json::to_vec(&manifest)?)?;
+    super::layout::write_manifest(&dir.join(MANIFEST), &manifest)?;
     record.timestamp_version = version;
     record.write(&dir)
 }
