@@ -113,9 +113,7 @@ pub fn apply(
     fs::create_dir_all(&partial)?;
     let place = |path: &str, info: &TargetFile, part: &Path| -> anyhow::Result<()> {
         let twin = dir.join(consistent_target_path(path, info).expect("checked in plan"));
-        fs::create_dir_all(twin.parent().expect("a target path has a parent"))?;
-        fs::rename(part, &twin).with_context(|| format!("moving into {}", twin.display()))?;
-        Ok(())
+        super::move_into(part, &twin)
     };
     (applied.downloaded, applied.downloaded_bytes) = (how.fetch)(&fetch, &partial, &place)?;
     link_new_paths(&dir, &delta, old)?;

@@ -95,9 +95,8 @@ impl Layout {
 
     /// The manifest of a published state.
     pub fn manifest(&self, state: &str) -> Option<Manifest> {
-        // Read as a stream: the manifest of CPAN is megabytes, parsed or not.
-        let file = fs::File::open(self.dir.join(state).join(MANIFEST)).ok()?;
-        serde_json::from_reader(std::io::BufReader::new(file)).ok()
+        let bytes = fs::read(self.dir.join(state).join(MANIFEST)).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     fn numbered(&self, prefix: &str) -> anyhow::Result<Vec<u64>> {

@@ -895,7 +895,7 @@ fn download(
 }
 
 /// Renames a verified download to `dest`, replacing what was there.
-fn move_into(part: &Path, dest: &Path) -> anyhow::Result<()> {
+pub(super) fn move_into(part: &Path, dest: &Path) -> anyhow::Result<()> {
     // Files and directories are synced once, all together, before the state is published
     // (`Layout::publish`). The directory is created only when the rename says it is missing.
     let moved = match fs::rename(part, dest) {
