@@ -79,7 +79,7 @@ echo "== synthetic mirror from the 2026 index"
     --no-fsync >/dev/null
 "$B/cpantuf-sign" publish --config "$W/big.json" --key "$KEYS/targets-1.pem" --key "$KEYS/targets-2.pem" >/dev/null
 P=$(port)
-"$B/cpantuf-mirror" --log error serve --root "$W/big" --http-listen "127.0.0.1:$P" &
+"$B/cpantuf-mirror" --log error serve --root "$W/big" --http-listen "127.0.0.1:$P" --access-log off &
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$P/tuf/timestamp.json" && break; sleep 0.05; done
 URL="http://127.0.0.1:$P/"
 
