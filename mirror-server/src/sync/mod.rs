@@ -287,9 +287,15 @@ impl Source<'_> {
         if wanted.is_empty() {
             return;
         }
-        tracing::debug!(roles = wanted.len(), "fetching role files ahead");
+        let started = std::time::Instant::now();
         self.ahead = prefetch::fetch_all(self.fetcher, &self.base, &wanted, jobs as usize);
         self.fetched += self.ahead.requests;
+        tracing::debug!(
+            roles = wanted.len(),
+            requests = self.ahead.requests,
+            ms = started.elapsed().as_millis() as u64,
+            "fetched role files ahead"
+        );
     }
 }
 
