@@ -24,19 +24,9 @@ KEYS="$ROOT/keys-example"
 command -v bc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bc >/dev/null; }
 cargo build --release --quiet --bins -p cpantuf-client -p cpantuf-repo-signer -p cpantuf-mirror-server -p cpantuf-fixtures
 B="$ROOT/target/release"
+. "$ROOT/scripts/lib/bench.sh"
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-sign_mirror() { # $1 = mirror dir, $2 = signer config
-    "$B/cpantuf-sign" init --mirror "$1" --config "$2" \
-        --root-key "$KEYS/root-1.pem" --root-key "$KEYS/root-2.pem" --root-key "$KEYS/root-3.pem" --root-threshold 2 \
-        --targets-key "$KEYS/targets-1.pub.pem" --targets-key "$KEYS/targets-2.pub.pem" --targets-threshold 2 \
-        --snapshot-key "$KEYS/snapshot.pem" --timestamp-key "$KEYS/timestamp.pem" \
-        --index-key "$KEYS/index.pem" --registry-key "$KEYS/registry.pem" --authors-key "$KEYS/authors.pem" \
-        --no-fsync >/dev/null
-    "$B/cpantuf-sign" publish --config "$2" --key "$KEYS/targets-1.pem" --key "$KEYS/targets-2.pem" >/dev/null
-}
 serve() { # $1 = root, $2 = port, $3 = access log
     "$B/cpantuf-mirror" --log error serve --root "$1" --http-listen "127.0.0.1:$2" --access-log "$3" &
     for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$2/tuf/timestamp.json" && return; sleep 0.05; done

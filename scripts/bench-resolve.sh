@@ -24,27 +24,19 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
 KEYS="$ROOT/keys-example"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 B="$TARGET_DIR/release"
+. "$ROOT/scripts/lib/bench.sh"
 
 if [ -n "${OLD_CPANTUF:-}" ]; then
     OLD="$OLD_CPANTUF"
 else
     echo "== building the old cpantuf from $BASE"
-    mkdir -p "$W/old-src"
-    git archive "$(git merge-base HEAD "$BASE")" | tar -x -C "$W/old-src"
-    (cd "$W/old-src" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet -p cpantuf-client --bin cpantuf)
     OLD="$W/old-cpantuf"
-    cp "$B/cpantuf" "$OLD"
-    # The old sources left their artifacts under the same names, newer than the current
-    # sources: cargo would take them as fresh. Rebuild the workspace's own crates.
-    cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json,sys; print(" ".join("-p " + p["name"] for p in json.load(sys.stdin)["packages"]))' |
-        xargs cargo clean --release --quiet
+    build_old "$BASE" cpantuf-client cpantuf "$OLD" "$W/old-src"
 fi
 cargo build --release --quiet --bins -p cpantuf-client -p cpantuf-repo-signer -p cpantuf-mirror-server -p cpantuf-fixtures
 NEW="$W/new-cpantuf"
 cp "$B/cpantuf" "$NEW"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # Runs a command RUNS times; prints "median-ms max-rss-MB" (the process's
 # own peak RSS, from getrusage of the child, per run; the largest is kept).
 measure() {
@@ -71,16 +63,9 @@ EOF
 echo "== synthetic mirror from the 2026 index"
 "$B/cpantuf-fixtures" synthetic --index data/cpan-index/02packages.details.2026-04-02.txt.gz \
     --mailrc data/cpan-index/01mailrc.perlancar-darkpan-cpan.2022-01-11.txt.gz --out "$W/big" >/dev/null
-"$B/cpantuf-sign" init --mirror "$W/big" --config "$W/big.json" \
-    --root-key "$KEYS/root-1.pem" --root-key "$KEYS/root-2.pem" --root-key "$KEYS/root-3.pem" --root-threshold 2 \
-    --targets-key "$KEYS/targets-1.pub.pem" --targets-key "$KEYS/targets-2.pub.pem" --targets-threshold 2 \
-    --snapshot-key "$KEYS/snapshot.pem" --timestamp-key "$KEYS/timestamp.pem" \
-    --index-key "$KEYS/index.pem" --registry-key "$KEYS/registry.pem" --authors-key "$KEYS/authors.pem" \
-    --no-fsync >/dev/null
-"$B/cpantuf-sign" publish --config "$W/big.json" --key "$KEYS/targets-1.pem" --key "$KEYS/targets-2.pem" >/dev/null
+sign_mirror "$W/big" "$W/big.json"
 P=$(port)
-"$B/cpantuf-mirror" --log error serve --root "$W/big" --http-listen "127.0.0.1:$P" --access-log off &
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$P/tuf/timestamp.json" && break; sleep 0.05; done
+serve_plain "$W/big" "$P"
 URL="http://127.0.0.1:$P/"
 
 row() { # $1 = label, $2 = binary, $3 = home, rest = resolve options

@@ -45,30 +45,19 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
 KEYS="$ROOT/keys-example"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 B="$TARGET_DIR/release"
+. "$ROOT/scripts/lib/bench.sh"
 
-clean_workspace_crates() {
-    cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json,sys; print(" ".join("-p " + p["name"] for p in json.load(sys.stdin)["packages"]))' |
-        xargs cargo clean --release --quiet
-}
 if [ -n "${OLD_MIRROR:-}" ]; then
     OLD="$OLD_MIRROR"
 else
     echo "== building the old cpantuf-mirror from $BASE"
-    mkdir -p "$W/old-src"
-    git archive "$(git merge-base HEAD "$BASE")" | tar -x -C "$W/old-src"
-    (cd "$W/old-src" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet -p cpantuf-mirror-server --bin cpantuf-mirror)
     OLD="$W/old-cpantuf-mirror"
-    cp "$B/cpantuf-mirror" "$OLD"
-    # The old sources left their artifacts under the same names, newer than the current
-    # sources: cargo would take them as fresh. Rebuild the workspace's own crates.
-    clean_workspace_crates
+    build_old "$BASE" cpantuf-mirror-server cpantuf-mirror "$OLD" "$W/old-src"
 fi
 cargo build --release --quiet --bins -p cpantuf-repo-signer -p cpantuf-mirror-server -p cpantuf-fixtures
 NEW="$W/new-cpantuf-mirror"
 cp "$B/cpantuf-mirror" "$NEW"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # Runs a command once; appends "ms rss-MB" to the file $1 (peak RSS of the process itself,
 # from wait4). Fails loudly if the command does.
 time_once() {
@@ -100,18 +89,11 @@ else
         --mailrc data/cpan-index/01mailrc.perlancar-darkpan-cpan.2022-01-11.txt.gz --out "$UP" >/dev/null
 fi
 echo "== $SCALE: signing"
-"$B/cpantuf-sign" init --mirror "$UP" --config "$W/up.json" \
-    --root-key "$KEYS/root-1.pem" --root-key "$KEYS/root-2.pem" --root-key "$KEYS/root-3.pem" --root-threshold 2 \
-    --targets-key "$KEYS/targets-1.pub.pem" --targets-key "$KEYS/targets-2.pub.pem" --targets-threshold 2 \
-    --snapshot-key "$KEYS/snapshot.pem" --timestamp-key "$KEYS/timestamp.pem" \
-    --index-key "$KEYS/index.pem" --registry-key "$KEYS/registry.pem" --authors-key "$KEYS/authors.pem" \
-    --no-fsync >/dev/null
-"$B/cpantuf-sign" publish --config "$W/up.json" --key "$KEYS/targets-1.pem" --key "$KEYS/targets-2.pem" >/dev/null
+sign_mirror "$UP" "$W/up.json"
 FILES_NOW=$(find "$UP" -type f | wc -l)
 echo "   $FILES_NOW files upstream (targets and their hash-named twins, metadata)"
 P=$(port)
-"$B/cpantuf-mirror" --log error serve --root "$UP" --http-listen "127.0.0.1:$P" --access-log off &
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$P/tuf/timestamp.json" && break; sleep 0.05; done
+serve_plain "$UP" "$P"
 URL="http://127.0.0.1:$P/"
 
 # rsync: a daemon exporting the upstream directory, else a local copy.
@@ -190,16 +172,9 @@ if [ -z "${SEEDED:-}" ] && [ -z "${NO_UPDATE:-}" ]; then
     synth() { "$B/cpantuf-fixtures" synthetic --index "data/cpan-index/02packages.details.$1.txt.gz" \
         --mailrc data/cpan-index/01mailrc.perlancar-darkpan-cpan.2022-01-11.txt.gz --out "$UP2" >/dev/null; }
     synth 2024-01-11
-    "$B/cpantuf-sign" init --mirror "$UP2" --config "$W/up2.json" \
-        --root-key "$KEYS/root-1.pem" --root-key "$KEYS/root-2.pem" --root-key "$KEYS/root-3.pem" --root-threshold 2 \
-        --targets-key "$KEYS/targets-1.pub.pem" --targets-key "$KEYS/targets-2.pub.pem" --targets-threshold 2 \
-        --snapshot-key "$KEYS/snapshot.pem" --timestamp-key "$KEYS/timestamp.pem" \
-        --index-key "$KEYS/index.pem" --registry-key "$KEYS/registry.pem" --authors-key "$KEYS/authors.pem" \
-        --no-fsync >/dev/null
-    "$B/cpantuf-sign" publish --config "$W/up2.json" --key "$KEYS/targets-1.pem" --key "$KEYS/targets-2.pem" >/dev/null
+    sign_mirror "$UP2" "$W/up2.json"
     P2=$(port)
-    "$B/cpantuf-mirror" --log error serve --root "$UP2" --http-listen "127.0.0.1:$P2" --access-log off &
-    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$P2/tuf/timestamp.json" && break; sleep 0.05; done
+    serve_plain "$UP2" "$P2"
     F_URL="http://127.0.0.1:$P2/" F_ROOT="$UP2/tuf/1.root.json" F_DEST="dest2024"
     case "$RSYNC_SRC" in
         rsync://*) F_RSYNC="${RSYNC_SRC%cpan/}cpan2024/" ;;

@@ -38,7 +38,7 @@ use cpantuf_core::workflow::{self, encode_role_name, Limits, Search};
 
 use super::in_place::Served;
 use super::unchanged::RoleRecord;
-use super::{writable_path, Source};
+use super::Source;
 
 /// What changes between the served state and the upstream's verified new version.
 #[derive(Debug, Default)]
@@ -96,6 +96,7 @@ pub fn plan(
         done: BTreeSet::new(),
         paths: BTreeSet::new(),
         scopes: Vec::new(),
+        reshaped: false,
         delta: Delta::default(),
     };
     let planned = changed_roles(&old, &new, &record.roles)
@@ -142,6 +143,9 @@ struct Planner<'a, 'b> {
     /// New or changed terminating delegations: every served path they cover is searched
     /// again.
     scopes: Vec<DelegatedRole>,
+    /// Whether some verified role delegates differently than the served version did (only
+    /// then can a served role be cut off).
+    reshaped: bool,
     delta: Delta,
 }
 
@@ -224,6 +228,7 @@ impl Planner<'_, '_> {
         if before == after {
             return Ok(());
         }
+        self.reshaped = true;
         let succinct = |d: Option<&Delegations>| d.and_then(|d| d.succinct_roles.clone());
         match (succinct(before), succinct(after)) {
             (None, None) => {}
@@ -296,6 +301,9 @@ impl Planner<'_, '_> {
     /// The roles the state serves that the new version no longer delegates to (no longer
     /// named by their delegator, or below such a role): their paths are searched again.
     fn orphans(&mut self, trusted: &TrustedSet) -> Result<(), Declined> {
+        if !self.reshaped {
+            return Ok(()); // no verified role delegates differently: nothing is cut off
+        }
         let roles = &self.served.record.roles;
         for (role, r) in roles {
             if self.done.contains(role) || !self.cut_off(trusted, role)? {
@@ -439,16 +447,10 @@ fn covered(manifest: &BTreeMap<String, TargetFile>, e: &DelegatedRole) -> Vec<St
 
 /// Whether the new version of `delegator` (loaded in `trusted`) delegates to `role`.
 fn delegates_now(trusted: &TrustedSet, delegator: &str, role: &str) -> bool {
-    let Some(d) = trusted
+    trusted
         .targets(delegator)
         .and_then(|t| t.delegations.as_ref())
-    else {
-        return false;
-    };
-    d.roles.iter().flatten().any(|e| e.name == role)
-        || d.succinct_roles
-            .as_ref()
-            .is_some_and(|s| s.bin_names().any(|b| b == role))
+        .is_some_and(|d| d.authority_for(role).is_some())
 }
 
 /// The paths of a role to search again: those whose entry differs between the version the
@@ -500,16 +502,7 @@ fn settle(
     let none = HashSet::new();
     Ok(
         match workflow::find_target_avoiding(trusted, src, limits, path, &none)? {
-            Search::Found(found) => match writable_path(path) {
-                Ok(()) => Ok(Some(found.info)),
-                Err(why) => {
-                    tracing::warn!(
-                        "target {path:?}, signed by {}, cannot be mirrored ({why}): not mirrored",
-                        found.role
-                    );
-                    Ok(None)
-                }
-            },
+            Search::Found(found) => Ok(super::plan::mirrorable(found)),
             Search::NotFound => Ok(None),
             Search::Blocked { role } => Err(format!("the search for {path} stops at {role}")),
         },

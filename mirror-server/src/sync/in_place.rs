@@ -124,12 +124,16 @@ pub fn apply(
     let timestamp =
         fs::read(how.store.path_of("timestamp")).context("reading the stored timestamp")?;
     write_atomic(&dir.join("tuf/timestamp.json"), &timestamp)?;
-    let mut retired = replace_plain_names(&dir, &delta, old, &mut applied)?;
-    let old_snapshot = served.record.snapshot().version;
-    if Some(old_snapshot) != trusted.snapshot().map(|s| s.version) {
-        retired.push(format!("tuf/{old_snapshot}.snapshot.json"));
-    }
-    retain(&dir, trusted, retired, &delta, how.keep_deleted)?;
+    let retired = replace_plain_names(&dir, &delta, old, &mut applied)?;
+    let old_snapshot = served.record.snapshot().version.get();
+    retain(
+        &dir,
+        trusted,
+        old_snapshot,
+        retired,
+        &delta,
+        how.keep_deleted,
+    )?;
     finish(served, delta, trusted, &mut applied)?;
     Ok(applied)
 }
@@ -253,11 +257,12 @@ struct Retained {
     since: i64,
 }
 
-/// Adds `retired` (and the superseded role and snapshot versions) to the retained list, and
-/// removes what has been retained for `keep` (never a file the new version names).
+/// Adds `retired` (and the superseded role versions and `old_snapshot`) to the retained list,
+/// and removes what has been retained for `keep` (never a file the new version names).
 fn retain(
     dir: &Path,
     trusted: &TrustedSet,
+    old_snapshot: u64,
     mut retired: Vec<String>,
     delta: &Delta,
     keep: Duration,
@@ -273,6 +278,9 @@ fn retain(
     });
     for (role, version) in superseded.chain(delta.orphans.iter().map(|(r, v)| (r, *v))) {
         retired.push(format!("tuf/{version}.{}.json", encode_role_name(role)));
+    }
+    if Some(old_snapshot) != trusted.snapshot().map(|s| s.version.get()) {
+        retired.push(format!("tuf/{old_snapshot}.snapshot.json"));
     }
     let current: HashSet<String> = delta
         .targets

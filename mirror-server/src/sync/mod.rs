@@ -460,10 +460,11 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         ahead: prefetch::Prefetched::default(),
     };
     let trusted = verify_timestamp(&mut src)?;
-    let record = previous
+    // The served state and its record, read once for the three ways below of reusing it.
+    let mut served = previous
         .as_ref()
-        .and_then(|p| Some((p, unchanged::Record::load(&layout, p)?)));
-    if let Some((prev, record)) = record {
+        .and_then(|p| Some((p.clone(), unchanged::Record::load(&layout, p)?)));
+    if let Some((prev, record)) = &mut served {
         if let Some(done) = shortcut(&layout, &store, prev, record, &trusted, src.fetched)? {
             return Ok(done);
         }
@@ -471,11 +472,16 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     let mut trusted = trusted;
     workflow::refresh_snapshot(&mut trusted, &mut src, &Limits::default())
         .context("refreshing metadata")?;
-    let record = previous
-        .as_ref()
-        .and_then(|p| unchanged::Record::load(&layout, p));
-    src.fetch_ahead(&trusted, record.as_ref(), args.jobs);
-    if let Some(done) = try_in_place(args, &layout, &store, &fetcher, &mut trusted, &mut src)? {
+    src.fetch_ahead(&trusted, served.as_ref().map(|(_, r)| r), args.jobs);
+    if let Some(done) = try_in_place(
+        args,
+        &layout,
+        served,
+        &store,
+        &fetcher,
+        &mut trusted,
+        &mut src,
+    )? {
         return Ok(done);
     }
     let prev_manifest = previous.as_ref().and_then(|p| layout.manifest(p));
@@ -590,11 +596,11 @@ fn shortcut(
     layout: &Layout,
     store: &MetadataStore,
     state: &str,
-    record: unchanged::Record,
+    record: &mut unchanged::Record,
     trusted: &TrustedSet,
     fetched: usize,
 ) -> anyhow::Result<Option<Outcome>> {
-    let verdict = unchanged::verdict(&record, trusted, Utc::now());
+    let verdict = unchanged::verdict(record, trusted, Utc::now());
     let targets = record.targets;
     let new_timestamp = match verdict {
         unchanged::Verdict::Changed => return Ok(None),
@@ -618,18 +624,16 @@ fn shortcut(
 fn try_in_place(
     args: &Args,
     layout: &Layout,
+    served: Option<(String, unchanged::Record)>,
     store: &MetadataStore,
     fetcher: &Fetcher,
     trusted: &mut TrustedSet,
     src: &mut Source<'_>,
 ) -> anyhow::Result<Option<Outcome>> {
-    let Some(state) = layout.current_state().filter(|_| !args.no_in_place) else {
+    let Some((state, record)) = served.filter(|_| !args.no_in_place) else {
         return Ok(None);
     };
-    let (Some(record), Some(manifest)) = (
-        unchanged::Record::load(layout, &state),
-        layout.manifest(&state),
-    ) else {
+    let Some(manifest) = layout.manifest(&state) else {
         return Ok(None);
     };
     let served = in_place::Served {

@@ -24,7 +24,9 @@ use anyhow::Context as _;
 use cpantuf_client::store::MetadataStore;
 use cpantuf_core::metadata::TargetFile;
 use cpantuf_core::trusted::TrustedSet;
-use cpantuf_core::workflow::{self, encode_role_name, AllTargets, Limits, RefusedRole, Search};
+use cpantuf_core::workflow::{
+    self, encode_role_name, AllTargets, FoundTarget, Limits, RefusedRole, Search,
+};
 
 use super::{writable_path, Manifest, Source};
 
@@ -81,16 +83,11 @@ pub fn targets(
     let mut planned = Planned::default();
     for path in listed.iter().chain(&earlier) {
         match workflow::find_target_avoiding(trusted, src, limits, path, &untrusted)? {
-            // The signing role chose the name: like a refusal, it costs that file alone.
-            Search::Found(found) => match writable_path(path) {
-                Ok(()) => {
-                    planned.targets.insert(path.clone(), found.info);
+            Search::Found(found) => {
+                if let Some(info) = mirrorable(found) {
+                    planned.targets.insert(path.clone(), info);
                 }
-                Err(why) => tracing::warn!(
-                    "target {path:?}, signed by {}, cannot be mirrored ({why}): not mirrored",
-                    found.role
-                ),
-            },
+            }
             Search::NotFound if listed.contains(path) => tracing::warn!(
                 path,
                 "listed only by roles not allowed to sign it: not mirrored"
@@ -110,6 +107,23 @@ pub fn targets(
         }
     }
     Ok(planned)
+}
+
+/// The signed info of a target the search found, or `None`, with a warning, when the server
+/// could not serve its path (a hidden name, one under `tuf/`). The signing role chose the name:
+/// like a refusal, it costs that file alone.
+pub fn mirrorable(found: FoundTarget) -> Option<TargetFile> {
+    match writable_path(&found.path) {
+        Ok(()) => Some(found.info),
+        Err(why) => {
+            tracing::warn!(
+                "target {:?}, signed by {}, cannot be mirrored ({why}): not mirrored",
+                found.path,
+                found.role
+            );
+            None
+        }
+    }
 }
 
 /// Where the bytes of one served metadata file come from.

@@ -165,7 +165,7 @@ pub fn serve_new_timestamp(
     layout: &Layout,
     state: &str,
     store: &MetadataStore,
-    mut record: Record,
+    record: &mut Record,
     trusted: &TrustedSet,
 ) -> anyhow::Result<()> {
     let stored = store.path_of("timestamp");

@@ -49,6 +49,11 @@ impl Setup {
     }
 
     fn sync_args(&self) -> Vec<std::ffi::OsString> {
+        self.sync_args_to(&self.dest)
+    }
+
+    /// The arguments of a sync of this upstream into `dest`.
+    fn sync_args_to(&self, dest: &Path) -> Vec<std::ffi::OsString> {
         let mut args: Vec<std::ffi::OsString> = ["--log", "info", "sync", "--upstream"]
             .iter()
             .map(Into::into)
@@ -57,7 +62,7 @@ impl Setup {
         args.push("--root".into());
         args.push(self.up.root_file().into());
         args.push("--dest".into());
-        args.push(self.dest.clone().into());
+        args.push(dest.into());
         args
     }
 
@@ -78,15 +83,20 @@ impl Setup {
 
     /// Runs one sync with more options, which must succeed; returns its log.
     fn sync_ok_with(&self, more: &[&str]) -> String {
-        let out = self.sync_command().args(more).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "sync failed: {stderr}");
-        stderr
+        run_ok(self.sync_command().args(more))
     }
 
     fn current(&self) -> PathBuf {
         self.dest.join("current")
     }
+}
+
+/// Runs a sync command, which must succeed; returns its log.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "sync failed: {stderr}");
+    stderr
 }
 
 /// Every file under `dir` (following the `current` symlink) with its bytes.
@@ -655,20 +665,11 @@ fn in_place_sync_serves_exactly_what_a_full_sync_serves() {
     s.sync_ok();
     let full_dest = s.dest.with_file_name("mirror-full");
     let full_sync = |s: &Setup| {
-        let mut args = s.sync_args();
-        let at = args.iter().position(|a| a == "--dest").unwrap();
-        args[at + 1] = full_dest.clone().into();
-        let out = Command::new(BIN)
-            .args(args)
-            .arg("--no-in-place")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        run_ok(
+            Command::new(BIN)
+                .args(s.sync_args_to(&full_dest))
+                .arg("--no-in-place"),
+        )
     };
     full_sync(&s);
     // (what changes, whether it is applied in place, the files in the author's directory a

@@ -5,21 +5,16 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
 
-use crate::{Setup, BIN};
+use crate::{run_ok, Setup, BIN};
 
 /// Runs one sync under `umask`.
 fn sync_with_umask(s: &Setup, umask: &str) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
-        .arg(BIN)
-        .args(s.sync_args())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sync failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(BIN)
+            .args(s.sync_args()),
     );
 }
 
