@@ -19,6 +19,7 @@
 //! This module does no I/O. [`crate::workflow`] drives it with bytes from a
 //! [`crate::workflow::MetadataSource`].
 
+use crate::delegation::{Candidate, PathIndex};
 use crate::metadata::{
     Envelope, MetaFile, MetadataError, RoleMeta, Root, Snapshot, Targets, Timestamp,
 };
@@ -211,6 +212,8 @@ pub enum TimestampUpdate {
 struct TrustedTargets {
     verified: Verified<Targets>,
     delegator: String,
+    /// Its delegations indexed for the search (spec 5.7.2).
+    index: PathIndex,
 }
 
 /// The trusted metadata of one update.
@@ -495,6 +498,21 @@ impl TrustedSet {
         self.targets.contains_key(role)
     }
 
+    /// The roles trusted role `role` delegates `target` to, in search order
+    /// ([`crate::metadata::Delegations::roles_for_target`], by an index built
+    /// when the role was trusted); none when it is not loaded or delegates nothing.
+    pub fn roles_for_target(&self, role: &str, target: &str) -> Vec<Candidate> {
+        self.targets
+            .get(role)
+            .and_then(|t| {
+                Some(
+                    t.index
+                        .roles_for_target(t.verified.delegations.as_ref()?, target),
+                )
+            })
+            .unwrap_or_default()
+    }
+
     /// The role whose keys `role` was verified with in this update (`"root"`
     /// for the top-level targets role), if it is loaded.
     pub fn delegator_of(&self, role: &str) -> Option<&str> {
@@ -585,11 +603,17 @@ impl TrustedSet {
         }
         // 5.6.5: freeze check.
         self.expired(role, &*verified)?;
+        let index = verified
+            .delegations
+            .as_ref()
+            .map(PathIndex::new)
+            .unwrap_or_default();
         self.targets.insert(
             role.to_owned(),
             TrustedTargets {
                 verified,
                 delegator: delegator.to_owned(),
+                index,
             },
         );
         Ok(())

@@ -632,11 +632,7 @@ fn search<S: MetadataSource>(
                 role,
             }));
         }
-        let children = md
-            .delegations
-            .as_ref()
-            .map(|d| d.roles_for_target(target))
-            .unwrap_or_default();
+        let children = trusted.roles_for_target(&role, target);
         visited.insert(role.clone());
         // 5.7.2.2: a matching terminating delegation ends the search of
         // everything not below it.

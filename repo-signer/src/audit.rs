@@ -13,11 +13,12 @@ use super::state::read_role;
 use super::RepoError;
 use chrono::{DateTime, Utc};
 use cpantuf_core::cpan::{CpanPath, PauseId};
+use cpantuf_core::delegation::PathIndex;
 use cpantuf_core::metadata::{Delegations, Envelope, RoleMeta, Root, Snapshot, Targets, Timestamp};
 use cpantuf_core::verify::{check_threshold, Authority};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -488,41 +489,25 @@ fn retained_file_problem(path: &Path, v: u64, role: &str) -> Option<String> {
     (head.version != v).then(|| format!("claims version {}", head.version))
 }
 
-/// A delegating role's delegations, indexed by the literal leading
-/// segments of their patterns, so that the client's search (spec 5.7.2:
-/// delegations in order, stop at the first terminating match) can be
-/// replayed for 300,000 targets without trying every one of ~700 top-level
-/// delegations on each. The result is exactly
-/// [`Delegations::roles_for_target`]: a delegation whose literal prefix is
-/// not a prefix of the path cannot match it, and the candidates are still
-/// tried in delegation order.
+/// A delegating role's delegations with the core's index
+/// ([`cpantuf_core::delegation::PathIndex`]), so that the client's search (spec 5.7.2) can
+/// be replayed for 300,000 targets without trying every one of ~700 top-level delegations
+/// on each.
 struct DelegIndex {
     delegations: Option<Delegations>,
-    by_prefix: HashMap<String, Vec<usize>>,
+    index: PathIndex,
 }
 
 impl DelegIndex {
     fn new(t: &Targets) -> Self {
-        let mut by_prefix: HashMap<String, Vec<usize>> = HashMap::new();
-        if let Some(roles) = t.delegations.as_ref().and_then(|d| d.roles.as_ref()) {
-            for (i, r) in roles.iter().enumerate() {
-                match &r.paths {
-                    Some(paths) => {
-                        for p in paths {
-                            let lit: Vec<&str> = p
-                                .split('/')
-                                .take_while(|seg| !seg.contains(['*', '?', '[']))
-                                .collect();
-                            by_prefix.entry(lit.join("/")).or_default().push(i);
-                        }
-                    }
-                    None => by_prefix.entry(String::new()).or_default().push(i),
-                }
-            }
-        }
+        let index = t
+            .delegations
+            .as_ref()
+            .map(PathIndex::new)
+            .unwrap_or_default();
         DelegIndex {
             delegations: t.delegations.clone(),
-            by_prefix,
+            index,
         }
     }
 
@@ -531,38 +516,11 @@ impl DelegIndex {
         let Some(d) = &self.delegations else {
             return Vec::new();
         };
-        let Some(roles) = &d.roles else {
-            // Succinct hash bins: one bin per path, no index needed.
-            return d
-                .roles_for_target(path)
-                .into_iter()
-                .map(|c| c.name)
-                .collect();
-        };
-        let mut idx: Vec<usize> = self.by_prefix.get("").cloned().unwrap_or_default();
-        let mut prefix = String::new();
-        for seg in path.split('/') {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(seg);
-            if let Some(v) = self.by_prefix.get(&prefix) {
-                idx.extend(v);
-            }
-        }
-        idx.sort_unstable();
-        idx.dedup();
-        let mut out = Vec::new();
-        for i in idx {
-            let r = &roles[i];
-            if r.covers(path) {
-                out.push(r.name.clone());
-                if r.terminating {
-                    break;
-                }
-            }
-        }
-        out
+        self.index
+            .roles_for_target(d, path)
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
     }
 }
 

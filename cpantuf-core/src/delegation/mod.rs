@@ -14,6 +14,9 @@
 use crate::metadata::{DelegatedRole, Delegations, SuccinctRoles};
 use sha2::{Digest, Sha256};
 
+mod index;
+pub use index::PathIndex;
+
 /// Whether `target` matches the delegation pattern `pattern`.
 pub fn path_matches(pattern: &str, target: &str) -> bool {
     // The pattern's text before its first glob character must start the target: a cheap
@@ -275,26 +278,16 @@ impl Delegations {
     /// the first terminating one (spec 5.7.2.2: a terminating delegation
     /// that matches ends the search of the remaining delegations).
     pub fn roles_for_target(&self, target: &str) -> Vec<Candidate> {
-        let mut out = Vec::new();
         if let Some(roles) = &self.roles {
-            for role in roles {
-                if role.covers(target) {
-                    out.push(Candidate {
-                        name: role.name.clone(),
-                        terminating: role.terminating,
-                    });
-                    if role.terminating {
-                        break;
-                    }
-                }
-            }
-        } else if let Some(s) = &self.succinct_roles {
-            out.push(Candidate {
+            return in_search_order(roles.iter(), target);
+        }
+        self.succinct_roles
+            .iter()
+            .map(|s| Candidate {
                 name: s.role_for_target(target),
                 terminating: false,
-            });
-        }
-        out
+            })
+            .collect()
     }
 
     /// The keys and threshold this delegator gives role `name`, if it
@@ -319,6 +312,25 @@ impl Delegations {
                 threshold: s.threshold,
             })
     }
+}
+
+/// The roles of `roles` (in delegation order) that cover `target`, cut after the first
+/// terminating one (spec 5.7.2.2).
+fn in_search_order<'a>(
+    roles: impl Iterator<Item = &'a DelegatedRole>,
+    target: &str,
+) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for role in roles.filter(|r| r.covers(target)) {
+        out.push(Candidate {
+            name: role.name.clone(),
+            terminating: role.terminating,
+        });
+        if role.terminating {
+            break;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
