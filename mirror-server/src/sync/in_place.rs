@@ -84,10 +84,13 @@ pub struct Apply<'a> {
     pub keep_deleted: Duration,
 }
 
-/// Downloads and verifies targets into a directory, handing each to a [`Placer`]; returns
-/// how many files and bytes.
-pub type Fetch<'a> =
-    dyn Fn(&[(&String, &TargetFile)], &Path, &Placer<'_>) -> anyhow::Result<(usize, u64)> + 'a;
+/// Downloads and verifies targets, each into the file a [`PartOf`] names, handing each to a
+/// [`Placer`]; returns how many files and bytes.
+pub type Fetch<'a> = dyn Fn(&[(&String, &TargetFile)], &PartOf<'_>, &Placer<'_>) -> anyhow::Result<(usize, u64)>
+    + 'a;
+
+/// Where the download of a target is written until it is verified.
+pub type PartOf<'a> = dyn Fn(&str, &TargetFile) -> PathBuf + Sync + 'a;
 
 /// Moves a downloaded, verified file (`part`) into place for `path`.
 pub type Placer<'a> = dyn Fn(&str, &TargetFile, &Path) -> anyhow::Result<()> + Sync + 'a;
@@ -107,15 +110,22 @@ pub fn apply(
     };
     let (fetch, resumed) = targets_to_fetch(&dir, &delta);
     applied.resumed = resumed;
-    // Downloads in flight; what an interrupted run left here is not verified: start afresh.
-    let partial = served.layout.dir().join(".sync").join("partial");
-    let _ = fs::remove_dir_all(&partial);
-    fs::create_dir_all(&partial)?;
-    let place = |path: &str, info: &TargetFile, part: &Path| -> anyhow::Result<()> {
-        let twin = dir.join(consistent_target_path(path, info).expect("checked in plan"));
-        super::move_into(part, &twin)
+    let twin_of = |path: &str, info: &TargetFile| {
+        dir.join(consistent_target_path(path, info).expect("checked in plan"))
     };
-    (applied.downloaded, applied.downloaded_bytes) = (how.fetch)(&fetch, &partial, &place)?;
+    let parts = Parts::new(served.layout.dir());
+    parts.clear_interrupted()?;
+    parts.record(
+        fetch
+            .iter()
+            .map(|(p, i)| super::part_beside(&twin_of(p, i))),
+    )?;
+    let part_of = |path: &str, info: &TargetFile| super::part_beside(&twin_of(path, info));
+    let place = |path: &str, info: &TargetFile, part: &Path| -> anyhow::Result<()> {
+        super::move_into(part, &twin_of(path, info))
+    };
+    (applied.downloaded, applied.downloaded_bytes) = (how.fetch)(&fetch, &part_of, &place)?;
+    parts.done()?;
     link_new_paths(&dir, &delta, old)?;
     write_metadata(&dir, how.store, trusted, &delta)?;
     let handle = fs::File::open(&dir)?;
@@ -136,6 +146,62 @@ pub fn apply(
     )?;
     finish(served, delta, trusted, &mut applied)?;
     Ok(applied)
+}
+
+/// The downloads in flight of a change applied in place, written beside their twins under
+/// hidden names (never served; see `super::part_beside`), and listed in a file first, so that
+/// the next run removes what an interrupted one left (it is not verified) without walking
+/// the tree.
+struct Parts<'a> {
+    dest: &'a Path,
+    list: PathBuf,
+}
+
+impl<'a> Parts<'a> {
+    fn new(dest: &'a Path) -> Self {
+        Parts {
+            dest,
+            list: dest.join(".sync").join("partial.list"),
+        }
+    }
+
+    /// Removes the files an interrupted run listed (and the directory that held the downloads
+    /// of earlier versions).
+    fn clear_interrupted(&self) -> anyhow::Result<()> {
+        let _ = fs::remove_dir_all(self.dest.join(".sync").join("partial"));
+        let listed = match fs::read_to_string(&self.list) {
+            Ok(listed) => listed,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.list.display())),
+        };
+        for part in listed.lines().filter(|l| !l.is_empty()) {
+            let part = self.dest.join(part);
+            match fs::remove_file(&part) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("removing {}", part.display()))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists `parts`, paths under the destination (synced: the list must outlive any of them).
+    fn record(&self, parts: impl Iterator<Item = PathBuf>) -> anyhow::Result<()> {
+        let mut text = String::new();
+        for p in parts {
+            let rel = p.strip_prefix(self.dest).expect("under the destination");
+            text.push_str(rel.to_str().context("a download's path is not UTF-8")?);
+            text.push('\n');
+        }
+        write_atomic(&self.list, text.as_bytes())
+            .with_context(|| format!("writing {}", self.list.display()))
+    }
+
+    /// Every listed download was moved into place (or removed when it failed).
+    fn done(&self) -> anyhow::Result<()> {
+        fs::remove_file(&self.list).with_context(|| format!("removing {}", self.list.display()))
+    }
 }
 
 /// The new and changed targets whose twin is not already there, verified (left by an
@@ -178,7 +244,7 @@ fn link_new_paths(
 }
 
 /// Writes the new version of each changed role, and the snapshot, under their versioned
-/// names (from the metadata store, which holds what was just verified).
+/// names (from the metadata store, which holds what was just verified: the same file).
 fn write_metadata(
     dir: &Path,
     store: &MetadataStore,
@@ -200,9 +266,14 @@ fn write_metadata(
     ));
     for (role, name) in files {
         let stored = store.path_of(&role);
-        let bytes = fs::read(&stored).with_context(|| format!("reading {}", stored.display()))?;
-        // Synced with everything else by the one syncfs before the timestamp.
-        write_replacing(&dir.join("tuf").join(name), &bytes)?;
+        let dest = dir.join("tuf").join(name);
+        // A hard link (the store replaces its files by rename, never in place), else a copy;
+        // synced with everything else by the one syncfs before the timestamp.
+        if super::link_over(&stored, &dest).is_err() {
+            let bytes =
+                fs::read(&stored).with_context(|| format!("reading {}", stored.display()))?;
+            write_replacing(&dest, &bytes)?;
+        }
     }
     Ok(())
 }

@@ -515,8 +515,8 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
     tracing::info!(staging = %staging.display(), "building a new state");
     let mut expected = stage_metadata(&layout, previous.as_deref(), &staging, &tuf)?;
     outcome.published = true;
-    let tmp_dir = staging.join(PARTIAL_DIR);
-    fs::create_dir_all(&tmp_dir)?;
+    // What older versions left for downloads in flight.
+    let _ = fs::remove_dir_all(staging.join(".partial"));
     let from_previous = previous.as_deref().zip(prev_manifest.as_ref());
     let to_fetch = stage_targets(
         &layout,
@@ -541,11 +541,10 @@ pub fn sync_once(args: &Args) -> anyhow::Result<Outcome> {
         &upstream,
         trusted.root().consistent_snapshot,
         &to_fetch,
-        &tmp_dir,
+        &|path: &str, _: &TargetFile| part_beside(&staging.join(path)),
         args.jobs as usize,
         &into_staging,
     )?;
-    fs::remove_dir_all(&tmp_dir)?;
 
     let manifest = Manifest {
         root_version,
@@ -650,13 +649,15 @@ fn try_in_place(
         }
     };
     let upstream = with_slash(&args.upstream);
-    let fetch = |files: &[(&String, &TargetFile)], partial: &Path, place: &in_place::Placer<'_>| {
+    let fetch = |files: &[(&String, &TargetFile)],
+                 part_of: &in_place::PartOf<'_>,
+                 place: &in_place::Placer<'_>| {
         download_all(
             fetcher,
             &upstream,
             true,
             files,
-            partial,
+            part_of,
             args.jobs as usize,
             place,
         )
@@ -794,19 +795,28 @@ fn progress_bar(bytes: u64, files: usize) -> ProgressBar {
     bar
 }
 
-/// Where downloads in flight are written, inside the staging area.
-const PARTIAL_DIR: &str = ".partial";
+/// Where the download of a file bound for `dest` is written until it is verified: beside
+/// it, under a hidden name (never served), so that moving it into place is a rename inside
+/// one directory. (Renames across directories take a lock of the whole filesystem, and
+/// parallel downloads queued on it.)
+pub(super) fn part_beside(dest: &Path) -> PathBuf {
+    let name = dest.file_name().expect("a target path names a file");
+    let mut part = std::ffi::OsString::from(".");
+    part.push(name);
+    part.push(".part");
+    dest.with_file_name(part)
+}
 
 /// Downloads `to_fetch` with `jobs` threads (each with its own connection from the fetcher's
-/// pool), each into a file in `partial` that `place` moves where it belongs once verified.
-/// The first error stops the other threads after their current file and is returned; what
-/// was verified and placed stays for the next run to resume from.
+/// pool), each into the file `part_of` names, which `place` moves where it belongs once
+/// verified. The first error stops the other threads after their current file and is
+/// returned; what was verified and placed stays for the next run to resume from.
 fn download_all(
     fetcher: &Fetcher,
     upstream: &str,
     consistent: bool,
     to_fetch: &[(&String, &TargetFile)],
-    partial: &Path,
+    part_of: &in_place::PartOf<'_>,
     jobs: usize,
     place: &in_place::Placer<'_>,
 ) -> anyhow::Result<(usize, u64)> {
@@ -824,7 +834,7 @@ fn download_all(
             path.clone()
         };
         let url = format!("{upstream}{}", url_path(&url_rel));
-        let part = partial.join(format!("{i}.part"));
+        let part = part_of(path, info);
         download(fetcher, &url, path, info, &part, bar)?;
         place(path, info, &part)
     };
@@ -878,8 +888,7 @@ fn download(
     let mut hash_err = None;
     // Not synced file by file: `Layout::publish` syncs the whole filesystem once before
     // the state goes live, and a resumed sync hashes what it finds again.
-    let mut file =
-        fs::File::create(part).with_context(|| format!("creating {}", part.display()))?;
+    let mut file = create_part(part).with_context(|| format!("creating {}", part.display()))?;
     let fetched = fetcher.fetch_into(url, info.length, &mut |chunk| {
         bar.inc(chunk.len() as u64);
         verifier.update(chunk).map_err(|e| {
@@ -902,6 +911,17 @@ fn download(
         return Err(UpdateError::from(e).into());
     }
     Ok(())
+}
+
+/// Creates a download's file, and its directory when that is missing.
+fn create_part(part: &Path) -> std::io::Result<fs::File> {
+    match fs::File::create(part) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(part.parent().expect("a part has a parent"))?;
+            fs::File::create(part)
+        }
+        other => other,
+    }
 }
 
 /// Renames a verified download to `dest`, replacing what was there.

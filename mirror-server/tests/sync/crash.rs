@@ -128,6 +128,13 @@ fn crash_consistency_sigkill_during_sync() {
     assert_eq!(u64::from(old_states + new_states), trials);
 }
 
+/// Whether `path` is a download in flight (written beside its target, hidden).
+fn is_part(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with('.') && name.ends_with(".part"))
+}
+
 /// The files a client can fetch: hidden names (the sync's own records) are never served.
 fn visible(t: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
     t.into_iter()
@@ -202,7 +209,7 @@ fn crash_consistency_sigkill_during_an_in_place_sync() {
     assert_eq!(served_version(&new, &old, &new), Ok("new"));
 
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
-    let (mut old_states, mut new_states) = (0u32, 0u32);
+    let (mut old_states, mut new_states, mut parts_left) = (0u32, 0u32, 0u32);
     for i in 0..trials {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -217,21 +224,68 @@ fn crash_consistency_sigkill_during_an_in_place_sync() {
         std::thread::sleep(Duration::from_micros(rng % span));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let served = visible(tree(&s.current()));
-        match served_version(&served, &old, &new) {
+        let after_kill = tree(&s.current());
+        parts_left += u32::from(after_kill.keys().any(|p| is_part(p)));
+        match served_version(&visible(after_kill), &old, &new) {
             Ok("old") => old_states += 1,
             Ok(_) => new_states += 1,
             Err(e) => panic!("trial {i}: {e}"),
         }
         let log = s.sync_ok();
+        let recovered = tree(&s.current());
+        // Downloads the killed run left beside their targets are removed, not kept forever.
+        let stale: Vec<&String> = recovered.keys().filter(|p| is_part(p)).collect();
         assert!(
-            visible(tree(&s.current())) == new,
+            stale.is_empty(),
+            "trial {i}: downloads left behind: {stale:?}"
+        );
+        assert!(
+            visible(recovered) == new,
             "trial {i}: the next sync did not reach the new version: {log}"
         );
     }
     eprintln!(
         "{trials} SIGKILL trials of an in-place sync: {old_states} left the old version, \
-         {new_states} the new one"
+         {new_states} the new one, {parts_left} a download in flight"
     );
     assert_eq!(u64::from(old_states + new_states), trials);
+}
+
+/// A download cut short by a kill is removed by the next run even when the next version no
+/// longer names its file (so no download reuses the name): hidden, never served, yet it would
+/// otherwise stay in the served tree for good.
+#[test]
+fn download_cut_short_by_a_kill_is_removed_when_no_longer_wanted() {
+    let mut s = Setup::new();
+    s.sync_ok();
+    let big = format!("{AUTHOR_DIR}/Big-1.0.tar.gz");
+    s.up.add_target(AUTHOR_ROLE, &big, &filler(32 << 20, 9));
+    s.up.publish();
+    let mut child = s
+        .sync_command()
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let in_flight = |s: &Setup| tree(&s.current()).keys().any(|p| is_part(p));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !in_flight(&s) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sync ended before its download was seen"
+        );
+        assert!(Instant::now() < deadline, "no download in flight seen");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+
+    s.up.remove_target(AUTHOR_ROLE, &big);
+    s.up.publish();
+    let log = s.sync_ok();
+    let stale: Vec<String> = tree(&s.current())
+        .into_keys()
+        .filter(|p| is_part(p))
+        .collect();
+    assert!(stale.is_empty(), "downloads left behind: {stale:?}\n{log}");
 }
