@@ -14,6 +14,7 @@
 //! never back (ADR 0014).
 #![deny(missing_docs)]
 
+pub mod author;
 pub mod fetcher;
 pub mod home;
 pub mod local_mirror;

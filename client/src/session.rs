@@ -520,6 +520,36 @@ impl Session {
         Ok(index.lookup(module).cloned())
     }
 
+    /// The author's own role as the repository publishes it now, verified through the TUF
+    /// search (newest timestamp, snapshot and every delegation on the way), with the key ids
+    /// its delegator lets sign it. `None` when no role of that name is delegated: an id PAUSE
+    /// does not know, or one with no upload yet.
+    pub fn author_role(&mut self, author: &PauseId) -> Result<Option<AuthorRole>, SessionError> {
+        let role = CpanRole::Author(author.clone()).name();
+        let probe_file = format!("{}/.cpantuf-role-probe", author.author_dir().as_str());
+        self.with_mirrors(|up| {
+            match up.target_info(&probe_file) {
+                Ok(_) | Err(ClientError::TargetNotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            let trusted = up.trusted().expect("refreshed");
+            let (Some(md), Some(delegator)) = (trusted.targets(&role), trusted.delegator_of(&role))
+            else {
+                return Ok(None);
+            };
+            let keyids = trusted
+                .targets(delegator)
+                .and_then(|d| d.delegations.as_ref()?.authority_for(&role))
+                .map(|a| a.keyids.to_vec())
+                .unwrap_or_default();
+            Ok(Some(AuthorRole {
+                name: role.clone(),
+                targets: (**md).clone(),
+                keyids,
+            }))
+        })
+    }
+
     /// A `CHECKSUMS` file for an author directory, generated from the
     /// verified metadata of the author's role (CPAN.pm checks the sha256 of
     /// every tarball against it). Lists every file directly in that
@@ -570,6 +600,17 @@ impl Session {
             .unwrap_or(dir.as_str());
         Ok(render_checksums(cpan_path, &entries))
     }
+}
+
+/// An author's role as published ([`Session::author_role`]).
+#[derive(Debug, Clone)]
+pub struct AuthorRole {
+    /// `author-ID`.
+    pub name: String,
+    /// What it says, verified.
+    pub targets: cpantuf_core::metadata::Targets,
+    /// The keys its delegator lets sign it (one: PAUSE's, or the author's own once claimed).
+    pub keyids: Vec<cpantuf_core::metadata::KeyId>,
 }
 
 fn perl_quote(s: &str) -> String {

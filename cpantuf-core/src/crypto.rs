@@ -275,6 +275,15 @@ impl Ed25519Signer {
     }
 }
 
+/// The TUF form of a PEM SubjectPublicKeyInfo ed25519 key (as [`Ed25519Signer::public_pem`]
+/// writes it).
+pub fn ed25519_key_from_public_pem(pem: &str) -> Result<Key, KeyFileError> {
+    use ed25519_dalek::pkcs8::DecodePublicKey as _;
+    let vk = ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
+        .map_err(|e| KeyFileError::Format(e.to_string()))?;
+    Ok(ed25519_public_key(&vk))
+}
+
 /// The TUF form of an ed25519 public key.
 pub fn ed25519_public_key(vk: &ed25519_dalek::VerifyingKey) -> Key {
     Key {

@@ -9,6 +9,7 @@ use cpantuf_client::updater::ClientError;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod author;
 mod carton;
 mod cpan;
 mod cpanm_args;
@@ -104,6 +105,10 @@ enum Command {
     /// expiry), when each mirror last answered, the cache's size; offline.
     #[command(after_help = exit_status_help!())]
     Status(status::Args),
+    /// For CPAN authors who hold their own key: make it, claim your role, sign your releases
+    /// on your machine, and check what the repository publishes for you (docs/authors.md).
+    #[command(after_help = exit_status_help!())]
+    Author(author::Args),
     /// Write man pages or print shell completions, generated from this
     /// command line's definition.
     #[command(subcommand, after_help = exit_status_help!())]
@@ -160,6 +165,12 @@ pub fn fault_of(e: &anyhow::Error) -> Fault {
         if let Some(c) = cause.downcast_ref::<ClientError>() {
             return c.fault();
         }
+        if let Some(a) = cause.downcast_ref::<cpantuf_client::author::AuthorError>() {
+            return match a {
+                cpantuf_client::author::AuthorError::Io { .. } => Fault::Local,
+                _ => Fault::Usage,
+            };
+        }
         if cause.is::<cpanm_args::Usage>() {
             return Fault::Usage;
         }
@@ -195,6 +206,7 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Cpan(a) => cpan::run(&ctx, a),
         Command::Mirror(a) => mirror::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
+        Command::Author(a) => author::run(&ctx, a),
         Command::Generate(what) => {
             use clap::CommandFactory;
             cpantuf_cli_support::generate::run(&what, Args::command())?;

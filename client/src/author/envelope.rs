@@ -1,0 +1,53 @@
+//! The signed role file an author uploads: canonical JSON `{"signatures": [...], "signed":
+//! {...}}`, the same form `cpantuf-sign` writes, so PAUSE publishes the author's bytes as
+//! they are.
+
+use cpantuf_core::canonical;
+use cpantuf_core::crypto::Ed25519Signer;
+use cpantuf_core::metadata::{signed_value, Targets};
+
+/// `payload` signed by `key`, as the bytes of the file to upload.
+pub fn sign(payload: &Targets, key: &Ed25519Signer) -> Vec<u8> {
+    let signed = signed_value(payload);
+    let message = canonical::encode(&signed).expect("metadata holds integers only");
+    let envelope = serde_json::json!({
+        "signatures": [{"keyid": key.keyid(), "sig": key.sign_hex(&message)}],
+        "signed": signed,
+    });
+    canonical::encode(&envelope).expect("metadata holds integers only")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpantuf_core::metadata::Envelope;
+    use cpantuf_core::verify::{check_threshold, Authority};
+    use std::collections::BTreeMap;
+    use std::num::NonZeroU64;
+
+    #[test]
+    fn the_signed_file_verifies_with_the_author_key_only() {
+        let key = Ed25519Signer::from_seed(&[7; 32]);
+        let other = Ed25519Signer::from_seed(&[8; 32]);
+        let payload = Targets {
+            spec_version: "1.0.31".into(),
+            version: NonZeroU64::new(2).unwrap(),
+            expires: chrono::DateTime::from_timestamp(2_000_000_000, 0).unwrap(),
+            targets: BTreeMap::new(),
+            delegations: None,
+        };
+        let bytes = sign(&payload, &key);
+        let env = Envelope::<Targets>::from_bytes(&bytes).unwrap();
+        assert_eq!(env.unverified().version.get(), 2);
+        for (signer, ok) in [(&key, true), (&other, false)] {
+            let keys = BTreeMap::from([(signer.keyid().clone(), signer.public_key().clone())]);
+            let ids = [signer.keyid().clone()];
+            let auth = Authority {
+                keys: &keys,
+                keyids: &ids,
+                threshold: NonZeroU64::MIN,
+            };
+            assert_eq!(check_threshold("author-X", &env, auth).is_ok(), ok);
+        }
+    }
+}
