@@ -760,6 +760,15 @@ fn stage_metadata(
     for (name, from) in tuf {
         let rel = format!("tuf/{name}");
         let dest = staging.join(&rel);
+        expected.insert(rel.clone());
+        // A hard link to the store's verified file, which the store only ever replaces by
+        // rename (one file fewer to create per role); the previous state's file when it
+        // holds the same bytes; else a copy.
+        if let plan::MetadataFile::Stored(stored) = from {
+            if link_over(stored, &dest).is_ok() {
+                continue;
+            }
+        }
         let bytes = from.read()?;
         let same_as_before = previous
             .map(|p| layout.dir().join(p).join(&rel))
@@ -773,7 +782,6 @@ fn stage_metadata(
                 write_replacing(&dest, &bytes)?;
             }
         }
-        expected.insert(rel);
     }
     Ok(expected)
 }
@@ -825,8 +833,9 @@ fn download_all(
     let bar = &progress_bar(total, to_fetch.len());
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    let order = spread_over_directories(to_fetch);
     let one = |i: usize| -> anyhow::Result<()> {
-        let (path, info) = to_fetch[i];
+        let (path, info) = to_fetch[order[i]];
         bar.set_message(path.clone());
         let url_rel = if consistent {
             consistent_target_path(path, info).unwrap_or_else(|| path.clone())
@@ -853,7 +862,7 @@ fn download_all(
                             return Err(e);
                         }
                         files += 1;
-                        bytes += to_fetch[i].1.length;
+                        bytes += to_fetch[order[i]].1.length;
                     }
                     Ok((files, bytes))
                 })
@@ -872,6 +881,24 @@ fn download_all(
         bytes += b;
     }
     Ok((files, bytes))
+}
+
+/// The order to download `to_fetch` in: round-robin over their directories, so that parallel
+/// downloads create files in different directories (a file's creation holds its directory's
+/// lock, and in path order the workers would queue on one author's directory).
+fn spread_over_directories(to_fetch: &[(&String, &TargetFile)]) -> Vec<usize> {
+    let mut by_dir: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (path, _)) in to_fetch.iter().enumerate() {
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        by_dir.entry(dir).or_default().push(i);
+    }
+    let mut queues: Vec<std::vec::IntoIter<usize>> =
+        by_dir.into_values().map(Vec::into_iter).collect();
+    let mut order = Vec::with_capacity(to_fetch.len());
+    while !queues.is_empty() {
+        queues.retain_mut(|q| q.next().map(|i| order.push(i)).is_some());
+    }
+    order
 }
 
 /// Downloads one target into `part` while hashing it; `part` is left only once its length
