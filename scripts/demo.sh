@@ -9,7 +9,10 @@
 #      cpantuf-mirror over TLS;
 #   4. initialises a cpantuf client that trusts that root, shows how Moo
 #      resolves, and installs Moo with the real cpanm through
-#      `cpantuf install` into demo-work/perl5, listing every verified file.
+#      `cpantuf install` into demo-work/perl5, listing every verified file;
+#   5. has the author ETHER make a key, claim their role, and sign a new
+#      release on their own machine (`cpantuf author`); PAUSE imports it, and
+#      the user installs it, verified against ETHER's own key.
 #
 # Run from a checkout, as root on a fresh Debian 12 machine (it installs
 # cpanminus and openssl if missing). Everything it writes is under
@@ -87,5 +90,52 @@ perl -I"$WORK/perl5/lib/perl5" -e '
     use Moo ();
     package Greeter { use Moo; has name => (is => "ro"); sub hi { "hello, " . $_[0]->name } }
     print "Moo $Moo::VERSION installed from TUF-verified files: ", Greeter->new(name => "CPAN")->hi, "\n";'
+
+say "CPAN author ETHER: a key of their own, claimed (PAUSE registers it)"
+A="$WORK/author"
+mkdir -p "$A"
+echo "demo passphrase, never for real use" > "$A/passphrase"
+"$BIN/cpantuf" author keygen "$A/ETHER.pem" --passphrase-file "$A/passphrase"
+"$BIN/cpantuf" author claim ETHER --key "$A/ETHER.pem" --passphrase-file "$A/passphrase" --out "$A"
+"$BIN/cpantuf-sign" author import --config "$WORK/signer.json" ETHER "$A/ETHER.role.json" \
+    --claim-key "$A/ETHER.pub.pem"
+
+say "CPAN author ETHER: build a release and sign it locally (cpantuf author release)"
+mkdir -p "$A/build/Acme-Demo-Hello-0.01/lib/Acme/Demo"
+cat > "$A/build/Acme-Demo-Hello-0.01/Makefile.PL" <<'PERL'
+use ExtUtils::MakeMaker;
+WriteMakefile(NAME => 'Acme::Demo::Hello', VERSION_FROM => 'lib/Acme/Demo/Hello.pm');
+PERL
+cat > "$A/build/Acme-Demo-Hello-0.01/lib/Acme/Demo/Hello.pm" <<'PERL'
+package Acme::Demo::Hello;
+our $VERSION = '0.01';
+sub hello { "hello from a release ETHER signed on their own machine" }
+1;
+PERL
+tar -C "$A/build" -czf "$A/Acme-Demo-Hello-0.01.tar.gz" Acme-Demo-Hello-0.01
+"$BIN/cpantuf" author release ETHER "$A/Acme-Demo-Hello-0.01.tar.gz" \
+    --key "$A/ETHER.pem" --passphrase-file "$A/passphrase"
+
+say "PAUSE: the upload (tarball + ETHER.role.json) checked against ETHER's signature, published, indexed"
+cp "$A/Acme-Demo-Hello-0.01.tar.gz" "$WORK/mirror/authors/id/E/ET/ETHER/"
+"$BIN/cpantuf-sign" author import --config "$WORK/signer.json" ETHER "$A/ETHER.role.json"
+python3 - "$WORK/mirror/modules/02packages.details.txt.gz" <<'PY'
+import gzip, sys
+text = gzip.open(sys.argv[1], "rt").read()
+head, body = text.split("\n\n", 1)
+lines = [l for l in body.splitlines() if l] + [f"{'Acme::Demo::Hello':<30} {'0.01':>8}  E/ET/ETHER/Acme-Demo-Hello-0.01.tar.gz"]
+lines.sort(key=str.lower)
+head = "\n".join(f"Line-Count:   {len(lines)}" if h.startswith("Line-Count:") else h for h in head.splitlines())
+with gzip.open(sys.argv[1], "wt") as f:
+    f.write(head + "\n\n" + "\n".join(lines) + "\n")
+PY
+"$BIN/cpantuf-sign" index --config "$WORK/signer.json"
+"$BIN/cpantuf-sign" timestamp --config "$WORK/signer.json"
+
+say "Perl user: install it (verified against ETHER's own key), and ETHER checks what CPAN publishes"
+"$BIN/cpantuf" resolve Acme::Demo::Hello
+"$BIN/cpantuf" install Acme::Demo::Hello -- -L "$WORK/perl5" --notest --quiet
+perl -I"$WORK/perl5/lib/perl5" -MAcme::Demo::Hello -e 'print Acme::Demo::Hello::hello(), "\n"'
+"$BIN/cpantuf" author status ETHER --key "$A/ETHER.pub.pem" --dir "$A"
 echo
 echo "demo complete: everything is in demo-work/"
