@@ -722,14 +722,14 @@ impl std::fmt::Display for ClaimedExpiry {
             write!(
                 f,
                 "claimed author {id}: {role} version {} expired at {at}; clients refuse \
-                 {id}'s files until {id} signs a fresh `author export`",
+                 {id}'s files until {id} signs a renewal (`cpantuf author renew`)",
                 self.version
             )
         } else {
             write!(
                 f,
                 "claimed author {id}: {role} version {} expires at {at}; {id} must sign a \
-                 fresh `author export` before then",
+                 renewal (`cpantuf author renew`) before then",
                 self.version
             )
         }
@@ -757,6 +757,58 @@ pub fn claimed_expiries(
                 now,
                 window,
             ));
+        }
+    }
+    Ok(out)
+}
+
+/// A claimed author's file on the mirror that their published role does not list with these
+/// bytes: an upload held until the author signs it (`cpantuf author release`, then `author
+/// import`), or a file someone else put into their directory. Clients refuse it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldUpload {
+    /// The author.
+    pub author: PauseId,
+    /// The file.
+    pub path: CpanPath,
+}
+
+impl std::fmt::Display for HeldUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "claimed author {}: {} is held, not published: {}'s role does not list these bytes \
+             (the author signs it with `cpantuf author release`)",
+            self.author, self.path, self.author
+        )
+    }
+}
+
+/// Every held upload of every claimed author (a key other than `authors_key`, PAUSE's),
+/// hashed from the mirror.
+pub fn held_uploads(
+    mirror: &Mirror,
+    authors_key: &cpantuf_core::metadata::KeyId,
+) -> Result<Vec<HeldUpload>, RepoError> {
+    use cpantuf_core::cpan::{owner, CpanRole, Owner};
+    let state = super::state::PublishedState::load(&mirror.tuf_dir(), mirror.root())?;
+    let mut out = Vec::new();
+    for id in super::ops::claimed_authors(&state, authors_key)?.keys() {
+        let listed = state
+            .load_role(&CpanRole::Author(id.clone()).name())?
+            .map(|(env, _)| env.unverified().targets.clone())
+            .unwrap_or_default();
+        for path in mirror.scan_dir(&id.author_dir())? {
+            if owner(&path)? != Owner::Author(id.clone()) {
+                continue;
+            }
+            let e = mirror.hash_file(path.clone())?;
+            if listed.get(path.as_str()) != Some(&crate::build::target_file(&e)) {
+                out.push(HeldUpload {
+                    author: id.clone(),
+                    path,
+                });
+            }
         }
     }
     Ok(out)

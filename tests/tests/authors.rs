@@ -123,6 +123,15 @@ impl World {
         self.sign(&["index"]);
     }
 
+    /// `cpantuf-sign status`'s warnings (stderr).
+    fn pause_status(&self) -> String {
+        let out = run(Command::new(bin("cpantuf-sign"))
+            .arg("status")
+            .arg("--config")
+            .arg(self.p("signer.json")));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     fn install(&self, module: &str, prefix: &Path) -> Output {
         run(self
             .cpantuf()
@@ -205,7 +214,11 @@ fn author_signed_release_installs_and_pause_online_keys_cannot_replace_it() {
         .arg(w.p("signer.json")));
     fails(&refused, "other bytes on the mirror");
     std::fs::copy(&tarball, &on_mirror).unwrap();
+    // Until the author's role arrives, PAUSE holds the upload and says so.
+    let held = format!("held: claimed author ETHER: {DIR}/Acme-Mine-1.0.tar.gz is held");
+    assert!(w.pause_status().contains(&held));
     w.sign(&["author", "import", "ETHER", role_file.to_str().unwrap()]);
+    assert!(!w.pause_status().contains("held:"));
     w.index("Acme::Mine", "1.0", "E/ET/ETHER/Acme-Mine-1.0.tar.gz");
     w.sign(&["timestamp"]);
 
@@ -252,6 +265,9 @@ fn author_signed_release_installs_and_pause_online_keys_cannot_replace_it() {
         !evil.exists(),
         "code ran from a tarball the author did not sign"
     );
+    assert!(w
+        .pause_status()
+        .contains(&format!("{DIR}/Acme-Mine-1.1.tar.gz is held")));
     let status = w.author(&["status", "ETHER"]);
     let text = fails(&status, "not signed by your role");
     assert!(

@@ -87,8 +87,9 @@ fn time_left(left: chrono::TimeDelta) -> String {
 
 /// One warning line for each claimed author's role that expires within
 /// the configured window, or has expired (the author chose the expiry, and
-/// only the author can renew it). PAUSE's key tells claimed authors from
-/// the others.
+/// only the author can renew it), and one line for each upload of a claimed
+/// author held until the author signs it. PAUSE's key tells claimed authors
+/// from the others.
 fn warn_claimed_expiry(
     mirror: &Mirror,
     cfg: &SignerConfig,
@@ -98,6 +99,9 @@ fn warn_claimed_expiry(
     let window = hours(cfg.expiry.claimed_author_warn_hours);
     for w in audit::claimed_expiries(mirror, &authors_key, now, window)? {
         eprintln!("warning: {w}");
+    }
+    for h in audit::held_uploads(mirror, &authors_key)? {
+        eprintln!("held: {h}");
     }
     Ok(())
 }
