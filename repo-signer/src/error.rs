@@ -282,6 +282,18 @@ pub enum RepoError {
         /// The author.
         author: PauseId,
     },
+    /// A claimed author's key replaced by a role the old key did not sign.
+    #[error(
+        "rotating {author}'s key needs the role signed by the registered key {old} too \
+         (`cpantuf author claim {author} --key NEW.pem --old-key OLD.pem`); if {author} lost \
+         it, authenticate them and import with --recover"
+    )]
+    RotationNotSigned {
+        /// The author.
+        author: PauseId,
+        /// The registered key's id.
+        old: String,
+    },
     /// An author-level operation on an author that is not claimed.
     #[error("author {author} is not claimed (PAUSE holds the key)")]
     AuthorNotClaimed {

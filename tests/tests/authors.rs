@@ -78,14 +78,39 @@ impl World {
 
     /// `cpantuf author ARGS... --key ETHER.pem --passphrase-file pass`.
     fn author(&self, args: &[&str]) -> Output {
+        self.author_with("ETHER.pem", args)
+    }
+
+    /// The same with another of the author's key files.
+    fn author_with(&self, key: &str, args: &[&str]) -> Output {
         run(self
             .cpantuf()
             .arg("author")
             .args(args)
             .arg("--key")
-            .arg(self.author_dir().join("ETHER.pem"))
+            .arg(self.author_dir().join(key))
             .arg("--passphrase-file")
             .arg(self.p("pass")))
+    }
+
+    /// `cpantuf author keygen` of `name` in the author's directory.
+    fn keygen(&self, name: &str) {
+        ok(run(self
+            .cpantuf()
+            .args(["author", "keygen"])
+            .arg(self.author_dir().join(name))
+            .arg("--passphrase-file")
+            .arg(self.p("pass"))));
+    }
+
+    /// `cpantuf-sign author import ETHER ETHER.role.json ARGS...`, not asserted.
+    fn import(&self, args: &[&str]) -> Output {
+        run(Command::new(bin("cpantuf-sign"))
+            .args(["author", "import", "ETHER"])
+            .arg(self.author_dir().join("ETHER.role.json"))
+            .args(args)
+            .arg("--config")
+            .arg(self.p("signer.json")))
     }
 
     fn sign(&self, args: &[&str]) -> Output {
@@ -168,12 +193,7 @@ fn author_signed_release_installs_and_pause_online_keys_cannot_replace_it() {
     let w = World::new();
     let key = w.author_dir().join("ETHER.pem");
     let pubkey = w.author_dir().join("ETHER.pub.pem");
-    ok(run(w
-        .cpantuf()
-        .args(["author", "keygen"])
-        .arg(&key)
-        .arg("--passphrase-file")
-        .arg(w.p("pass"))));
+    w.keygen("ETHER.pem");
     assert!(std::fs::read_to_string(&key)
         .unwrap()
         .contains("BEGIN ENCRYPTED PRIVATE KEY"));
@@ -274,4 +294,57 @@ fn author_signed_release_installs_and_pause_online_keys_cannot_replace_it() {
         text.contains(&format!("{DIR}/Acme-Mine-1.1.tar.gz")),
         "{text}"
     );
+}
+
+#[test]
+fn a_claimed_authors_key_is_replaced_only_with_the_old_keys_signature_or_a_recovery() {
+    let w = World::new();
+    let pem = |n: &str| w.author_dir().join(n).display().to_string();
+    let out = pem("");
+    w.keygen("ETHER.pem");
+    ok(w.author(&["claim", "ETHER", "--out", &out]));
+    ok(w.import(&["--claim-key", &pem("ETHER.pub.pem")]));
+
+    // A request signed by the new key alone (as someone holding PAUSE's tooling could make).
+    w.keygen("NEW.pem");
+    ok(w.author_with("NEW.pem", &["claim", "ETHER", "--out", &out]));
+    let before = std::fs::read_dir(w.mirror().join("tuf")).unwrap().count();
+    fails(
+        &w.import(&["--claim-key", &pem("NEW.pub.pem")]),
+        "needs the role signed by the registered key",
+    );
+    assert_eq!(
+        before,
+        std::fs::read_dir(w.mirror().join("tuf")).unwrap().count()
+    );
+
+    // The author's own rotation: the old key signs the request for the new one.
+    ok(w.author_with(
+        "NEW.pem",
+        &[
+            "claim",
+            "ETHER",
+            "--old-key",
+            &pem("ETHER.pem"),
+            "--out",
+            &out,
+        ],
+    ));
+    ok(w.import(&["--claim-key", &pem("NEW.pub.pem")]));
+    w.sign(&["timestamp"]);
+    let t = w.author_dir().join("After-Rotation-1.0.tar.gz");
+    std::fs::write(&t, b"released with the new key").unwrap();
+    fails(
+        &w.author(&["release", "ETHER", t.to_str().unwrap()]),
+        "wrong key",
+    );
+    ok(w.author_with("NEW.pem", &["release", "ETHER", t.to_str().unwrap()]));
+
+    // A lost key: PAUSE authenticates the author and recovers without the old signature.
+    w.keygen("THIRD.pem");
+    ok(w.author_with("THIRD.pem", &["claim", "ETHER", "--out", &out]));
+    ok(w.import(&["--claim-key", &pem("THIRD.pub.pem"), "--recover"]));
+    w.sign(&["timestamp"]);
+    let status = ok(w.author_with("THIRD.pem", &["status", "ETHER"]));
+    assert!(status.contains("your key signs it"), "{status}");
 }

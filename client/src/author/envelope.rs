@@ -8,12 +8,18 @@ use cpantuf_core::metadata::{signed_value, Targets};
 
 /// `payload` signed by `key`, as the bytes of the file to upload.
 pub fn sign(payload: &Targets, key: &Ed25519Signer) -> Vec<u8> {
+    sign_with(payload, &[key])
+}
+
+/// `payload` signed by each of `keys` (a rotation: the new key and the old one).
+pub fn sign_with(payload: &Targets, keys: &[&Ed25519Signer]) -> Vec<u8> {
     let signed = signed_value(payload);
     let message = canonical::encode(&signed).expect("metadata holds integers only");
-    let envelope = serde_json::json!({
-        "signatures": [{"keyid": key.keyid(), "sig": key.sign_hex(&message)}],
-        "signed": signed,
-    });
+    let signatures: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| serde_json::json!({"keyid": k.keyid(), "sig": k.sign_hex(&message)}))
+        .collect();
+    let envelope = serde_json::json!({"signatures": signatures, "signed": signed});
     canonical::encode(&envelope).expect("metadata holds integers only")
 }
 

@@ -59,9 +59,13 @@ enum Cmd {
     Claim {
         /// Your PAUSE id.
         id: PauseId,
-        /// Your private key.
+        /// Your (new) private key.
         #[arg(long)]
         key: PathBuf,
+        /// Rotation: the key your role is delegated to now, which signs the request too
+        /// (its passphrase comes from the same place as --key's).
+        #[arg(long, value_name = "OLD.pem")]
+        old_key: Option<PathBuf>,
         #[command(flatten)]
         out: Out,
         #[command(flatten)]
@@ -118,16 +122,27 @@ enum Cmd {
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     match a.cmd {
         Cmd::Keygen { out, force, pass } => keygen(&out, force, &pass),
-        Cmd::Claim { id, key, out, pass } => {
+        Cmd::Claim {
+            id,
+            key,
+            old_key,
+            out,
+            pass,
+        } => {
             let key = load_key(&key, &pass)?;
+            let old = old_key.map(|k| load_key(&k, &pass)).transpose()?;
             let mut s = ctx.session()?;
             let role = published(&mut s, &id)?;
             if role.keyids.contains(key.keyid()) {
                 bail!("{} is already delegated to key {}", role.name, key.keyid());
             }
+            if let Some(old) = &old {
+                own_role_check(&role, old)?;
+            }
             let exp = expiry(Utc::now(), out.days)?;
             let next = next_role(&role.targets, &[], &[], exp)?;
-            let file = write_role(&id, &out, None, &envelope::sign(&next, &key))?;
+            let signers: Vec<&Ed25519Signer> = std::iter::once(&key).chain(old.as_ref()).collect();
+            let file = write_role(&id, &out, None, &envelope::sign_with(&next, &signers))?;
             println!(
                 "wrote {} (version {}, {} files, key {}); send it and your public key to PAUSE \
                  from your PAUSE account, which registers the key with \
@@ -223,9 +238,15 @@ fn published(s: &mut Session, id: &PauseId) -> Result<AuthorRole> {
 /// The author's role, which must be delegated to `key` (the author claimed with it).
 fn own_role(s: &mut Session, id: &PauseId, key: &Ed25519Signer) -> Result<AuthorRole> {
     let role = published(s, id)?;
+    own_role_check(&role, key)?;
+    Ok(role)
+}
+
+/// Refuses `key` unless `role` is delegated to it.
+fn own_role_check(role: &AuthorRole, key: &Ed25519Signer) -> Result<()> {
     if !role.keyids.contains(key.keyid()) {
         return Err(AuthorError::WrongKey {
-            role: role.name,
+            role: role.name.clone(),
             published: role
                 .keyids
                 .iter()
@@ -236,7 +257,7 @@ fn own_role(s: &mut Session, id: &PauseId, key: &Ed25519Signer) -> Result<Author
         }
         .into());
     }
-    Ok(role)
+    Ok(())
 }
 
 /// A `--remove` argument as a CPAN path in the author's directory.

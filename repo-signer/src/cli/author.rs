@@ -54,6 +54,10 @@ enum Cmd {
         /// rotation); the file must be signed by it.
         #[arg(long, value_name = "PEM")]
         claim_key: Option<PathBuf>,
+        /// With --claim-key: replace a claimed author's key without the old key's
+        /// signature (the author lost it; authenticate them first).
+        #[arg(long, requires = "claim_key")]
+        recover: bool,
     },
     /// (PAUSE) Take an author back to PAUSE's key.
     Revoke {
@@ -105,12 +109,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
             author,
             file,
             claim_key,
+            recover,
         } => {
             let ctx = repo.ctx()?;
             let key = claim_key.map(|p| load_public_key(&p, None)).transpose()?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let r = ops::author_import(&ctx, &author, bytes, key)?;
+            let r = ops::author_import(&ctx, &author, bytes, key, recover)?;
             println!("published {} ({} files)", r.roles.join(", "), r.files);
         }
         Cmd::Revoke { repo, author } => {

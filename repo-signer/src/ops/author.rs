@@ -50,7 +50,9 @@ pub fn author_export(ctx: &Ctx, id: &PauseId) -> Result<SignedFile, RepoError> {
 /// and timestamp. With `claim_key` the author's key is (re)registered in the
 /// prefix role first (claim, or rotation to a new key); without it the
 /// author must already be claimed and the role must be signed by the
-/// registered key.
+/// registered key. A rotation away from an author's own key needs the role
+/// signed by the old key too, unless `recover` (PAUSE authenticated an
+/// author who lost it).
 ///
 /// Refused, with nothing published: a role of another name, a target
 /// outside the author's directory or owned by the index role (CHECKSUMS,
@@ -62,6 +64,7 @@ pub fn author_import(
     id: &PauseId,
     bytes: Vec<u8>,
     claim_key: Option<Key>,
+    recover: bool,
 ) -> Result<AddReport, RepoError> {
     let _lock = ctx.mirror.lock()?;
     let state = ctx.state()?;
@@ -79,6 +82,15 @@ pub fn author_import(
         (None, Some(_)) => return Err(RepoError::AuthorNotClaimed { author: id.clone() }),
         (None, None) => return Err(RepoError::UnknownAuthor { author: id.clone() }),
     };
+    if let (Some(new), Some(a)) = (&claim_key, &registered) {
+        let claimed = compute_keyid(&a.key) != ctx.authors_key;
+        if claimed && a.key != *new && !recover {
+            check_signed_by(&role, &bytes, &a.key).map_err(|_| RepoError::RotationNotSigned {
+                author: id.clone(),
+                old: compute_keyid(&a.key).to_string(),
+            })?;
+        }
+    }
     let (file, t) = checked_author_role(ctx, &state, &role, bytes, &key)?;
     let entries = author_role_entries(ctx, id, &role, &t)?;
     let depth = build::depth_of(&entries);
@@ -158,8 +170,27 @@ fn checked_author_role(
         version: t.version,
         ..file
     };
-    // The author's key, and only it, must have signed (spec 5.7.x: a
-    // delegated role is verified with the keys its delegator lists).
+    // The author's key, and only it, counts (spec 5.7.x: a delegated role is
+    // verified with the keys its delegator lists).
+    check_signed_by(role, &file.bytes, key)?;
+    check_imported_version(state, role, t.version)?;
+    check_imported_expiry(ctx, role, t.expires)?;
+    if t.delegations.is_some() {
+        return Err(RepoError::OutsideDelegation {
+            role: role.to_owned(),
+            path: "(delegations)".into(),
+        });
+    }
+    Ok((file, t))
+}
+
+/// Whether `bytes` carry a valid signature by `key` (others may sign too).
+fn check_signed_by(role: &str, bytes: &[u8], key: &Key) -> Result<(), RepoError> {
+    let file = SignedFile {
+        role: role.to_owned(),
+        version: NonZeroU64::MIN,
+        bytes: bytes.to_vec(),
+    };
     let keyid = compute_keyid(key);
     let keys: BTreeMap<KeyId, Key> = [(keyid.clone(), key.clone())].into();
     let ids = [keyid];
@@ -170,16 +201,8 @@ fn checked_author_role(
             keyids: &ids,
             threshold: NonZeroU64::MIN,
         },
-    )?;
-    check_imported_version(state, role, t.version)?;
-    check_imported_expiry(ctx, role, t.expires)?;
-    if t.delegations.is_some() {
-        return Err(RepoError::OutsideDelegation {
-            role: role.to_owned(),
-            path: "(delegations)".into(),
-        });
-    }
-    Ok((file, t))
+    )
+    .map(drop)
 }
 
 /// The author chooses the expiry of their own role. One already past is
