@@ -178,9 +178,25 @@ pub enum RepoError {
         /// The version published.
         published: u64,
     },
+    /// An author-signed role at or below the published version: signed from metadata older
+    /// than PAUSE's, or an old role file sent again.
+    #[error(
+        "{role}: version {new} does not increase the published version {published}: it was \
+         signed from metadata older than PAUSE's (a mirror behind PAUSE, or an old role file \
+         sent again); sign again with `cpantuf author release` or `renew` against an \
+         up-to-date mirror"
+    )]
+    AuthorRoleStale {
+        /// The role.
+        role: String,
+        /// The version offered.
+        new: u64,
+        /// The version published.
+        published: u64,
+    },
     /// An author-signed role skips versions: only the next version is
     /// accepted, so that nobody can push a role towards `u64::MAX`.
-    #[error("{role}: version {new} is not the next version {next}; an author-signed role must be exactly one above the published version (sign a fresh `author export`)")]
+    #[error("{role}: version {new} is not the next version {next}; an author-signed role must be exactly one above the published version (sign again with `cpantuf author release` or `renew`, or a fresh `author export`)")]
     VersionNotNext {
         /// The role.
         role: String,

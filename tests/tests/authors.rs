@@ -239,6 +239,8 @@ fn author_signed_release_installs_and_pause_online_keys_cannot_replace_it() {
     assert!(w.pause_status().contains(&held));
     w.sign(&["author", "import", "ETHER", role_file.to_str().unwrap()]);
     assert!(!w.pause_status().contains("held:"));
+    // The same role sent again (or one signed from a mirror behind PAUSE): named as such.
+    fails(&w.import(&[]), "signed from metadata older than PAUSE's");
     w.index("Acme::Mine", "1.0", "E/ET/ETHER/Acme-Mine-1.0.tar.gz");
     w.sign(&["timestamp"]);
 

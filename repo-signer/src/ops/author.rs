@@ -290,7 +290,7 @@ fn check_imported_version(
 ) -> Result<(), RepoError> {
     if let Some(published) = state.role_version(role) {
         if version <= published {
-            return Err(RepoError::VersionNotIncreased {
+            return Err(RepoError::AuthorRoleStale {
                 role: role.to_owned(),
                 new: version.get(),
                 published: published.get(),
