@@ -63,7 +63,8 @@ mkdir -p "$A"
 echo "bench passphrase" >"$A/pass"
 "$B/cpantuf" -q author keygen "$A/$ID.pem" --passphrase-file "$A/pass" >/dev/null
 "$B/cpantuf" -q author claim "$ID" --key "$A/$ID.pem" --passphrase-file "$A/pass" --out "$A" >/dev/null
-"$B/cpantuf-sign" author import --config "$W/up.json" "$ID" "$A/$ID.role.json" --claim-key "$A/$ID.pub.pem" >/dev/null
+"$B/cpantuf-sign" author import --config "$W/up.json" "$ID" "$A/$ID.role.json" --claim-key "$A/$ID.pub.pem" \
+    --key "$KEYS/targets-1.pem" --key "$KEYS/targets-2.pem" >/dev/null
 "$B/cpantuf-sign" timestamp --config "$W/up.json" >/dev/null
 
 # Runs a command once; appends "ms rss-MB" to the file $1.

@@ -91,14 +91,14 @@ perl -I"$WORK/perl5/lib/perl5" -e '
     package Greeter { use Moo; has name => (is => "ro"); sub hi { "hello, " . $_[0]->name } }
     print "Moo $Moo::VERSION installed from TUF-verified files: ", Greeter->new(name => "CPAN")->hi, "\n";'
 
-say "CPAN author ETHER: a key of their own, claimed (PAUSE registers it)"
+say "CPAN author ETHER: a key of their own, claimed (PAUSE registers it in an offline session)"
 A="$WORK/author"
 mkdir -p "$A"
 echo "demo passphrase, never for real use" > "$A/passphrase"
 "$BIN/cpantuf" author keygen "$A/ETHER.pem" --passphrase-file "$A/passphrase"
 "$BIN/cpantuf" author claim ETHER --key "$A/ETHER.pem" --passphrase-file "$A/passphrase" --out "$A"
 "$BIN/cpantuf-sign" author import --config "$WORK/signer.json" ETHER "$A/ETHER.role.json" \
-    --claim-key "$A/ETHER.pub.pem"
+    --claim-key "$A/ETHER.pub.pem" --key "$KEYS/targets-1.pem" --key "$KEYS/targets-2.pem"
 
 say "CPAN author ETHER: build a release and sign it locally (cpantuf author release)"
 mkdir -p "$A/build/Acme-Demo-Hello-0.01/lib/Acme/Demo"

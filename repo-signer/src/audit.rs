@@ -834,6 +834,7 @@ mod tests {
             now,
             k.public_key(),
             k.public_key(),
+            &[],
             prefixes,
             3,
         );

@@ -236,7 +236,8 @@ fn ordered(keys: BTreeMap<KeyId, Key>, roles: Vec<DelegatedRole>) -> Delegations
     }
 }
 
-/// The author delegations a prefix role payload holds.
+/// The author delegations a prefix role payload holds (or, for top-level
+/// targets, the claimed authors it delegates to).
 pub fn authors_of_prefix(t: &Targets) -> Vec<AuthorDelegation> {
     let Some(d) = &t.delegations else {
         return Vec::new();
@@ -259,12 +260,15 @@ pub fn authors_of_prefix(t: &Targets) -> Vec<AuthorDelegation> {
 }
 
 /// The payload of top-level targets: no targets of its own; `index` first,
-/// then one role per prefix, every delegation terminating.
+/// then each claimed author (their own key: this role is signed offline, so
+/// none of PAUSE's online keys can delegate a claimed author's files to
+/// another key), then one role per prefix, every delegation terminating.
 pub fn top_targets(
     version: NonZeroU64,
     expires: DateTime<Utc>,
     index_key: &Key,
     registry_key: &Key,
+    claimed: &[AuthorDelegation],
     prefixes: impl IntoIterator<Item = AuthorPrefix>,
     prefix_depth: usize,
 ) -> Targets {
@@ -278,6 +282,13 @@ pub fn top_targets(
         index_id,
         CpanRole::Index.path_patterns(1),
     )];
+    for a in claimed {
+        let keyid = compute_keyid(&a.key);
+        keys.insert(keyid.clone(), a.key.clone());
+        let role = CpanRole::Author(a.id.clone());
+        let paths = role.path_patterns(a.depth);
+        roles.push(delegated(role.name(), keyid, paths));
+    }
     for p in prefixes {
         let role = CpanRole::Prefix(p);
         roles.push(delegated(

@@ -590,7 +590,7 @@ mod tests {
             timestamp: (vec![key.clone()], one),
         };
         let root = signed::sign("root", &build::root(one, exp, &keys), &[&k]);
-        let targets = build::top_targets(one, exp, &key, &key, [], 1);
+        let targets = build::top_targets(one, exp, &key, &key, &[], [], 1);
         let targets = signed::sign("targets", &targets, &[&k]);
         let index = signed::sign("index", &build::leaf_of(one, exp, BTreeMap::new()), &[&k]);
         let entry = MetaFile {

@@ -437,8 +437,23 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
         &[(rel, true), (TRY_TINY, true), (MOO, true)],
     );
     drop(server);
-    // Revoke: back to PAUSE's key, and PAUSE signs uploads again.
-    ok(sign(&["author", "revoke", "--config", cfg, "ETHER"]));
+    // Revoke: back to PAUSE's key, and PAUSE signs uploads again. PAUSE's online keys
+    // alone cannot: claimed authors are delegated by the offline top-level targets role.
+    let before = tuf_state(&mirror);
+    fails(
+        sign(&["author", "revoke", "--config", cfg, "ETHER"]),
+        "needs the offline targets keys",
+    );
+    assert_eq!(before, tuf_state(&mirror), "a refused revoke changed tuf/");
+    let (t1, t2) = (keys().join("targets-1.pem"), keys().join("targets-2.pem"));
+    let offline = ["--key", t1.to_str().unwrap(), "--key", t2.to_str().unwrap()];
+    ok(sign(
+        &[
+            &["author", "revoke", "--config", cfg, "ETHER"],
+            &offline[..],
+        ]
+        .concat(),
+    ));
     let up2 = mirror.join("authors/id/E/ET/ETHER/After-Revoke-1.0.tar.gz");
     std::fs::write(&up2, b"after").unwrap();
     ok(sign(&["add", "--config", cfg, up2.to_str().unwrap()]));
@@ -778,7 +793,15 @@ fn a_large_author_is_split_into_hash_bins_and_both_clients_follow_them() {
     drop(server);
 
     // Revoked: PAUSE signs again, binned; bin versions keep increasing.
-    ok(sign(&["author", "revoke", "--config", cfg, "ETHER"]));
+    let (t1, t2) = (keys().join("targets-1.pem"), keys().join("targets-2.pem"));
+    let offline = ["--key", t1.to_str().unwrap(), "--key", t2.to_str().unwrap()];
+    ok(sign(
+        &[
+            &["author", "revoke", "--config", cfg, "ETHER"],
+            &offline[..],
+        ]
+        .concat(),
+    ));
     verify_from_first_root(&mirror);
     let server = serve(&mirror);
     let found = returning(server.port).target_info(TRY_TINY).unwrap();

@@ -103,14 +103,19 @@ impl World {
             .arg(self.p("pass"))));
     }
 
-    /// `cpantuf-sign author import ETHER ETHER.role.json ARGS...`, not asserted.
+    /// `cpantuf-sign author import ETHER ETHER.role.json ARGS...`, not asserted; a claim
+    /// (`--claim-key`) runs in an offline session, with the targets keys.
     fn import(&self, args: &[&str]) -> Output {
-        run(Command::new(bin("cpantuf-sign"))
-            .args(["author", "import", "ETHER"])
+        let mut c = Command::new(bin("cpantuf-sign"));
+        c.args(["author", "import", "ETHER"])
             .arg(self.author_dir().join("ETHER.role.json"))
             .args(args)
             .arg("--config")
-            .arg(self.p("signer.json")))
+            .arg(self.p("signer.json"));
+        if args.contains(&"--claim-key") {
+            offline_keys(&mut c);
+        }
+        run(&mut c)
     }
 
     fn sign(&self, args: &[&str]) -> Output {
@@ -166,6 +171,15 @@ impl World {
     }
 }
 
+/// The offline targets keys of the example repository (a PAUSE key ceremony).
+fn offline_keys(c: &mut Command) -> &mut Command {
+    let keys = cpantuf_tests::example_keys();
+    c.arg("--key")
+        .arg(keys.join("targets-1.pem"))
+        .arg("--key")
+        .arg(keys.join("targets-2.pem"))
+}
+
 fn ok(o: Output) -> String {
     assert!(
         o.status.success(),
@@ -213,14 +227,7 @@ fn author_signed_release_installs_and_pause_online_keys_cannot_replace_it() {
         &w.author(&["release", "ETHER", tarball.to_str().unwrap()]),
         "wrong key",
     );
-    w.sign(&[
-        "author",
-        "import",
-        "ETHER",
-        role_file.to_str().unwrap(),
-        "--claim-key",
-        pubkey.to_str().unwrap(),
-    ]);
+    ok(w.import(&["--claim-key", pubkey.to_str().unwrap()]));
 
     // The release, signed over the local tarball; then the upload and PAUSE's import.
     ok(w.author(&["release", "ETHER", tarball.to_str().unwrap()]));
@@ -349,4 +356,159 @@ fn a_claimed_authors_key_is_replaced_only_with_the_old_keys_signature_or_a_recov
     w.sign(&["timestamp"]);
     let status = ok(w.author_with("THIRD.pem", &["status", "ETHER"]));
     assert!(status.contains("your key signs it"), "{status}");
+}
+
+/// Metadata signed as an attacker holding PAUSE's online keys would sign it: canonical
+/// JSON, one signature.
+fn forged<T: cpantuf_core::metadata::RoleMeta + serde::Serialize>(
+    payload: &T,
+    key: &str,
+) -> Vec<u8> {
+    use cpantuf_core::canonical;
+    let pem = std::fs::read_to_string(cpantuf_tests::example_keys().join(key)).unwrap();
+    let k = cpantuf_core::crypto::Ed25519Signer::from_pkcs8_pem(&pem, None).unwrap();
+    let signed = cpantuf_core::metadata::signed_value(payload);
+    let sig = k.sign_hex(&canonical::encode(&signed).unwrap());
+    let env =
+        serde_json::json!({"signatures": [{"keyid": k.keyid(), "sig": sig}], "signed": signed});
+    canonical::encode(&env).unwrap()
+}
+
+fn parse<T: cpantuf_core::metadata::RoleMeta + serde::de::DeserializeOwned>(path: &Path) -> T {
+    let bytes = std::fs::read(path).unwrap();
+    cpantuf_core::metadata::Envelope::<T>::from_bytes(&bytes)
+        .unwrap()
+        .into_unverified()
+}
+
+/// `meta` describing `bytes` at `version`, with the fields the published entry had.
+fn meta_for(
+    old: &cpantuf_core::metadata::MetaFile,
+    version: std::num::NonZeroU64,
+    bytes: &[u8],
+) -> cpantuf_core::metadata::MetaFile {
+    let sha = cpantuf_core::target::sha256_hex(bytes);
+    cpantuf_core::metadata::MetaFile {
+        version,
+        length: old.length.map(|_| bytes.len() as u64),
+        hashes: old
+            .hashes
+            .as_ref()
+            .map(|_| std::collections::BTreeMap::from([("sha256".to_owned(), sha)])),
+    }
+}
+
+/// The attack the online registry key allowed before claimed authors moved to the offline
+/// top-level targets role: ETHER's prefix role re-delegates `author-ETHER` to PAUSE's key,
+/// PAUSE's key signs a role listing another tarball, and a new snapshot and timestamp name
+/// them. Every key used is one of PAUSE's online keys (registry, authors, snapshot,
+/// timestamp).
+fn re_delegate_with_online_keys(w: &World, evil: &[u8]) {
+    use cpantuf_core::metadata::{DelegatedRole, Snapshot, Targets, Timestamp};
+    let tuf = w.mirror().join("tuf");
+    let ts: Timestamp = parse(&tuf.join("timestamp.json"));
+    let sv = ts.meta["snapshot.json"].version;
+    let snap: Snapshot = parse(&tuf.join(format!("{sv}.snapshot.json")));
+    let bump = |v: std::num::NonZeroU64| v.checked_add(1).unwrap();
+
+    let name = "Evil-1.0.tar.gz";
+    let sha = cpantuf_core::target::sha256_hex(evil);
+    std::fs::write(w.mirror().join(DIR).join(name), evil).unwrap();
+    std::fs::write(w.mirror().join(DIR).join(format!("{sha}.{name}")), evil).unwrap();
+
+    let mut files = Vec::new();
+    let pv = snap.meta["prefix-E-ET.json"].version;
+    let mut prefix: Targets = parse(&tuf.join(format!("{pv}.prefix-E-ET.json")));
+    let pause_authors = {
+        let pem = std::fs::read_to_string(cpantuf_tests::example_keys().join("authors.pem"));
+        cpantuf_core::crypto::Ed25519Signer::from_pkcs8_pem(&pem.unwrap(), None).unwrap()
+    };
+    let d = prefix.delegations.as_mut().unwrap();
+    d.keys.insert(
+        pause_authors.keyid().clone(),
+        pause_authors.public_key().clone(),
+    );
+    let roles = d.roles.get_or_insert_with(Vec::new);
+    roles.retain(|r| r.name != "author-ETHER");
+    roles.insert(
+        0,
+        DelegatedRole {
+            name: "author-ETHER".into(),
+            keyids: vec![pause_authors.keyid().clone()],
+            threshold: std::num::NonZeroU64::MIN,
+            terminating: true,
+            paths: Some(vec![format!("{DIR}/*")]),
+            path_hash_prefixes: None,
+        },
+    );
+    prefix.version = bump(pv);
+    files.push((
+        "prefix-E-ET",
+        prefix.version,
+        forged(&prefix, "registry.pem"),
+    ));
+
+    let av = snap.meta["author-ETHER.json"].version;
+    let mut author: Targets = parse(&tuf.join(format!("{av}.author-ETHER.json")));
+    author.targets.insert(
+        format!("{DIR}/{name}"),
+        cpantuf_core::metadata::TargetFile {
+            length: evil.len() as u64,
+            hashes: std::collections::BTreeMap::from([("sha256".to_owned(), sha)]),
+            custom: None,
+        },
+    );
+    author.version = bump(av);
+    files.push((
+        "author-ETHER",
+        author.version,
+        forged(&author, "authors.pem"),
+    ));
+
+    let mut snap2 = snap.clone();
+    for (role, v, bytes) in &files {
+        std::fs::write(tuf.join(format!("{v}.{role}.json")), bytes).unwrap();
+        let key = format!("{role}.json");
+        let entry = meta_for(&snap.meta[&key], *v, bytes);
+        snap2.meta.insert(key, entry);
+    }
+    snap2.version = bump(sv);
+    let snap_bytes = forged(&snap2, "snapshot.pem");
+    std::fs::write(
+        tuf.join(format!("{}.snapshot.json", snap2.version)),
+        &snap_bytes,
+    )
+    .unwrap();
+    let mut ts2 = ts.clone();
+    let entry = meta_for(&ts.meta["snapshot.json"], snap2.version, &snap_bytes);
+    ts2.meta.insert("snapshot.json".into(), entry);
+    ts2.version = bump(ts.version);
+    std::fs::write(tuf.join("timestamp.json"), forged(&ts2, "timestamp.pem")).unwrap();
+}
+
+#[test]
+fn pause_online_keys_with_the_registry_key_cannot_re_delegate_a_claimed_author() {
+    let w = World::new();
+    w.keygen("ETHER.pem");
+    let out = w.author_dir().display().to_string();
+    ok(w.author(&["claim", "ETHER", "--out", &out]));
+    let pubkey = w.author_dir().join("ETHER.pub.pem");
+    ok(w.import(&["--claim-key", pubkey.to_str().unwrap()]));
+    w.sign(&["timestamp"]);
+    ok(run(w
+        .cpantuf()
+        .args(["fetch", &format!("{DIR}/Try-Tiny-0.31.tar.gz")])));
+
+    re_delegate_with_online_keys(&w, b"a tarball ETHER never signed");
+    let out = run(w
+        .cpantuf()
+        .args(["fetch", &format!("{DIR}/Evil-1.0.tar.gz")]));
+    let text = fails(&out, "author-ETHER");
+    assert!(
+        !w.p("home/cache").join(DIR).join("Evil-1.0.tar.gz").exists(),
+        "the forged tarball reached the cache:\n{text}"
+    );
+    // The author sees that their role is no longer what their key signs.
+    let status = w.author(&["status", "ETHER"]);
+    assert!(!status.status.success());
 }

@@ -2,7 +2,9 @@
 //! role they signed, revoke back to PAUSE's key).
 
 use super::context::Ctx;
-use super::roles::{pause_author_payloads, retired_bins};
+use super::roles::{
+    claimed_authors, pause_author_payloads, retired_bins, top_targets_payload_with,
+};
 use super::snapshot::{publish_incremental, AddReport};
 use crate::build::{self, AuthorDelegation};
 use crate::config::hours;
@@ -70,12 +72,12 @@ pub fn author_import(
     let state = ctx.state()?;
     state.current()?;
     let role = CpanRole::Author(id.clone()).name();
-    let prefix_role = CpanRole::Prefix(id.prefix()).name();
-    let mut authors = state
-        .load_role(&prefix_role)?
-        .map(|(e, _)| build::authors_of_prefix(e.unverified()))
-        .unwrap_or_default();
-    let registered = authors.iter().find(|a| &a.id == id).cloned();
+    let mut claimed = claimed_authors(&state, &ctx.authors_key)?;
+    let in_prefix = prefix_authors(&state, id)?;
+    let registered = claimed
+        .get(id)
+        .cloned()
+        .or_else(|| in_prefix.iter().find(|a| &a.id == id).cloned());
     let key = match (&claim_key, &registered) {
         (Some(k), _) => k.clone(),
         (None, Some(a)) if compute_keyid(&a.key) != ctx.authors_key => a.key.clone(),
@@ -83,8 +85,8 @@ pub fn author_import(
         (None, None) => return Err(RepoError::UnknownAuthor { author: id.clone() }),
     };
     if let (Some(new), Some(a)) = (&claim_key, &registered) {
-        let claimed = compute_keyid(&a.key) != ctx.authors_key;
-        if claimed && a.key != *new && !recover {
+        let was_claimed = compute_keyid(&a.key) != ctx.authors_key;
+        if was_claimed && a.key != *new && !recover {
             check_signed_by(&role, &bytes, &a.key).map_err(|_| RepoError::RotationNotSigned {
                 author: id.clone(),
                 old: compute_keyid(&a.key).to_string(),
@@ -108,30 +110,87 @@ pub fn author_import(
     for (_, out) in retired_bins(ctx, &state, |r| r.starts_with(&bin_prefix))? {
         roles.extend(out.ok());
     }
-    let needs_prefix = match &registered {
-        None => true,
-        Some(a) => a.key != key || a.depth < depth,
-    };
-    if needs_prefix {
-        if !build::prefixes_of_top(state.current()?.targets()?.unverified()).contains(&id.prefix())
-        {
-            return Err(RepoError::NeedsTargetsKeys {
-                what: format!("new author prefix {}", id.prefix()),
+    let top_has_it = build::authors_of_prefix(state.current()?.targets()?.unverified())
+        .into_iter()
+        .any(|a| &a.id == id && a.key == key && a.depth >= depth);
+    if !top_has_it {
+        // A claim, a rotation, a deeper directory, or a claim of the older layout moving to
+        // top-level targets: the offline targets keys delegate claimed authors.
+        let d = claimed
+            .entry(id.clone())
+            .or_insert_with(|| AuthorDelegation {
+                id: id.clone(),
+                key: key.clone(),
+                depth,
             });
-        }
-        register_author(&mut authors, id, &key, depth);
-        let payload = build::prefix_targets(
-            state.next_version(&prefix_role)?,
-            ctx.expires(ctx.cfg.expiry.prefix_hours),
-            &authors,
-        );
-        roles.push(signed::sign(
-            &prefix_role,
-            &payload,
-            &[ctx.key(&ctx.registry_key)],
-        ));
+        d.key = key.clone();
+        d.depth = d.depth.max(depth);
+        let prefixes = build::prefixes_of_top(state.current()?.targets()?.unverified());
+        let what = format!("{id}'s delegation");
+        roles.push(signed_top(ctx, &state, &claimed, prefixes, what)?);
+    }
+    if in_prefix.iter().any(|a| &a.id == id) {
+        roles.push(prefix_without(ctx, &state, id, in_prefix)?);
     }
     publish_incremental(ctx, state, roles, entries)
+}
+
+/// The authors `id`'s prefix role delegates to, as published.
+fn prefix_authors(
+    state: &PublishedState,
+    id: &PauseId,
+) -> Result<Vec<AuthorDelegation>, RepoError> {
+    Ok(state
+        .load_role(&CpanRole::Prefix(id.prefix()).name())?
+        .map(|(e, _)| build::authors_of_prefix(e.unverified()))
+        .unwrap_or_default())
+}
+
+/// `id`'s prefix role re-signed without `id` (a claimed author is delegated by top-level
+/// targets).
+fn prefix_without(
+    ctx: &Ctx,
+    state: &PublishedState,
+    id: &PauseId,
+    mut authors: Vec<AuthorDelegation>,
+) -> Result<SignedFile, RepoError> {
+    authors.retain(|a| &a.id != id);
+    let prefix_role = CpanRole::Prefix(id.prefix()).name();
+    let payload = build::prefix_targets(
+        state.next_version(&prefix_role)?,
+        ctx.expires(ctx.cfg.expiry.prefix_hours),
+        &authors,
+    );
+    Ok(signed::sign(
+        &prefix_role,
+        &payload,
+        &[ctx.key(&ctx.registry_key)],
+    ))
+}
+
+/// Top-level targets delegating to the claimed authors `claimed` and to `prefixes`, signed
+/// with the targets keys given to this run: none of PAUSE's online keys may change a claimed
+/// author's delegation. `what` names the change when the keys are missing.
+fn signed_top(
+    ctx: &Ctx,
+    state: &PublishedState,
+    claimed: &BTreeMap<PauseId, AuthorDelegation>,
+    prefixes: Vec<cpantuf_core::cpan::AuthorPrefix>,
+    what: String,
+) -> Result<SignedFile, RepoError> {
+    let root = state.root.unverified();
+    let list: Vec<AuthorDelegation> = claimed.values().cloned().collect();
+    let top = top_targets_payload_with(ctx, state, &list, prefixes)?;
+    let signers = ctx
+        .top_signers(root, "targets")
+        .map_err(|_| RepoError::NeedsTargetsKeys {
+            what: format!(
+            "{what} (claimed authors are delegated by the top-level targets role, signed offline)"
+        ),
+        })?;
+    let f = signed::sign("targets", &top, &signers);
+    signed::check::<Targets>(&f, Authority::of_root(root, "targets"))?;
+    Ok(f)
 }
 
 /// Sets `id`'s key (and at least `depth`) in a prefix role's author list.
@@ -315,33 +374,50 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
     let _lock = ctx.mirror.lock()?;
     let state = ctx.state()?;
     state.current()?;
-    let prefix_role = CpanRole::Prefix(id.prefix()).name();
-    let prefix = state
-        .load_role(&prefix_role)?
-        .map(|(e, _)| e.unverified().clone())
-        .ok_or_else(|| RepoError::UnknownAuthor { author: id.clone() })?;
-    let mut authors = build::authors_of_prefix(&prefix);
-    let a = authors
-        .iter_mut()
-        .find(|a| &a.id == id)
-        .ok_or_else(|| RepoError::UnknownAuthor { author: id.clone() })?;
-    if compute_keyid(&a.key) == ctx.authors_key {
-        return Err(RepoError::AuthorNotClaimed { author: id.clone() });
-    }
-    a.key = ctx.key(&ctx.authors_key).public_key().clone();
+    let mut claimed = claimed_authors(&state, &ctx.authors_key)?;
+    let Some(c) = claimed.remove(id) else {
+        let known = prefix_authors(&state, id)?.iter().any(|a| &a.id == id);
+        return Err(if known {
+            RepoError::AuthorNotClaimed { author: id.clone() }
+        } else {
+            RepoError::UnknownAuthor { author: id.clone() }
+        });
+    };
     let entries = author_files(ctx, id)?;
-    a.depth = a.depth.max(build::depth_of(&entries));
+    let depth = c.depth.max(build::depth_of(&entries));
     let targets = build::targets_of(&entries);
     let mut roles: Vec<SignedFile> = pause_author_payloads(ctx, &state, id, targets, None)?
         .into_iter()
         .map(|(name, payload)| signed::sign(&name, &payload, &[ctx.key(&ctx.authors_key)]))
         .collect();
+    let top = build::authors_of_prefix(state.current()?.targets()?.unverified());
+    let mut prefixes = build::prefixes_of_top(state.current()?.targets()?.unverified());
+    if top.iter().any(|a| &a.id == id) || !prefixes.contains(&id.prefix()) {
+        // Taking a claimed author back changes top-level targets: offline keys.
+        if !prefixes.contains(&id.prefix()) {
+            prefixes.push(id.prefix());
+            prefixes.sort();
+        }
+        let what = format!("revoking {id}'s key");
+        roles.push(signed_top(ctx, &state, &claimed, prefixes, what)?);
+    }
+    let prefix_role = CpanRole::Prefix(id.prefix()).name();
+    let mut authors = prefix_authors(&state, id)?;
+    register_author(
+        &mut authors,
+        id,
+        ctx.key(&ctx.authors_key).public_key(),
+        depth,
+    );
     let prefix_payload = build::prefix_targets(
         state.next_version(&prefix_role)?,
         ctx.expires(ctx.cfg.expiry.prefix_hours),
         &authors,
     );
-    let prefix_file = signed::sign(&prefix_role, &prefix_payload, &[ctx.key(&ctx.registry_key)]);
-    roles.push(prefix_file);
+    roles.push(signed::sign(
+        &prefix_role,
+        &prefix_payload,
+        &[ctx.key(&ctx.registry_key)],
+    ));
     publish_incremental(ctx, state, roles, entries)
 }

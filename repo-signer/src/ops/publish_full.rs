@@ -6,7 +6,7 @@
 use super::context::{Ctx, Progress};
 use super::roles::{
     claimed_authors, inv_entries, kept_version, pause_author_payloads, retired_bins,
-    top_targets_payload,
+    top_targets_payload_with,
 };
 use super::snapshot::{finish, SnapshotRoles};
 use crate::audit::ClaimedExpiry;
@@ -175,13 +175,18 @@ fn build_and_sign(
         unchanged: BTreeMap::new(),
     };
     let mut by_prefix: BTreeMap<AuthorPrefix, Vec<AuthorDelegation>> = BTreeMap::new();
+    // Claimed authors are delegated by top-level targets (signed offline), not by their
+    // prefix role (PAUSE's online registry key); their prefix is still delegated.
+    let mut claimed_list: Vec<AuthorDelegation> = Vec::new();
     for o in outs {
         report.warnings.extend(o.warnings);
         roles.unchanged.extend(o.unchanged);
-        by_prefix
-            .entry(o.delegation.id.prefix())
-            .or_default()
-            .push(o.delegation);
+        let in_prefix = by_prefix.entry(o.delegation.id.prefix()).or_default();
+        if o.claimed {
+            claimed_list.push(o.delegation);
+        } else {
+            in_prefix.push(o.delegation);
+        }
         roles.roles.extend(o.files);
     }
     report.prefixes = by_prefix.len();
@@ -190,8 +195,8 @@ fn build_and_sign(
     }
     let (index_role, index_out) = index_role(ctx, state, inv)?;
     roles.add(index_role, index_out);
-    let Some(top) = top_targets_role(ctx, state, by_prefix.keys().copied(), &targets, report)?
-    else {
+    let prefixes = by_prefix.keys().copied();
+    let Some(top) = top_targets_role(ctx, state, &claimed_list, prefixes, &targets, report)? else {
         return Ok(None);
     };
     Ok(Some(snapshot_list(
@@ -367,11 +372,12 @@ type TopTargets = Result<SignedFile, NonZeroU64>;
 fn top_targets_role(
     ctx: &Ctx,
     state: &PublishedState,
+    claimed: &[AuthorDelegation],
     prefixes: impl IntoIterator<Item = AuthorPrefix>,
     targets: &TargetsSigning,
     report: &mut PublishReport,
 ) -> Result<Option<TopTargets>, RepoError> {
-    let top = top_targets_payload(ctx, state, prefixes)?;
+    let top = top_targets_payload_with(ctx, state, claimed, prefixes)?;
     let keep_top = match &state.current {
         Some(cur) => {
             let old = cur.targets()?.unverified();
@@ -423,7 +429,8 @@ fn signed_top_targets(
         .top_signers(root, "targets")
         .map_err(|e| match (&state.current, e) {
             (Some(_), RepoError::MissingKey { .. }) => RepoError::NeedsTargetsKeys {
-                what: "the prefix delegations or delegated keys changed, or targets nears expiry"
+                what: "the prefix delegations, the claimed authors or delegated keys changed, or \
+                       targets nears expiry"
                     .into(),
             },
             (_, e) => e,

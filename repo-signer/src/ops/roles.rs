@@ -23,7 +23,10 @@ pub(crate) fn claimed_authors(
     let Some(cur) = &state.current else {
         return Ok(out);
     };
-    for prefix in build::prefixes_of_top(cur.targets()?.unverified()) {
+    let top = cur.targets()?;
+    // Repositories published before claimed authors moved to top-level targets delegate
+    // them from their prefix role; the next publish with the targets keys moves them.
+    for prefix in build::prefixes_of_top(top.unverified()) {
         let Some((env, _)) = state.load_role(&CpanRole::Prefix(prefix).name())? else {
             continue;
         };
@@ -32,6 +35,9 @@ pub(crate) fn claimed_authors(
                 out.insert(a.id.clone(), a);
             }
         }
+    }
+    for a in build::authors_of_prefix(top.unverified()) {
+        out.insert(a.id.clone(), a);
     }
     Ok(out)
 }
@@ -139,21 +145,45 @@ pub(super) fn inv_entries(inv: &Inventory) -> Vec<FileEntry> {
         .collect()
 }
 
-/// Whether `id` holds their own key: `prefix` (their published prefix
-/// role) delegates to them with a key other than PAUSE's.
-pub(super) fn is_claimed(ctx: &Ctx, prefix: Option<&Targets>, id: &PauseId) -> bool {
-    prefix.is_some_and(|t| {
+/// Whether `id` holds their own key: top-level targets delegates to them,
+/// or (an older layout) `prefix`, their published prefix role, does with a
+/// key other than PAUSE's.
+pub(super) fn is_claimed(
+    ctx: &Ctx,
+    state: &PublishedState,
+    prefix: Option<&Targets>,
+    id: &PauseId,
+) -> Result<bool, RepoError> {
+    let top = build::authors_of_prefix(state.current()?.targets()?.unverified());
+    if top.iter().any(|a| &a.id == id) {
+        return Ok(true);
+    }
+    Ok(prefix.is_some_and(|t| {
         build::authors_of_prefix(t)
             .iter()
             .any(|a| &a.id == id && compute_keyid(&a.key) != ctx.authors_key)
-    })
+    }))
 }
 
 /// The next top-level targets payload: the index and registry keys'
-/// delegations, and one prefix delegation per author prefix in `prefixes`.
+/// delegations, the claimed authors as published, and one prefix delegation
+/// per author prefix in `prefixes`.
 pub(super) fn top_targets_payload(
     ctx: &Ctx,
     state: &PublishedState,
+    prefixes: impl IntoIterator<Item = cpantuf_core::cpan::AuthorPrefix>,
+) -> Result<Targets, RepoError> {
+    let claimed: Vec<AuthorDelegation> = claimed_authors(state, &ctx.authors_key)?
+        .into_values()
+        .collect();
+    top_targets_payload_with(ctx, state, &claimed, prefixes)
+}
+
+/// [`top_targets_payload`] delegating to `claimed` (in PAUSE id order).
+pub(super) fn top_targets_payload_with(
+    ctx: &Ctx,
+    state: &PublishedState,
+    claimed: &[AuthorDelegation],
     prefixes: impl IntoIterator<Item = cpantuf_core::cpan::AuthorPrefix>,
 ) -> Result<Targets, RepoError> {
     Ok(build::top_targets(
@@ -161,6 +191,7 @@ pub(super) fn top_targets_payload(
         ctx.expires(ctx.cfg.expiry.targets_hours),
         ctx.key(&ctx.index_key).public_key(),
         ctx.key(&ctx.registry_key).public_key(),
+        claimed,
         prefixes,
         ctx.cfg.prefix_depth,
     ))

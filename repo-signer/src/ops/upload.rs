@@ -76,7 +76,7 @@ fn upload_author(
     old_prefix: Option<&Targets>,
     roles: &mut Vec<SignedFile>,
 ) -> Result<Option<AuthorDelegation>, RepoError> {
-    if is_claimed(ctx, old_prefix, id) {
+    if is_claimed(ctx, state, old_prefix, id)? {
         return Err(RepoError::AuthorClaimed { author: id.clone() });
     }
     let depth = build::depth_of(files);
@@ -247,7 +247,7 @@ pub fn remove(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
         let prefix = state
             .load_role(&CpanRole::Prefix(id.prefix()).name())?
             .map(|(e, _)| e.unverified().clone());
-        if is_claimed(ctx, prefix.as_ref(), &id) {
+        if is_claimed(ctx, &state, prefix.as_ref(), &id)? {
             return Err(RepoError::AuthorClaimed { author: id });
         }
         let author = CpanRole::Author(id.clone()).name();

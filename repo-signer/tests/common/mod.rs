@@ -167,9 +167,11 @@ pub fn ether_signs(p: &str) -> std::process::Output {
     sign(&["author", "sign", p, "--key", key.to_str().unwrap()])
 }
 
-/// PAUSE imports `p`, registering ETHER's demo public key (claim).
+/// PAUSE imports `p`, registering ETHER's demo public key (claim): in an
+/// offline session, since claimed authors are delegated by top-level targets.
 pub fn import_claiming_ether(cfg: &str, p: &str) -> std::process::Output {
     let key = keys().join("author-ETHER.pub.pem");
+    let (t1, t2) = (keys().join("targets-1.pem"), keys().join("targets-2.pem"));
     sign(&[
         "author",
         "import",
@@ -179,6 +181,10 @@ pub fn import_claiming_ether(cfg: &str, p: &str) -> std::process::Output {
         p,
         "--claim-key",
         key.to_str().unwrap(),
+        "--key",
+        t1.to_str().unwrap(),
+        "--key",
+        t2.to_str().unwrap(),
     ])
 }
 
