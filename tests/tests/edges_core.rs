@@ -70,7 +70,12 @@ impl Repo {
                 .args(["author", "sign", f, "--key"])
                 .arg(key("author-ETHER.pem")),
         );
-        let public = key("author-ETHER.pub.pem");
+        // A claim changes the top-level targets role: an offline session.
+        let (public, t1, t2) = (
+            key("author-ETHER.pub.pem"),
+            key("targets-1.pem"),
+            key("targets-2.pem"),
+        );
         self.sign(&[
             "author",
             "import",
@@ -78,6 +83,10 @@ impl Repo {
             f,
             "--claim-key",
             public.to_str().unwrap(),
+            "--key",
+            t1.to_str().unwrap(),
+            "--key",
+            t2.to_str().unwrap(),
         ]);
     }
 }
