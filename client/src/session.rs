@@ -532,6 +532,15 @@ impl Session {
                 Ok(_) | Err(ClientError::TargetNotFound(_)) => {}
                 Err(e) => return Err(e),
             }
+            let split = {
+                let trusted = up.trusted().expect("refreshed");
+                trusted
+                    .targets(&role)
+                    .is_some_and(|md| md.delegations.is_some())
+            };
+            if split {
+                up.load_bins(&role, 1 << cpantuf_core::cpan::MAX_AUTHOR_BIN_BITS)?;
+            }
             let trusted = up.trusted().expect("refreshed");
             let (Some(md), Some(delegator)) = (trusted.targets(&role), trusted.delegator_of(&role))
             else {
@@ -542,10 +551,31 @@ impl Session {
                 .and_then(|d| d.delegations.as_ref()?.authority_for(&role))
                 .map(|a| a.keyids.to_vec())
                 .unwrap_or_default();
+            let bin_prefix = format!("{}-", CpanRole::author_bin_prefix(author));
+            let snapshot = trusted.snapshot().expect("refreshed");
+            let versions = snapshot
+                .meta
+                .iter()
+                .filter_map(|(f, m)| Some((f.strip_suffix(".json")?, m.version)))
+                .filter(|(r, _)| r.starts_with(&bin_prefix) || *r == role)
+                .map(|(r, v)| (r.to_owned(), v))
+                .collect();
+            let bins = md
+                .delegations
+                .as_ref()
+                .and_then(|d| d.succinct_roles.as_ref())
+                .map(|s| {
+                    s.bin_names()
+                        .filter_map(|b| Some((b.clone(), (**trusted.targets(&b)?).clone())))
+                        .collect()
+                })
+                .unwrap_or_default();
             Ok(Some(AuthorRole {
                 name: role.clone(),
                 targets: (**md).clone(),
                 keyids,
+                bins,
+                versions,
             }))
         })
     }
@@ -611,6 +641,11 @@ pub struct AuthorRole {
     pub targets: cpantuf_core::metadata::Targets,
     /// The keys its delegator lets sign it (one: PAUSE's, or the author's own once claimed).
     pub keyids: Vec<cpantuf_core::metadata::KeyId>,
+    /// When it is split into hash bins: each bin it delegates to, verified.
+    pub bins: std::collections::BTreeMap<String, cpantuf_core::metadata::Targets>,
+    /// The snapshot's version of the role and of every bin of it ever published (bins no
+    /// longer delegated stay listed, empty): a new version must be above these.
+    pub versions: std::collections::BTreeMap<String, std::num::NonZeroU64>,
 }
 
 fn perl_quote(s: &str) -> String {

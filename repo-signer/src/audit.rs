@@ -678,14 +678,16 @@ pub fn status(mirror: &Mirror) -> Result<Vec<StatusLine>, RepoError> {
 }
 
 /// A claimed author's role that expires soon or has expired. The author
-/// chose its expiry and only the author can renew it (a fresh `author
-/// export`, `author sign`, `author import`); once it passes, clients refuse
-/// the author's files.
+/// chose its expiry and only the author can renew it (`cpantuf author
+/// renew`, then `cpantuf-sign author import`); once it passes, clients
+/// refuse the author's files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimedExpiry {
     /// The author.
     pub author: PauseId,
-    /// The published version of their role.
+    /// Their role, or one of its hash bins.
+    pub role: String,
+    /// Its published version.
     pub version: u64,
     /// Its expiry.
     pub expires: DateTime<Utc>,
@@ -697,6 +699,7 @@ impl ClaimedExpiry {
     /// `Some` when `expires` is less than `window` after `now`.
     pub fn check(
         author: &PauseId,
+        role: &str,
         version: u64,
         expires: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -704,6 +707,7 @@ impl ClaimedExpiry {
     ) -> Option<Self> {
         (expires - now < window).then(|| ClaimedExpiry {
             author: author.clone(),
+            role: role.to_owned(),
             version,
             expires,
             expired: expires <= now,
@@ -713,11 +717,11 @@ impl ClaimedExpiry {
 
 impl std::fmt::Display for ClaimedExpiry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (id, at) = (
+        let (id, role, at) = (
             &self.author,
+            &self.role,
             cpantuf_core::metadata::expiry::format(&self.expires),
         );
-        let role = cpantuf_core::cpan::CpanRole::Author(id.clone()).name();
         if self.expired {
             write!(
                 f,
@@ -747,11 +751,11 @@ pub fn claimed_expiries(
     let state = super::state::PublishedState::load(&mirror.tuf_dir(), mirror.root())?;
     let mut out = Vec::new();
     for id in super::ops::claimed_authors(&state, authors_key)?.keys() {
-        let role = cpantuf_core::cpan::CpanRole::Author(id.clone()).name();
-        if let Some((env, f)) = state.load_role(&role)? {
+        for (env, f) in super::ops::claimed_roles(&state, id)? {
             let expires = env.unverified().expires;
             out.extend(ClaimedExpiry::check(
                 id,
+                &f.role,
                 f.version.get(),
                 expires,
                 now,
@@ -790,14 +794,11 @@ pub fn held_uploads(
     mirror: &Mirror,
     authors_key: &cpantuf_core::metadata::KeyId,
 ) -> Result<Vec<HeldUpload>, RepoError> {
-    use cpantuf_core::cpan::{owner, CpanRole, Owner};
+    use cpantuf_core::cpan::{owner, Owner};
     let state = super::state::PublishedState::load(&mirror.tuf_dir(), mirror.root())?;
     let mut out = Vec::new();
     for id in super::ops::claimed_authors(&state, authors_key)?.keys() {
-        let listed = state
-            .load_role(&CpanRole::Author(id.clone()).name())?
-            .map(|(env, _)| env.unverified().targets.clone())
-            .unwrap_or_default();
+        let listed = super::ops::claimed_listed(&state, id)?;
         for path in mirror.scan_dir(&id.author_dir())? {
             if owner(&path)? != Owner::Author(id.clone()) {
                 continue;

@@ -293,10 +293,19 @@ pub enum RepoError {
         role: String,
     },
     /// An author holds their own key, so PAUSE cannot sign their role.
-    #[error("author {author} is claimed (signs their own role): they must run `cpantuf-sign author sign` and PAUSE `author import`")]
+    #[error("author {author} is claimed (signs their own role): they sign with `cpantuf author release` and PAUSE runs `cpantuf-sign author import`")]
     AuthorClaimed {
         /// The author.
         author: PauseId,
+    },
+    /// An author's signed roles PAUSE cannot take as they are (the set of roles, not one
+    /// role's content).
+    #[error("{author}'s signed roles: {why}")]
+    AuthorUpload {
+        /// The author.
+        author: PauseId,
+        /// What is wrong and what to do.
+        why: String,
     },
     /// A claimed author's key replaced by a role the old key did not sign.
     #[error(

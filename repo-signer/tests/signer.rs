@@ -372,7 +372,7 @@ fn claimed_author_signs_own_role_and_pause_checks_it() {
         haarg_pass.to_str().unwrap(),
     ]));
     let before = tuf_state(&mirror);
-    fails(import_claiming(), "valid signature");
+    fails(import_claiming(), "is not signed by the author's key");
     // Reaching outside the author's directory (into HAARG's, and a
     // PAUSE-owned CHECKSUMS): refused even when correctly signed.
     for (from, to) in [
@@ -770,12 +770,18 @@ fn a_large_author_is_split_into_hash_bins_and_both_clients_follow_them() {
     assert!(String::from_utf8_lossy(&report.stdout).contains(&bin_of_try_tiny));
     std::fs::write(&bin_file, honest).unwrap();
 
-    // ETHER claims the role: one leaf role signed by ETHER; the bins are
-    // retired and the audit accepts them.
+    // ETHER claims the role as one leaf role of 15 files, above the
+    // threshold: refused (a new client would fetch it whole), nothing changes.
     let prop = tmp.path().join("ETHER.json");
     let p = prop.to_str().unwrap();
     export_ether(cfg, p);
     ok(ether_signs(p));
+    let before = tuf_state(&mirror);
+    fails(import_claiming_ether(cfg, p), "--bins 3");
+    assert_eq!(tuf_state(&mirror), before);
+    // Below the operator's (raised) threshold, the claim is one leaf role
+    // signed by ETHER; the bins are retired and the audit accepts them.
+    set_config(&cfg_path, "author_bins_above", 64.into());
     ok(import_claiming_ether(cfg, p));
     let report = verify_from_first_root(&mirror);
     assert!(
@@ -792,7 +798,9 @@ fn a_large_author_is_split_into_hash_bins_and_both_clients_follow_them() {
     ngclient(&mirror, server.port, &[(TRY_TINY, true), (up, true)]);
     drop(server);
 
-    // Revoked: PAUSE signs again, binned; bin versions keep increasing.
+    // Revoked (at the first threshold again): PAUSE signs again, binned;
+    // bin versions keep increasing.
+    set_config(&cfg_path, "author_bins_above", 4.into());
     let (t1, t2) = (keys().join("targets-1.pem"), keys().join("targets-2.pem"));
     let offline = ["--key", t1.to_str().unwrap(), "--key", t2.to_str().unwrap()];
     ok(sign(

@@ -410,7 +410,6 @@ fn re_delegate_with_online_keys(w: &World, evil: &[u8]) {
     let sv = ts.meta["snapshot.json"].version;
     let snap: Snapshot = parse(&tuf.join(format!("{sv}.snapshot.json")));
     let bump = |v: std::num::NonZeroU64| v.checked_add(1).unwrap();
-
     let name = "Evil-1.0.tar.gz";
     let sha = cpantuf_core::target::sha256_hex(evil);
     std::fs::write(w.mirror().join(DIR).join(name), evil).unwrap();
@@ -465,8 +464,20 @@ fn re_delegate_with_online_keys(w: &World, evil: &[u8]) {
         forged(&author, "authors.pem"),
     ));
 
+    publish_forged(w, &files);
+}
+
+/// Writes `files` (role, version, signed bytes) and a snapshot and timestamp naming them,
+/// signed with PAUSE's online snapshot and timestamp keys.
+fn publish_forged(w: &World, files: &[(&str, std::num::NonZeroU64, Vec<u8>)]) {
+    use cpantuf_core::metadata::{Snapshot, Timestamp};
+    let tuf = w.mirror().join("tuf");
+    let ts: Timestamp = parse(&tuf.join("timestamp.json"));
+    let sv = ts.meta["snapshot.json"].version;
+    let snap: Snapshot = parse(&tuf.join(format!("{sv}.snapshot.json")));
+    let bump = |v: std::num::NonZeroU64| v.checked_add(1).unwrap();
     let mut snap2 = snap.clone();
-    for (role, v, bytes) in &files {
+    for (role, v, bytes) in files {
         std::fs::write(tuf.join(format!("{v}.{role}.json")), bytes).unwrap();
         let key = format!("{role}.json");
         let entry = meta_for(&snap.meta[&key], *v, bytes);
@@ -511,4 +522,177 @@ fn pause_online_keys_with_the_registry_key_cannot_re_delegate_a_claimed_author()
     // The author sees that their role is no longer what their key signs.
     let status = w.author(&["status", "ETHER"]);
     assert!(!status.status.success());
+}
+
+/// The roles in the file `cpantuf author` wrote: a bundle's role names, or the one role.
+fn roles_in(file: &Path) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    match v.get("roles").and_then(|r| r.as_object()) {
+        Some(roles) => roles.keys().cloned().collect(),
+        None => vec!["author-ETHER".into()],
+    }
+}
+
+/// The published `author-ETHER` role's hash bins.
+fn ether_bins(w: &World) -> cpantuf_core::metadata::SuccinctRoles {
+    use cpantuf_core::metadata::{Snapshot, Targets, Timestamp};
+    let tuf = w.mirror().join("tuf");
+    let ts: Timestamp = parse(&tuf.join("timestamp.json"));
+    let sv = ts.meta["snapshot.json"].version;
+    let snap: Snapshot = parse(&tuf.join(format!("{sv}.snapshot.json")));
+    let av = snap.meta["author-ETHER.json"].version;
+    let role: Targets = parse(&tuf.join(format!("{av}.author-ETHER.json")));
+    role.delegations.unwrap().succinct_roles.unwrap()
+}
+
+/// ADR 0006 for a claimed author: above PAUSE's bin threshold the author signs their own
+/// hash bins. The claim signs the role and every bin with the author's key; a release
+/// re-signs the one bin its tarball hashes into, which PAUSE checks and publishes and cpanm
+/// installs; `--bins` splits the role another way. Refused: a bin uploaded under another
+/// bin's name (PAUSE, nothing published), a bin re-signed by PAUSE's online keys (clients).
+#[test]
+fn a_claimed_author_above_the_bin_threshold_signs_their_own_bins_and_a_release_re_signs_one() {
+    let w = World::new();
+    let cfg = w.p("signer.json");
+    let mut conf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    conf["author_bins_above"] = 2.into();
+    std::fs::write(&cfg, conf.to_string()).unwrap();
+    for i in 0..4 {
+        let f = w.mirror().join(DIR).join(format!("Bulk-{i}.tar.gz"));
+        std::fs::write(f, format!("bulk {i}")).unwrap();
+    }
+    cpantuf_tests::sign_publish(&cfg);
+    let pause_bits = ether_bins(&w).bit_length;
+
+    // The claim: the role and all its bins, signed by the author's new key.
+    w.keygen("ETHER.pem");
+    let dir = w.author_dir().display().to_string();
+    let out = ok(w.author(&["claim", "ETHER", "--out", &dir]));
+    let role_file = w.author_dir().join("ETHER.role.json");
+    let roles = roles_in(&role_file);
+    assert_eq!(roles.len(), 1 + (1 << pause_bits), "{out}");
+    let pubkey = w.author_dir().join("ETHER.pub.pem");
+    let claim = ["--claim-key", pubkey.to_str().unwrap()];
+    // A claim that leaves a bin out: PAUSE refuses the new layout, and publishes nothing.
+    let ts = || std::fs::read(w.mirror().join("tuf/timestamp.json")).unwrap();
+    let before = ts();
+    let honest = std::fs::read(&role_file).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&honest).unwrap();
+    v["roles"].as_object_mut().unwrap().remove(&roles[1]);
+    std::fs::write(&role_file, v.to_string()).unwrap();
+    fails(&w.import(&claim), "sign every bin again");
+    assert_eq!(ts(), before);
+    std::fs::write(&role_file, honest).unwrap();
+    ok(w.import(&claim));
+    let bins = ether_bins(&w);
+    assert_eq!(bins.keyids.len(), 1);
+    let status = ok(w.author(&["status", "ETHER"]));
+    assert!(
+        status.contains("split into") && status.contains("your key signs it"),
+        "{status}"
+    );
+
+    // A release: one bin, re-signed over the local tarball; PAUSE checks and publishes it.
+    let tarball = w.author_dir().join("Acme-Mine-1.0.tar.gz");
+    let good = w.p("installed-the-authors-tarball");
+    let bytes = marker_tarball("Acme-Mine-1.0", "Acme::Mine", "1.0", &good);
+    std::fs::write(&tarball, &bytes).unwrap();
+    ok(w.author(&["release", "ETHER", tarball.to_str().unwrap(), "--out", &dir]));
+    let released = roles_in(&role_file);
+    let bin = bins.role_for_target(&format!("{DIR}/Acme-Mine-1.0.tar.gz"));
+    assert_eq!(
+        released,
+        std::slice::from_ref(&bin),
+        "a release re-signs its bin only"
+    );
+    std::fs::write(w.mirror().join(DIR).join("Acme-Mine-1.0.tar.gz"), &bytes).unwrap();
+
+    // The same bin under another bin's name: PAUSE refuses it, and nothing is published.
+    let other = bins.bin_names().find(|b| *b != bin).unwrap();
+    let honest = std::fs::read(&role_file).unwrap();
+    let renamed = String::from_utf8(honest.clone())
+        .unwrap()
+        .replace(&format!("\"{bin}\""), &format!("\"{other}\""));
+    std::fs::write(&role_file, renamed).unwrap();
+    let before = ts();
+    fails(&w.import(&[]), "it hashes into");
+    assert_eq!(ts(), before);
+    // The bin signed by PAUSE's online authors key instead of the author's: refused too.
+    let mut v: serde_json::Value = serde_json::from_slice(&honest).unwrap();
+    let env = cpantuf_core::canonical::encode(&v["roles"][&bin]).unwrap();
+    let t = cpantuf_core::metadata::Envelope::<cpantuf_core::metadata::Targets>::from_bytes(&env)
+        .unwrap()
+        .into_unverified();
+    v["roles"][&bin] = serde_json::from_slice(&forged(&t, "authors.pem")).unwrap();
+    std::fs::write(&role_file, v.to_string()).unwrap();
+    fails(
+        &w.import(&[]),
+        &format!("{bin} is not signed by the author's key"),
+    );
+    assert_eq!(ts(), before);
+    std::fs::write(&role_file, honest).unwrap();
+
+    ok(w.import(&[]));
+    w.index("Acme::Mine", "1.0", "E/ET/ETHER/Acme-Mine-1.0.tar.gz");
+    w.sign(&["timestamp"]);
+    ok(w.install("Acme::Mine", &w.p("prefix")));
+    assert!(good.exists(), "the author's tarball was not built");
+
+    // Split another way: the role and every bin signed again, and PAUSE takes it.
+    let bits = if pause_bits == 1 { 2 } else { 1 };
+    let b = bits.to_string();
+    ok(w.author(&["renew", "ETHER", "--bins", &b, "--out", &dir]));
+    assert_eq!(roles_in(&role_file).len(), 1 + (1 << bits));
+    ok(w.import(&[]));
+    w.sign(&["timestamp"]);
+    let bins = ether_bins(&w);
+    assert_eq!(bins.bit_length, bits);
+    // PAUSE's audit of the whole repository from the first root: the bins the new layout
+    // dropped are retired (empty, still in the snapshot), and nothing else is wrong.
+    let audit = ok(run(Command::new(cpantuf_tests::bin("cpantuf-sign"))
+        .arg("verify")
+        .arg("--mirror")
+        .arg(w.mirror())
+        .arg("--root")
+        .arg(w.mirror().join("tuf/1.root.json"))));
+    assert!(audit.contains("retired empty bins"), "{audit}");
+    std::fs::remove_dir_all(w.p("home/cache")).unwrap();
+    for f in ["Acme-Mine-1.0.tar.gz", "Bulk-0.tar.gz"] {
+        ok(run(w.cpantuf().args(["fetch", &format!("{DIR}/{f}")])));
+    }
+    let status = ok(w.author(&["status", "ETHER"]));
+    assert!(
+        status.contains(&format!("split into {} hash bins", 1 << bits)),
+        "{status}"
+    );
+
+    // PAUSE's online keys re-sign one of the author's bins with another file: refused.
+    let bin = bins.role_for_target(&format!("{DIR}/Acme-Mine-1.0.tar.gz"));
+    let evil = b"a tarball ETHER never signed";
+    let name = (0..)
+        .map(|i| format!("Evil-{i}.tar.gz"))
+        .find(|n| bins.role_for_target(&format!("{DIR}/{n}")) == bin)
+        .unwrap();
+    let tuf = w.mirror().join("tuf");
+    let newest = (1..)
+        .take_while(|v| tuf.join(format!("{v}.{bin}.json")).exists())
+        .last()
+        .unwrap();
+    let mut t: cpantuf_core::metadata::Targets = parse(&tuf.join(format!("{newest}.{bin}.json")));
+    t.targets.insert(
+        format!("{DIR}/{name}"),
+        cpantuf_core::metadata::TargetFile {
+            length: evil.len() as u64,
+            hashes: [("sha256".into(), cpantuf_core::target::sha256_hex(evil))].into(),
+            custom: None,
+        },
+    );
+    t.version = t.version.checked_add(1).unwrap();
+    std::fs::write(w.mirror().join(DIR).join(&name), evil).unwrap();
+    let forged_bin = forged(&t, "authors.pem");
+    publish_forged(&w, &[(bin.as_str(), t.version, forged_bin)]);
+    let out = run(w.cpantuf().args(["fetch", &format!("{DIR}/{name}")]));
+    fails(&out, &bin);
+    assert!(!w.p("home/cache").join(DIR).join(&name).exists());
 }

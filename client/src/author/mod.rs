@@ -8,15 +8,17 @@
 //!
 //! One module per step: [`local`] hashes a local tarball into the entry for its CPAN path,
 //! [`next`] builds the next version of the role (a release, a removal, a renewal),
-//! [`envelope`] signs it as the exact bytes to upload, and [`status`] compares what the
+//! [`bins`] does the same for a role split into hash bins (re-signing only the bins a
+//! release touches), [`envelope`] signs it as the exact bytes to upload, and [`status`] compares what the
 //! repository publishes with what the author signed and holds.
 
+pub mod bins;
 pub mod envelope;
 pub mod local;
 pub mod next;
 pub mod status;
 
-use cpantuf_core::cpan::{CpanPath, PauseId};
+use cpantuf_core::cpan::CpanPath;
 
 /// Why an author's command refused: each names what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -43,12 +45,9 @@ pub enum AuthorError {
     /// `--remove` of a file the role does not list.
     #[error("{0} is not in your published role: nothing to remove")]
     NotListed(String),
-    /// The published role delegates to hash bins.
-    #[error(
-        "{0}'s role is split into hash bins by PAUSE: signing your own bins is not supported yet \
-         (ask PAUSE to export your role)"
-    )]
-    Binned(PauseId),
+    /// Hash bins that cannot be signed as asked.
+    #[error("{0}")]
+    Bins(String),
     /// The role is delegated to another key.
     #[error(
         "wrong key: {role} is delegated to key {published}, and this key is {given}; use the key \

@@ -4,7 +4,8 @@
 use super::Ctx;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
-use cpantuf_client::author::next::{expiry, next_role, DEFAULT_LIFETIME_DAYS};
+use cpantuf_client::author::bins::{earliest_expiry, listed, plan, Change, Roles};
+use cpantuf_client::author::next::{expiry, DEFAULT_LIFETIME_DAYS};
 use cpantuf_client::author::status::{checksums_names, compare};
 use cpantuf_client::author::{envelope, local, AuthorError};
 use cpantuf_client::session::{AuthorRole, Session, SessionError};
@@ -39,6 +40,11 @@ struct Out {
     /// Directory to write ID.role.json into (default: beside the first file, or here).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Split your role into 2^BITS hash bins signed by your key (1 to 12), so that a client
+    /// fetches only the bins of the files it installs and a release re-signs one bin. PAUSE
+    /// asks for it above its bin threshold. A split role stays split.
+    #[arg(long, value_name = "BITS")]
+    bins: Option<u32>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -139,17 +145,20 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             if let Some(old) = &old {
                 own_role_check(&role, old)?;
             }
-            let exp = expiry(Utc::now(), out.days)?;
-            let next = next_role(&role.targets, &[], &[], exp)?;
-            let signers: Vec<&Ed25519Signer> = std::iter::once(&key).chain(old.as_ref()).collect();
-            let file = write_role(&id, &out, None, &envelope::sign_with(&next, &signers))?;
+            let c = Change {
+                add: &[],
+                remove: &[],
+                expires: expiry(Utc::now(), out.days)?,
+                everything: true,
+            };
+            let roles = plan(&id, &role, key.public_key(), out.bins, &c)?;
+            let file = write_roles(&id, &role, &roles, &key, old.as_ref(), &out, None)?;
             println!(
-                "wrote {} (version {}, {} files, key {}); send it and your public key to PAUSE \
-                 from your PAUSE account, which registers the key with \
-                 `cpantuf-sign author import -c CFG {id} {} --claim-key KEY.pub.pem`",
+                "wrote {} ({}; key {}); send it and your public key to PAUSE from your PAUSE \
+                 account, which registers the key with `cpantuf-sign author import -c CFG {id} \
+                 {} --claim-key KEY.pub.pem`",
                 file.display(),
-                next.version,
-                next.targets.len(),
+                summary(&roles),
                 key.keyid(),
                 file.file_name().unwrap_or_default().to_string_lossy()
             );
@@ -177,39 +186,92 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
                 .collect::<Result<Vec<_>>>()?;
             let mut s = ctx.session()?;
             let role = own_role(&mut s, &id, &key)?;
-            let next = next_role(&role.targets, &add, &remove, expiry(Utc::now(), out.days)?)?;
+            let c = Change {
+                add: &add,
+                remove: &remove,
+                expires: expiry(Utc::now(), out.days)?,
+                everything: false,
+            };
+            let roles = plan(&id, &role, key.public_key(), out.bins, &c)?;
             let beside = files.first().and_then(|f| f.parent());
-            let file = write_role(&id, &out, beside, &envelope::sign(&next, &key))?;
+            let file = write_roles(&id, &role, &roles, &key, None, &out, beside)?;
             for f in &add {
                 println!("  + {}", f.path);
             }
             for p in &remove {
                 println!("  - {p}");
             }
-            report_written(&file, &next);
+            report_written(&file, &roles);
             Ok(0)
         }
         Cmd::Renew { id, key, out, pass } => {
             let key = load_key(&key, &pass)?;
             let mut s = ctx.session()?;
             let role = own_role(&mut s, &id, &key)?;
-            let next = next_role(&role.targets, &[], &[], expiry(Utc::now(), out.days)?)?;
-            let file = write_role(&id, &out, None, &envelope::sign(&next, &key))?;
-            report_written(&file, &next);
+            let c = Change {
+                add: &[],
+                remove: &[],
+                expires: expiry(Utc::now(), out.days)?,
+                everything: true,
+            };
+            let roles = plan(&id, &role, key.public_key(), out.bins, &c)?;
+            let file = write_roles(&id, &role, &roles, &key, None, &out, None)?;
+            report_written(&file, &roles);
             Ok(0)
         }
         Cmd::Status { id, dir, key, pass } => status(ctx, &id, dir.as_deref(), key, &pass),
     }
 }
 
-fn report_written(file: &Path, next: &cpantuf_core::metadata::Targets) {
+fn report_written(file: &Path, roles: &Roles) {
+    let expires = roles.first().map(|(_, t)| fmt_time(&t.expires));
     println!(
-        "wrote {} (version {}, {} files, expires {}): upload it with the tarballs",
+        "wrote {} ({}, expires {}): upload it with the tarballs",
         file.display(),
-        next.version,
-        next.targets.len(),
-        fmt_time(&next.expires)
+        summary(roles),
+        expires.unwrap_or_default()
     );
+}
+
+/// "author-ETHER version 4, 12 files" or "3 roles: author-ETHER-1 version 2 (5 files), ...".
+fn summary(roles: &Roles) -> String {
+    if let [(name, t)] = roles.as_slice() {
+        return format!("{name} version {}, {} files", t.version, t.targets.len());
+    }
+    let each: Vec<String> = roles
+        .iter()
+        .map(|(n, t)| format!("{n} version {} ({} files)", t.version, t.targets.len()))
+        .collect();
+    format!("{} roles: {}", roles.len(), each.join(", "))
+}
+
+/// Signs `roles` with `key` (the author's role also with `old`, in a rotation) and writes
+/// them as ID.role.json: the role's envelope when it is the only one, else a bundle.
+fn write_roles(
+    id: &PauseId,
+    role: &AuthorRole,
+    roles: &Roles,
+    key: &Ed25519Signer,
+    old: Option<&Ed25519Signer>,
+    out: &Out,
+    beside: Option<&Path>,
+) -> Result<PathBuf> {
+    let signed: Vec<(String, Vec<u8>)> = roles
+        .iter()
+        .map(|(name, t)| {
+            let signers: Vec<&Ed25519Signer> = if *name == role.name {
+                std::iter::once(key).chain(old).collect()
+            } else {
+                vec![key]
+            };
+            (name.clone(), envelope::sign_with(t, &signers))
+        })
+        .collect();
+    let bytes = match signed.as_slice() {
+        [(name, one)] if *name == role.name => one.clone(),
+        _ => envelope::bundle(&signed),
+    };
+    write_role(id, out, beside, &bytes)
 }
 
 /// The author's role as published, verified through TUF.
@@ -220,16 +282,13 @@ fn published(s: &mut Session, id: &PauseId) -> Result<AuthorRole> {
              yet)"
         )
     })?;
-    if role.targets.delegations.is_some() {
-        return Err(AuthorError::Binned(id.clone()).into());
-    }
-    let expired = role.targets.expires <= Utc::now();
-    if expired {
+    let expires = earliest_expiry(&role);
+    if expires <= Utc::now() {
         eprintln!(
-            "cpantuf: {} expired at {}: clients refuse your files until PAUSE publishes the \
-             version you sign now",
+            "cpantuf: {} (or one of its bins) expired at {}: clients refuse your files until \
+             PAUSE publishes the version you sign now",
             role.name,
-            fmt_time(&role.targets.expires)
+            fmt_time(&expires)
         );
     }
     Ok(role)
@@ -312,17 +371,21 @@ fn status(
     let role = published(&mut s, id)?;
     let on_mirror = named_on_mirror(&mut s, id)?;
     let r = compare(
-        &role.targets.targets,
+        &listed(&role),
         &role.keyids,
         keyid.as_ref(),
         &on_mirror,
         &local,
     );
+    let bins = match role.bins.len() {
+        0 => String::new(),
+        n => format!(" (split into {n} hash bins)"),
+    };
     println!(
-        "{} version {}, expires {}, delegated to key {}",
+        "{} version {}{bins}, expires {}, delegated to key {}",
         role.name,
         role.targets.version,
-        fmt_time(&role.targets.expires),
+        fmt_time(&earliest_expiry(&role)),
         role.keyids
             .iter()
             .map(|k| k.to_string())

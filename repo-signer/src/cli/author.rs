@@ -48,7 +48,8 @@ enum Cmd {
         repo: RepoArgs,
         /// The PAUSE id.
         author: PauseId,
-        /// The signed role file.
+        /// The file the author uploaded, ID.role.json from `cpantuf author`:
+        /// their signed role, or the roles of a split one (`{"roles": ...}`).
         file: PathBuf,
         /// Register this public key for the author first (claim or
         /// rotation); the file must be signed by it.

@@ -1,24 +1,22 @@
 //! `author`: a claimed author's own key (export a proposal, import the
 //! role they signed, revoke back to PAUSE's key).
 
+use super::author_upload;
 use super::context::Ctx;
 use super::roles::{
     claimed_authors, pause_author_payloads, retired_bins, top_targets_payload_with,
 };
 use super::snapshot::{publish_incremental, AddReport};
 use crate::build::{self, AuthorDelegation};
-use crate::config::hours;
 use crate::mirror::FileEntry;
 use crate::signed::{self, SignedFile};
 use crate::state::PublishedState;
 use crate::RepoError;
-use chrono::{DateTime, Utc};
-use cpantuf_core::cpan::{owner, CpanPath, CpanRole, Owner, PauseId};
+use cpantuf_core::cpan::{owner, CpanRole, Owner, PauseId};
 use cpantuf_core::crypto::compute_keyid;
-use cpantuf_core::metadata::{Key, KeyId, Targets};
+use cpantuf_core::metadata::{Key, Targets};
 use cpantuf_core::verify::Authority;
 use std::collections::BTreeMap;
-use std::num::NonZeroU64;
 
 /// The files `id` owns now, hashed (PAUSE-generated files in the author
 /// directory belong to the index role and are left out).
@@ -48,19 +46,20 @@ pub fn author_export(ctx: &Ctx, id: &PauseId) -> Result<SignedFile, RepoError> {
     Ok(signed::sign(&role, &payload, &[]))
 }
 
-/// Checks an author-signed role and publishes it unchanged, with snapshot
-/// and timestamp. With `claim_key` the author's key is (re)registered in the
-/// prefix role first (claim, or rotation to a new key); without it the
-/// author must already be claimed and the role must be signed by the
-/// registered key. A rotation away from an author's own key needs the role
-/// signed by the old key too, unless `recover` (PAUSE authenticated an
+/// Checks the roles an author signed (their role, or for a role split into hash bins the
+/// role and bins that changed; [`author_upload`]) and publishes them unchanged, with
+/// snapshot and timestamp. With `claim_key` the author's key is (re)registered first
+/// (claim, or rotation to a new key): top-level targets delegates claimed authors, so that
+/// needs the offline targets keys. Without it the author must already be claimed and the
+/// roles must be signed by the registered key. A rotation away from an author's own key
+/// needs their role signed by the old key too, unless `recover` (PAUSE authenticated an
 /// author who lost it).
 ///
-/// Refused, with nothing published: a role of another name, a target
-/// outside the author's directory or owned by the index role (CHECKSUMS,
-/// `.meta`, `.readme`), a target whose bytes on the mirror differ, a
-/// signature not from the author's key, any version but the next one, an
-/// expiry already past.
+/// Refused, with nothing published: a role of another name, a target outside the author's
+/// directory or owned by the index role (CHECKSUMS, `.meta`, `.readme`), a target whose
+/// bytes on the mirror differ, a signature not from the author's key, any version but the
+/// next one, an expiry already past or beyond PAUSE's maximum, a bin listing a file that
+/// hashes into another bin.
 pub fn author_import(
     ctx: &Ctx,
     id: &PauseId,
@@ -71,6 +70,7 @@ pub fn author_import(
     let _lock = ctx.mirror.lock()?;
     let state = ctx.state()?;
     state.current()?;
+    let upload = author_upload::parse(id, &bytes)?;
     let role = CpanRole::Author(id.clone()).name();
     let mut claimed = claimed_authors(&state, &ctx.authors_key)?;
     let in_prefix = prefix_authors(&state, id)?;
@@ -87,27 +87,32 @@ pub fn author_import(
     if let (Some(new), Some(a)) = (&claim_key, &registered) {
         let was_claimed = compute_keyid(&a.key) != ctx.authors_key;
         if was_claimed && a.key != *new && !recover {
-            check_signed_by(&role, &bytes, &a.key).map_err(|_| RepoError::RotationNotSigned {
-                author: id.clone(),
-                old: compute_keyid(&a.key).to_string(),
-            })?;
+            let signed_by_old = upload
+                .get(&role)
+                .is_some_and(|b| author_upload::check_signed_by(&role, b, &a.key).is_ok());
+            if !signed_by_old {
+                return Err(RepoError::RotationNotSigned {
+                    author: id.clone(),
+                    old: compute_keyid(&a.key).to_string(),
+                });
+            }
         }
     }
-    let (file, t) = checked_author_role(ctx, &state, &role, bytes, &key)?;
-    let entries = author_role_entries(ctx, id, &role, &t)?;
-    let depth = build::depth_of(&entries);
+    let checked = author_upload::check(ctx, &state, id, &upload, &key)?;
+    let depth = build::depth_of(&checked.entries);
     if depth > ctx.cfg.prefix_depth {
         return Err(RepoError::TooDeep {
-            path: entries[0].path.to_string(),
+            path: checked.entries[0].path.to_string(),
             depth,
             max: ctx.cfg.prefix_depth,
         });
     }
-    let mut roles = vec![file];
-    // A PAUSE-binned author who claims their role: the bins are no longer
-    // delegated to, and are emptied.
+    let mut roles = checked.files;
+    // Bins no longer delegated to (PAUSE's bins of an author who now signs one role, or a
+    // layout with another number of bins) are emptied.
     let bin_prefix = format!("{}-", CpanRole::author_bin_prefix(id));
-    for (_, out) in retired_bins(ctx, &state, |r| r.starts_with(&bin_prefix))? {
+    let retire = |r: &str| r.starts_with(&bin_prefix) && !checked.bins.contains(r);
+    for (_, out) in retired_bins(ctx, &state, retire)? {
         roles.extend(out.ok());
     }
     let top_has_it = build::authors_of_prefix(state.current()?.targets()?.unverified())
@@ -132,7 +137,7 @@ pub fn author_import(
     if in_prefix.iter().any(|a| &a.id == id) {
         roles.push(prefix_without(ctx, &state, id, in_prefix)?);
     }
-    publish_incremental(ctx, state, roles, entries)
+    publish_incremental(ctx, state, roles, checked.entries)
 }
 
 /// The authors `id`'s prefix role delegates to, as published.
@@ -207,164 +212,6 @@ fn register_author(authors: &mut Vec<AuthorDelegation>, id: &PauseId, key: &Key,
         }),
     }
     authors.sort_by(|a, b| a.id.cmp(&b.id));
-}
-
-/// An author-signed `role` as PAUSE accepts it: signed by `key` alone,
-/// exactly the next version, not expired, expiring no later than the
-/// configured maximum, delegating nothing.
-fn checked_author_role(
-    ctx: &Ctx,
-    state: &PublishedState,
-    role: &str,
-    bytes: Vec<u8>,
-    key: &Key,
-) -> Result<(SignedFile, Targets), RepoError> {
-    let file = SignedFile {
-        role: role.to_owned(),
-        version: NonZeroU64::MIN,
-        bytes,
-    };
-    let t = file.envelope::<Targets>()?.unverified().clone();
-    let file = SignedFile {
-        version: t.version,
-        ..file
-    };
-    // The author's key, and only it, counts (spec 5.7.x: a delegated role is
-    // verified with the keys its delegator lists).
-    check_signed_by(role, &file.bytes, key)?;
-    check_imported_version(state, role, t.version)?;
-    check_imported_expiry(ctx, role, t.expires)?;
-    if t.delegations.is_some() {
-        return Err(RepoError::OutsideDelegation {
-            role: role.to_owned(),
-            path: "(delegations)".into(),
-        });
-    }
-    Ok((file, t))
-}
-
-/// Whether `bytes` carry a valid signature by `key` (others may sign too).
-fn check_signed_by(role: &str, bytes: &[u8], key: &Key) -> Result<(), RepoError> {
-    let file = SignedFile {
-        role: role.to_owned(),
-        version: NonZeroU64::MIN,
-        bytes: bytes.to_vec(),
-    };
-    let keyid = compute_keyid(key);
-    let keys: BTreeMap<KeyId, Key> = [(keyid.clone(), key.clone())].into();
-    let ids = [keyid];
-    signed::check::<Targets>(
-        &file,
-        Authority {
-            keys: &keys,
-            keyids: &ids,
-            threshold: NonZeroU64::MIN,
-        },
-    )
-    .map(drop)
-}
-
-/// The author chooses the expiry of their own role. One already past is
-/// useless; one beyond `claimed_author_max_hours` would outlive any key
-/// or policy change PAUSE could make through the role itself, so it is
-/// refused.
-fn check_imported_expiry(ctx: &Ctx, role: &str, expires: DateTime<Utc>) -> Result<(), RepoError> {
-    if expires <= ctx.now {
-        return Err(RepoError::Metadata {
-            file: role.to_owned(),
-            source: cpantuf_core::metadata::MetadataError::Invalid {
-                role: "targets",
-                reason: format!("expired at {expires}"),
-            },
-        });
-    }
-    let max_hours = ctx.cfg.expiry.claimed_author_max_hours;
-    if expires - ctx.now > hours(max_hours) {
-        return Err(RepoError::ExpiryTooFar {
-            role: role.to_owned(),
-            expires: cpantuf_core::metadata::expiry::format(&expires),
-            max: crate::config::hours_in_words(max_hours),
-        });
-    }
-    Ok(())
-}
-
-/// The files an author-signed role lists, hashed from the mirror: each
-/// must be in the author's own directory, not owned by the index role, and
-/// the bytes on the mirror must be the ones the author signed.
-fn author_role_entries(
-    ctx: &Ctx,
-    id: &PauseId,
-    role: &str,
-    t: &Targets,
-) -> Result<Vec<FileEntry>, RepoError> {
-    let outside = |path: String| RepoError::OutsideDelegation {
-        role: role.to_owned(),
-        path,
-    };
-    let mut entries = Vec::new();
-    for (path, info) in &t.targets {
-        let cp = CpanPath::new(path).map_err(|source| RepoError::BadPath {
-            path: path.clone(),
-            source,
-        })?;
-        match owner(&cp) {
-            Ok(Owner::Author(a)) if &a == id => {}
-            Ok(Owner::Index) => {
-                return Err(outside(format!(
-                    "{path} (owned by {})",
-                    CpanRole::Index.name()
-                )))
-            }
-            Ok(Owner::Author(a)) => {
-                return Err(outside(format!(
-                    "{path} (owned by {})",
-                    CpanRole::Author(a).name()
-                )))
-            }
-            Err(_) => return Err(outside(path.clone())),
-        }
-        let e = ctx.mirror.hash_file(cp)?;
-        if build::target_file(&e) != *info {
-            return Err(RepoError::NotOwnedBy {
-                path: path.clone(),
-                owner: "other bytes on the mirror".into(),
-                role: role.to_owned(),
-            });
-        }
-        entries.push(e);
-    }
-    Ok(entries)
-}
-
-/// An author-signed role's version must be exactly the next one. Lower or
-/// equal: clients refuse it as a rollback (spec 5.6.5 / 5.7.x). Higher: the
-/// author could skip to `u64::MAX`, after which the role has no next version
-/// and every re-sign by PAUSE (`revoke`, a claim's end) is impossible; one
-/// step at a time keeps versions where no run can exhaust them.
-fn check_imported_version(
-    state: &PublishedState,
-    role: &str,
-    version: NonZeroU64,
-) -> Result<(), RepoError> {
-    if let Some(published) = state.role_version(role) {
-        if version <= published {
-            return Err(RepoError::AuthorRoleStale {
-                role: role.to_owned(),
-                new: version.get(),
-                published: published.get(),
-            });
-        }
-    }
-    let next = state.next_version(role)?;
-    if version != next {
-        return Err(RepoError::VersionNotNext {
-            role: role.to_owned(),
-            new: version.get(),
-            next: next.get(),
-        });
-    }
-    Ok(())
 }
 
 /// Takes a claimed author back to PAUSE's key (lost or compromised author

@@ -21,6 +21,7 @@
 //! snapshot and timestamp that end every operation).
 
 pub mod author;
+mod author_upload;
 pub mod context;
 pub mod index;
 pub mod init;
@@ -36,7 +37,7 @@ pub use context::{Ctx, NoProgress, Progress};
 pub use index::index;
 pub use init::{init, InitParams};
 pub use publish_full::{publish_full, publish_full_with, PublishReport, TargetsSigning};
-pub(crate) use roles::claimed_authors;
+pub(crate) use roles::{claimed_authors, claimed_listed, claimed_roles};
 pub use root::{root_prepare, root_publish, RootChange};
 pub use snapshot::AddReport;
 pub use timestamp::timestamp;

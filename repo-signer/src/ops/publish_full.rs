@@ -5,7 +5,7 @@
 
 use super::context::{Ctx, Progress};
 use super::roles::{
-    claimed_authors, inv_entries, kept_version, pause_author_payloads, retired_bins,
+    claimed_authors, claimed_roles, inv_entries, kept_version, pause_author_payloads, retired_bins,
     top_targets_payload_with,
 };
 use super::snapshot::{finish, SnapshotRoles};
@@ -476,9 +476,8 @@ fn snapshot_list(
     report.roles_unchanged = roles.unchanged.len();
     meta.extend(roles.unchanged);
     for id in claimed.keys() {
-        let role = CpanRole::Author(id.clone()).name();
-        if let Some(v) = state.role_version(&role) {
-            meta.insert(role, v);
+        for (_, f) in claimed_roles(state, id)? {
+            meta.insert(f.role, f.version);
         }
     }
     let mut roles = roles.roles;
@@ -582,19 +581,20 @@ fn claimed_author_out(
     depth: usize,
 ) -> Result<AuthorOut, RepoError> {
     let id = &c.id;
-    let published = state.load_role(&CpanRole::Author(id.clone()).name())?;
+    let published = claimed_roles(state, id)?;
     let window = hours(ctx.cfg.expiry.claimed_author_warn_hours);
     let mut warnings: Vec<String> = published
         .iter()
         .filter_map(|(env, f)| {
             let expires = env.unverified().expires;
-            ClaimedExpiry::check(id, f.version.get(), expires, ctx.now, window)
+            ClaimedExpiry::check(id, &f.role, f.version.get(), expires, ctx.now, window)
         })
         .map(|w| w.to_string())
         .collect();
-    let listed = published
-        .map(|(env, _)| env.unverified().targets.clone())
-        .unwrap_or_default();
+    let listed: BTreeMap<String, cpantuf_core::metadata::TargetFile> = published
+        .iter()
+        .flat_map(|(env, _)| env.unverified().targets.clone())
+        .collect();
     let unsigned = files
         .iter()
         .filter(|e| listed.get(e.path.as_str()) != Some(&build::target_file(e)))

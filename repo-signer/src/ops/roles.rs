@@ -42,6 +42,36 @@ pub(crate) fn claimed_authors(
     Ok(out)
 }
 
+/// A claimed author's roles as published: `author-ID` first and, when the author splits it
+/// into hash bins, each bin it delegates to. Empty when the author has no role yet.
+pub(crate) fn claimed_roles(
+    state: &PublishedState,
+    id: &PauseId,
+) -> Result<Vec<(cpantuf_core::metadata::Envelope<Targets>, SignedFile)>, RepoError> {
+    let Some((env, file)) = state.load_role(&CpanRole::Author(id.clone()).name())? else {
+        return Ok(Vec::new());
+    };
+    let bins: Vec<String> = build::bins_of(env.unverified())
+        .map(|s| s.bin_names().collect())
+        .unwrap_or_default();
+    let mut out = vec![(env, file)];
+    for bin in bins {
+        out.extend(state.load_role(&bin)?);
+    }
+    Ok(out)
+}
+
+/// Every file a claimed author's published roles list (their role and its bins).
+pub(crate) fn claimed_listed(
+    state: &PublishedState,
+    id: &PauseId,
+) -> Result<BTreeMap<String, cpantuf_core::metadata::TargetFile>, RepoError> {
+    Ok(claimed_roles(state, id)?
+        .into_iter()
+        .flat_map(|(env, _)| env.unverified().targets.clone())
+        .collect())
+}
+
 /// The published version of a PAUSE-signed role (`published`, as loaded)
 /// when re-signing it would change nothing: the published file says the
 /// same as `payload` (targets and delegations), is signed by `signer` (the

@@ -224,7 +224,8 @@ fn top_targets_with(
 /// index file): the author role, or for a binned author the bins that list
 /// them, or the index role; then snapshot and timestamp. Refused, with
 /// nothing published: a file still on the mirror, a path no role lists, a
-/// claimed author's file (their own `author sign` drops it).
+/// claimed author's file (the author drops it, `cpantuf author release
+/// --remove`).
 pub fn remove(ctx: &Ctx, paths: &[CpanPath]) -> Result<AddReport, RepoError> {
     let _lock = ctx.mirror.lock()?;
     let state = ctx.state()?;
