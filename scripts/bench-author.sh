@@ -15,7 +15,11 @@
 #   Prints the median wall time and largest peak RSS of each, and import's ratio to add.
 #   Goal: import as fast as add, <= 20 ms.
 #
-# Usage: scripts/bench-author.sh [RUNS]   (default 9)
+#   With BINNED=1 the claiming author is the largest one, whose role is split into hash bins
+#   (ADR 0006): the author signs their own bins, a release re-signs one; the script then also
+#   prints what a new client fetches at most for one of that author's files.
+#
+# Usage: [BINNED=1] scripts/bench-author.sh [RUNS]   (default 9)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -40,7 +44,8 @@ export CPANTUF_HOME="$W/client"
 
 # The claiming author: the one with the most files under PAUSE's bin threshold (the largest
 # role an author signs whole); the anchor: another author's upload.
-read -r AUTHOR_DIR ANCHOR_DIR < <(python3 - "$UP" <<'PY'
+# With BINNED=1: the author with the most files (split into bins).
+read -r AUTHOR_DIR ANCHOR_DIR < <(python3 - "$UP" "${BINNED:-0}" <<'PY'
 import os, sys
 root = os.path.join(sys.argv[1], "authors", "id")
 dirs = []
@@ -52,7 +57,7 @@ for l in os.listdir(root):
             dirs.append((n, d))
 dirs.sort()
 under = [d for n, d in dirs if n < 256]
-print(under[-1], dirs[len(dirs) // 2][1])
+print(dirs[-1][1] if sys.argv[2] == "1" else under[-1], dirs[len(dirs) // 2][1])
 PY
 )
 ID=$(basename "$AUTHOR_DIR")
@@ -120,4 +125,31 @@ for name, label in [("release", "cpantuf author release (author's machine, fetch
                     ("add", "cpantuf-sign add (PAUSE signs an upload itself)")]:
     med, lo, rss = row(name)
     print(f"| {label} | {med:.1f} ms | {lo:.1f} ms | {rss:.1f} MB | {med / anchor:.2f}x |")
+PY
+
+python3 - "$UP" "$ID" "$A/$ID.role.json" <<'PY'
+import json, os, sys
+up, id, upload = sys.argv[1:]
+tuf = os.path.join(up, "tuf")
+ts = json.load(open(os.path.join(tuf, "timestamp.json")))
+sv = ts["signed"]["meta"]["snapshot.json"]["version"]
+snap = json.load(open(os.path.join(tuf, f"{sv}.snapshot.json")))["signed"]["meta"]
+def size(role):
+    v = snap[f"{role}.json"]["version"]
+    return os.path.getsize(os.path.join(tuf, f"{v}.{role}.json"))
+role = f"author-{id}"
+u = json.load(open(upload))
+roles = list(u["roles"]) if "roles" in u else [role]
+print(f"the last release uploads {os.path.getsize(upload)} bytes of metadata: {', '.join(roles)}")
+bins = [r[:-5] for r in snap if r.startswith(f"{role}-bin-")]
+live = json.load(open(os.path.join(tuf, f"{snap[role + '.json']['version']}.{role}.json")))
+succinct = (live["signed"].get("delegations") or {}).get("succinct_roles")
+if succinct:
+    n = 1 << succinct["bit_length"]
+    largest = max(size(b) for b in bins)
+    print(f"{role}: {size(role)} bytes, delegating to {n} bins signed by the author (largest "
+          f"{largest} bytes): a new client fetches at most {size(role) + largest} bytes of "
+          f"{id}'s metadata for one file")
+else:
+    print(f"{role}: {size(role)} bytes, one role")
 PY

@@ -72,12 +72,15 @@ pub fn author_import(
     state.current()?;
     let upload = author_upload::parse(id, &bytes)?;
     let role = CpanRole::Author(id.clone()).name();
-    let mut claimed = claimed_authors(&state, &ctx.authors_key)?;
+    // Where the author is delegated now: by top-level targets (claimed), else by their
+    // prefix role (unclaimed, or claimed before claims moved to top-level targets).
+    let in_top = build::authors_of_prefix(state.current()?.targets()?.unverified());
     let in_prefix = prefix_authors(&state, id)?;
-    let registered = claimed
-        .get(id)
-        .cloned()
-        .or_else(|| in_prefix.iter().find(|a| &a.id == id).cloned());
+    let registered = in_top
+        .iter()
+        .chain(&in_prefix)
+        .find(|a| &a.id == id)
+        .cloned();
     let key = match (&claim_key, &registered) {
         (Some(k), _) => k.clone(),
         (None, Some(a)) if compute_keyid(&a.key) != ctx.authors_key => a.key.clone(),
@@ -115,12 +118,15 @@ pub fn author_import(
     for (_, out) in retired_bins(ctx, &state, retire)? {
         roles.extend(out.ok());
     }
-    let top_has_it = build::authors_of_prefix(state.current()?.targets()?.unverified())
-        .into_iter()
+    let top_has_it = in_top
+        .iter()
         .any(|a| &a.id == id && a.key == key && a.depth >= depth);
     if !top_has_it {
         // A claim, a rotation, a deeper directory, or a claim of the older layout moving to
-        // top-level targets: the offline targets keys delegate claimed authors.
+        // top-level targets: the offline targets keys delegate claimed authors (all of them,
+        // those still in prefix roles included: reading every prefix role is for this
+        // offline session only, not for each release).
+        let mut claimed = claimed_authors(&state, &ctx.authors_key)?;
         let d = claimed
             .entry(id.clone())
             .or_insert_with(|| AuthorDelegation {
