@@ -369,10 +369,17 @@ pub enum RepoError {
     },
     /// A co-signed top-level targets file does not match what the
     /// repository needs now.
-    #[error("the prepared targets file cannot be used: {why}; prepare it again (`publish --prepare-targets`) and have it signed")]
+    #[error("the prepared targets file cannot be used: {why}; prepare it again (the same command with --prepare-targets) and have it signed")]
     PreparedTargetsStale {
         /// What does not match.
         why: String,
+    },
+    /// `--prepare-targets` or `--targets-signed` for a change that leaves
+    /// top-level targets as it is.
+    #[error("{what} leaves the top-level targets role as it is: nothing to sign offline; run it without --prepare-targets or --targets-signed")]
+    NoTargetsChange {
+        /// The change.
+        what: String,
     },
     /// There is no prepared change of this role.
     #[error("no pending {role} change (prepare one first)")]

@@ -696,3 +696,75 @@ fn a_claimed_author_above_the_bin_threshold_signs_their_own_bins_and_a_release_r
     fails(&out, &bin);
     assert!(!w.p("home/cache").join(DIR).join(&name).exists());
 }
+
+/// A claim and a revocation in an offline targets ceremony (ADR 0017, decision 6): PAUSE's
+/// online machine checks the upload and prepares top-level targets unsigned, publishing
+/// nothing; each targets key holder signs it on their own machine; with one signature of
+/// two PAUSE refuses it, with both the claim is published. A release changes no delegation:
+/// asked for a ceremony, PAUSE says there is nothing to sign offline.
+#[test]
+fn a_claim_and_a_revocation_are_signed_in_an_offline_targets_ceremony() {
+    let w = World::new();
+    let pause = |args: &[&str]| {
+        run(Command::new(bin("cpantuf-sign"))
+            .arg("author")
+            .args(args)
+            .arg("--config")
+            .arg(w.p("signer.json")))
+    };
+    let holder = |file: &str, key: &str| {
+        ok(run(Command::new(bin("cpantuf-sign"))
+            .args(["targets", "sign", file, "--key"])
+            .arg(cpantuf_tests::example_keys().join(key))))
+    };
+    let ts = || std::fs::read(w.mirror().join("tuf/timestamp.json")).unwrap();
+    w.keygen("ETHER.pem");
+    let dir = w.author_dir().display().to_string();
+    ok(w.author(&["claim", "ETHER", "--out", &dir]));
+    let role = w.author_dir().join("ETHER.role.json");
+    let role = role.to_str().unwrap();
+    let pubkey = w.author_dir().join("ETHER.pub.pem");
+    let claim = [
+        "import",
+        "ETHER",
+        role,
+        "--claim-key",
+        pubkey.to_str().unwrap(),
+    ];
+    let file = w.p("targets.prepared.json");
+    let file = file.to_str().unwrap();
+
+    let before = ts();
+    let out = ok(pause(&[&claim[..], &["--prepare-targets", file]].concat()));
+    assert!(out.contains("nothing published"), "{out}");
+    assert_eq!(ts(), before);
+    holder(file, "targets-1.pem");
+    let signed = [&claim[..], &["--targets-signed", file]].concat();
+    fails(&pause(&signed), "has 1 of 2 signature(s)");
+    assert_eq!(ts(), before);
+    holder(file, "targets-2.pem");
+    ok(pause(&signed));
+    w.sign(&["timestamp"]);
+    let status = ok(w.author(&["status", "ETHER"]));
+    assert!(status.contains("your key signs it"), "{status}");
+
+    // A release: no ceremony to hold.
+    let tarball = w.author_dir().join("Acme-Mine-1.0.tar.gz");
+    let bytes = marker_tarball("Acme-Mine-1.0", "Acme::Mine", "1.0", &w.p("built"));
+    std::fs::write(&tarball, &bytes).unwrap();
+    ok(w.author(&["release", "ETHER", tarball.to_str().unwrap()]));
+    std::fs::write(w.mirror().join(DIR).join("Acme-Mine-1.0.tar.gz"), &bytes).unwrap();
+    let release = ["import", "ETHER", role, "--prepare-targets", file];
+    fails(&pause(&release), "nothing to sign offline");
+    ok(w.import(&[]));
+
+    // The revocation, the same way: ETHER's files are PAUSE's to sign again.
+    let file = w.p("targets.revoke.json");
+    let file = file.to_str().unwrap();
+    ok(pause(&["revoke", "ETHER", "--prepare-targets", file]));
+    holder(file, "targets-1.pem");
+    holder(file, "targets-2.pem");
+    ok(pause(&["revoke", "ETHER", "--targets-signed", file]));
+    w.sign(&["timestamp"]);
+    fails(&w.author(&["status", "ETHER"]), "NOT your key");
+}

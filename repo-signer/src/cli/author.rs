@@ -59,6 +59,8 @@ enum Cmd {
         /// signature (the author lost it; authenticate them first).
         #[arg(long, requires = "claim_key")]
         recover: bool,
+        #[command(flatten)]
+        ceremony: Ceremony,
     },
     /// (PAUSE) Take an author back to PAUSE's key.
     Revoke {
@@ -66,7 +68,63 @@ enum Cmd {
         repo: RepoArgs,
         /// The PAUSE id.
         author: PauseId,
+        #[command(flatten)]
+        ceremony: Ceremony,
     },
+}
+
+/// How a claim, a new key or a revocation gets the top-level targets role signed: with the
+/// targets keys given (--key), or in an offline ceremony.
+#[derive(clap::Args, Debug)]
+struct Ceremony {
+    /// Write the new top-level targets role unsigned to FILE for the targets key holders
+    /// (`cpantuf-sign targets sign FILE --key KEY`, each on their own machine) and publish
+    /// nothing. The upload is checked first.
+    #[arg(long, value_name = "FILE", conflicts_with = "targets_signed")]
+    prepare_targets: Option<PathBuf>,
+    /// Use this prepared targets file, signed by enough targets key holders, instead of
+    /// targets keys given with --key (run the same command again with it).
+    #[arg(long, value_name = "FILE")]
+    targets_signed: Option<PathBuf>,
+}
+
+impl Ceremony {
+    fn signing(&self) -> Result<ops::TargetsSigning> {
+        Ok(match (&self.prepare_targets, &self.targets_signed) {
+            (Some(_), _) => ops::TargetsSigning::Prepare,
+            (None, Some(f)) => ops::TargetsSigning::Signed(
+                std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
+            ),
+            (None, None) => ops::TargetsSigning::Keys,
+        })
+    }
+
+    /// Prints what was published, or writes the prepared file and says what comes next.
+    fn report(&self, r: ops::AuthorChange, done: impl FnOnce(ops::AddReport)) -> Result<()> {
+        let prepared = match r {
+            ops::AuthorChange::Published(r) => {
+                done(r);
+                return Ok(());
+            }
+            ops::AuthorChange::Prepared(f) => f,
+        };
+        let out = self
+            .prepare_targets
+            .as_ref()
+            .expect("prepared only when asked");
+        std::fs::write(out, &prepared.bytes)
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!(
+            "prepared targets version {} in {} (nothing published); each targets key holder \
+             runs `cpantuf-sign targets sign {} --key KEY`, then run this command again with \
+             --targets-signed {} instead of --prepare-targets",
+            prepared.version,
+            out.display(),
+            out.display(),
+            out.display()
+        );
+        Ok(())
+    }
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -111,18 +169,28 @@ pub fn run(a: Args) -> Result<ExitCode> {
             file,
             claim_key,
             recover,
+            ceremony,
         } => {
             let ctx = repo.ctx()?;
             let key = claim_key.map(|p| load_public_key(&p, None)).transpose()?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let r = ops::author_import(&ctx, &author, bytes, key, recover)?;
-            println!("published {} ({} files)", r.roles.join(", "), r.files);
+            let how = ceremony.signing()?;
+            let r = ops::author_import(&ctx, &author, bytes, key, recover, how)?;
+            ceremony.report(r, |r| {
+                println!("published {} ({} files)", r.roles.join(", "), r.files)
+            })?;
         }
-        Cmd::Revoke { repo, author } => {
+        Cmd::Revoke {
+            repo,
+            author,
+            ceremony,
+        } => {
             let ctx = repo.ctx()?;
-            let r = ops::author_revoke(&ctx, &author)?;
-            println!("revoked {author}'s key; re-signed {}", r.roles.join(", "));
+            let r = ops::author_revoke(&ctx, &author, ceremony.signing()?)?;
+            ceremony.report(r, |r| {
+                println!("revoked {author}'s key; re-signed {}", r.roles.join(", "))
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 
 use super::author_upload;
 use super::context::Ctx;
+use super::publish_full::{prepared_targets, TargetsSigning};
 use super::roles::{
     claimed_authors, pause_author_payloads, retired_bins, top_targets_payload_with,
 };
@@ -66,7 +67,8 @@ pub fn author_import(
     bytes: Vec<u8>,
     claim_key: Option<Key>,
     recover: bool,
-) -> Result<AddReport, RepoError> {
+    how: TargetsSigning,
+) -> Result<AuthorChange, RepoError> {
     let _lock = ctx.mirror.lock()?;
     let state = ctx.state()?;
     state.current()?;
@@ -138,12 +140,17 @@ pub fn author_import(
         d.depth = d.depth.max(depth);
         let prefixes = build::prefixes_of_top(state.current()?.targets()?.unverified());
         let what = format!("{id}'s delegation");
-        roles.push(signed_top(ctx, &state, &claimed, prefixes, what)?);
+        match signed_top(ctx, &state, &claimed, prefixes, what, &how)? {
+            Ok(top) => roles.push(top),
+            Err(prepared) => return Ok(AuthorChange::Prepared(prepared)),
+        }
+    } else {
+        nothing_to_prepare(&how, &format!("this upload of {id}'s roles"))?;
     }
     if in_prefix.iter().any(|a| &a.id == id) {
         roles.push(prefix_without(ctx, &state, id, in_prefix)?);
     }
-    publish_incremental(ctx, state, roles, checked.entries)
+    publish_incremental(ctx, state, roles, checked.entries).map(AuthorChange::Published)
 }
 
 /// The authors `id`'s prefix role delegates to, as published.
@@ -179,29 +186,57 @@ fn prefix_without(
     ))
 }
 
-/// Top-level targets delegating to the claimed authors `claimed` and to `prefixes`, signed
-/// with the targets keys given to this run: none of PAUSE's online keys may change a claimed
-/// author's delegation. `what` names the change when the keys are missing.
+/// What a claim, rotation or revocation did: published, or (in the first step of an offline
+/// ceremony) prepared the top-level targets role for the targets key holders.
+#[derive(Debug)]
+pub enum AuthorChange {
+    /// Published, in one incremental step.
+    Published(AddReport),
+    /// [`TargetsSigning::Prepare`]: the new top-level targets role, unsigned; nothing was
+    /// published. Each key holder signs it (`targets sign`), then the same command runs
+    /// again with [`TargetsSigning::Signed`].
+    Prepared(SignedFile),
+}
+
+/// Top-level targets delegating to the claimed authors `claimed` and to `prefixes`: signed
+/// with the targets keys given to this run, or prepared for (or taken from) an offline
+/// ceremony, as `how` says. None of PAUSE's online keys may change a claimed author's
+/// delegation. `what` names the change when the keys are missing. `Err(file)`: prepared.
 fn signed_top(
     ctx: &Ctx,
     state: &PublishedState,
     claimed: &BTreeMap<PauseId, AuthorDelegation>,
     prefixes: Vec<cpantuf_core::cpan::AuthorPrefix>,
     what: String,
-) -> Result<SignedFile, RepoError> {
+    how: &TargetsSigning,
+) -> Result<Result<SignedFile, SignedFile>, RepoError> {
     let root = state.root.unverified();
     let list: Vec<AuthorDelegation> = claimed.values().cloned().collect();
     let top = top_targets_payload_with(ctx, state, &list, prefixes)?;
+    match how {
+        TargetsSigning::Prepare => return Ok(Err(signed::sign("targets", &top, &[]))),
+        TargetsSigning::Signed(bytes) => return prepared_targets(ctx, root, &top, bytes).map(Ok),
+        TargetsSigning::Keys => {}
+    }
     let signers = ctx
         .top_signers(root, "targets")
         .map_err(|_| RepoError::NeedsTargetsKeys {
             what: format!(
-            "{what} (claimed authors are delegated by the top-level targets role, signed offline)"
-        ),
+                "{what} (claimed authors are delegated by the top-level targets role, signed \
+                 offline)"
+            ),
         })?;
     let f = signed::sign("targets", &top, &signers);
     signed::check::<Targets>(&f, Authority::of_root(root, "targets"))?;
-    Ok(f)
+    Ok(Ok(f))
+}
+
+/// A ceremony asked for a change that leaves top-level targets as it is.
+fn nothing_to_prepare(how: &TargetsSigning, what: &str) -> Result<(), RepoError> {
+    match how {
+        TargetsSigning::Keys => Ok(()),
+        _ => Err(RepoError::NoTargetsChange { what: what.into() }),
+    }
 }
 
 /// Sets `id`'s key (and at least `depth`) in a prefix role's author list.
@@ -223,7 +258,11 @@ fn register_author(authors: &mut Vec<AuthorDelegation>, id: &PauseId, key: &Key,
 /// Takes a claimed author back to PAUSE's key (lost or compromised author
 /// key): the prefix role delegates to PAUSE's key again and PAUSE re-signs
 /// the author's role over the files now in the directory.
-pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
+pub fn author_revoke(
+    ctx: &Ctx,
+    id: &PauseId,
+    how: TargetsSigning,
+) -> Result<AuthorChange, RepoError> {
     let _lock = ctx.mirror.lock()?;
     let state = ctx.state()?;
     state.current()?;
@@ -252,7 +291,15 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
             prefixes.sort();
         }
         let what = format!("revoking {id}'s key");
-        roles.push(signed_top(ctx, &state, &claimed, prefixes, what)?);
+        match signed_top(ctx, &state, &claimed, prefixes, what, &how)? {
+            Ok(top) => roles.push(top),
+            Err(prepared) => return Ok(AuthorChange::Prepared(prepared)),
+        }
+    } else {
+        nothing_to_prepare(
+            &how,
+            &format!("revoking {id}'s key (delegated by its prefix role)"),
+        )?;
     }
     let prefix_role = CpanRole::Prefix(id.prefix()).name();
     let mut authors = prefix_authors(&state, id)?;
@@ -272,5 +319,5 @@ pub fn author_revoke(ctx: &Ctx, id: &PauseId) -> Result<AddReport, RepoError> {
         &prefix_payload,
         &[ctx.key(&ctx.registry_key)],
     ));
-    publish_incremental(ctx, state, roles, entries)
+    publish_incremental(ctx, state, roles, entries).map(AuthorChange::Published)
 }

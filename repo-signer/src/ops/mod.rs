@@ -32,7 +32,7 @@ mod snapshot;
 pub mod timestamp;
 pub mod upload;
 
-pub use author::{author_export, author_import, author_revoke};
+pub use author::{author_export, author_import, author_revoke, AuthorChange};
 pub use context::{Ctx, NoProgress, Progress};
 pub use index::index;
 pub use init::{init, InitParams};

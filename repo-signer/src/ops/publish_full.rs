@@ -620,7 +620,7 @@ fn claimed_author_out(
 /// Checks a prepared, co-signed top-level targets file against what this
 /// run needs (`top`): the same delegations and targets, the next version,
 /// not expired, and the threshold of the root's targets keys.
-fn prepared_targets(
+pub(super) fn prepared_targets(
     ctx: &Ctx,
     root: &Root,
     top: &Targets,
